@@ -1,0 +1,193 @@
+"""The TOML config file: worker caps, retention, and kinds.
+
+Every problem becomes a ConfigError naming the file, the key and what is
+wrong, e.g. `config.toml: kinds.encode.concurrency: must be a whole number ≥ 1 (got 0)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .registry import Backoff, Field, Kind, Registry, placeholders
+from .store import RetentionPolicy
+
+DEFAULT_CONCURRENCY = 2
+DEFAULT_GRACE_S = 10.0
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    grace_s: float = DEFAULT_GRACE_S
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    kinds: dict[str, dict] = field(default_factory=dict)  # validated [kinds.*] tables
+
+
+KIND_KEYS = {
+    "command", "concurrency", "dedupe", "max_attempts", "backoff", "timeout", "then",
+    "priority", "label", "description", "cwd",
+}
+
+
+class _Checker:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {problem}")
+
+    def int_at_least(self, table: dict, name: str, key: str, low: int) -> int | None:
+        if name not in table:
+            return None
+        value = table[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise self.fail(key, f"must be a whole number ≥ {low} (got {value!r})")
+        return value
+
+    def number(self, table: dict, name: str, key: str, low: float = 0.0) -> float | None:
+        if name not in table:
+            return None
+        value = table[name]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low:
+            raise self.fail(key, f"must be a number ≥ {low:g} (got {value!r})")
+        return float(value)
+
+    def unknown(self, table: dict, allowed: set, prefix: str) -> None:
+        for name in table:
+            if name not in allowed:
+                choices = ", ".join(sorted(allowed))
+                raise self.fail(f"{prefix}{name}", f"unknown key (expected one of: {choices})")
+
+
+def load_config(path: Path | None, required: bool = False) -> Config:
+    """Read and validate the config; a missing default file is an empty config."""
+    if path is None or not path.exists():
+        if required and path is not None:
+            raise ConfigError(f"{path}: config file not found")
+        return Config(path=None)
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: dict, path: Path) -> Config:
+    check = _Checker(path)
+    config = Config(path=path)
+    check.unknown(data, {"worker", "retention", "kinds"}, "")
+    worker = data.get("worker", {})
+    if not isinstance(worker, dict):
+        raise check.fail("worker", "must be a table")
+    check.unknown(worker, {"concurrency", "grace"}, "worker.")
+    config.concurrency = check.int_at_least(worker, "concurrency", "worker.concurrency", 1) or DEFAULT_CONCURRENCY
+    grace = check.number(worker, "grace", "worker.grace")
+    if grace is not None:
+        config.grace_s = grace
+    retention = data.get("retention", {})
+    if not isinstance(retention, dict):
+        raise check.fail("retention", "must be a table")
+    check.unknown(retention, {"keep", "max_age_days"}, "retention.")
+    keep = check.int_at_least(retention, "keep", "retention.keep", 0)
+    age = check.number(retention, "max_age_days", "retention.max_age_days")
+    config.retention = RetentionPolicy(
+        keep=keep if keep is not None else 1000, max_age_days=age if age is not None else 30.0
+    )
+    kinds = data.get("kinds", {})
+    if not isinstance(kinds, dict):
+        raise check.fail("kinds", "must be a table of [kinds.NAME] tables")
+    for name, table in kinds.items():
+        prefix = f"kinds.{name}."
+        if not isinstance(table, dict):
+            raise check.fail(f"kinds.{name}", "must be a table")
+        check.unknown(table, KIND_KEYS, prefix)
+        spec: dict[str, Any] = {}
+        if "command" in table:
+            cmd = table["command"]
+            if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):
+                raise check.fail(prefix + "command", 'must be a non-empty list of strings, e.g. ["ffmpeg", "-i", "{input}"]')
+            spec["command"] = tuple(cmd)
+        for key in ("concurrency", "max_attempts"):
+            value = check.int_at_least(table, key, prefix + key, 1)
+            if value is not None:
+                spec[key] = value
+        priority = check.int_at_least(table, "priority", prefix + "priority", 1)
+        if priority is not None:
+            if priority > 10:
+                raise check.fail(prefix + "priority", f"must be 1..10 (got {priority})")
+            spec["priority"] = priority
+        timeout = check.number(table, "timeout", prefix + "timeout")
+        if timeout is not None:
+            spec["timeout"] = timeout or None
+        for key in ("dedupe", "label", "description", "cwd"):
+            if key in table:
+                if not isinstance(table[key], str):
+                    raise check.fail(prefix + key, f"must be a string (got {table[key]!r})")
+                spec[key] = table[key]
+        if "then" in table:
+            then = table["then"]
+            if isinstance(then, str):
+                then = [then]
+            if not isinstance(then, list) or not all(isinstance(t, str) for t in then):
+                raise check.fail(prefix + "then", "must be a list of kind names")
+            spec["then"] = tuple(then)
+        if "backoff" in table:
+            b = table["backoff"]
+            if not isinstance(b, dict):
+                raise check.fail(prefix + "backoff", "must be a table like { base = 5, factor = 2, max = 300 }")
+            check.unknown(b, {"base", "factor", "max", "jitter"}, prefix + "backoff.")
+            values = {}
+            for key in ("base", "factor", "max", "jitter"):
+                v = check.number(b, key, prefix + "backoff." + key)
+                if v is not None:
+                    values[key] = v
+            spec["backoff"] = Backoff(**values)
+        config.kinds[name] = spec
+    return config
+
+
+def apply_config(config: Config, registry: Registry, command_handler) -> None:
+    """Register command kinds and override built-ins' policies from the config."""
+    path = config.path
+    for name, spec in config.kinds.items():
+        spec = dict(spec)
+        cwd = spec.pop("cwd", None)
+        if "command" in spec:
+            command = spec["command"]
+            names: list[str] = []
+            for item in command:
+                for p in placeholders(item):
+                    if p not in names:
+                        names.append(p)
+            base = registry._kinds.get(name)
+            kind = Kind(
+                name=name,
+                handler=command_handler(command, cwd),
+                fields=tuple(Field(n) for n in names),
+                source=f"config {path}",
+                label=spec.pop("label", None) or " ".join(command),
+                description=spec.pop("description", "") or f"runs: {' '.join(command)}",
+                **{k: v for k, v in spec.items() if k != "command"},
+                command=command,
+            )
+            if base is not None and base.source.startswith("built-in"):
+                raise ConfigError(f"{path}: kinds.{name}.command: {name!r} is a built-in kind; choose another name")
+            registry.register(kind)
+        elif name in registry:
+            registry._kinds[name] = replace(registry.get(name), **spec)
+        else:
+            raise ConfigError(f"{path}: kinds.{name}: no such kind to override, and no command = [...] to define one")
+    for kind in list(registry):
+        for follow in kind.then:
+            if follow not in registry:
+                where = f"{path}: kinds.{kind.name}.then" if path else f"kind {kind.name!r} then"
+                raise ConfigError(f"{where}: unknown kind {follow!r}")

@@ -1,0 +1,97 @@
+"""What a handler gets: its task, a way to report, and the cancellation flag."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import Cancelled
+
+if TYPE_CHECKING:
+    from .models import Job, Task
+
+
+class TaskContext:
+    """Passed to every handler call.
+
+    - `payload`, `task`, `job`, `attempt`: what to do (copies; safe to read).
+    - `progress(n, label)`: 0–100 or None for "unknown"; cheap to call often.
+    - `log(line)`: append a line to the task's log file.
+    - `cancelled` / `check_cancelled()` / `on_cancel(cb)`: cooperative stop.
+      `cancel_reason` says why: "cancel", "timeout" or "shutdown".
+    - `set_stage(text)`: the job's user-facing stage ("Fetched", "Evaluated").
+    """
+
+    def __init__(self, task: "Task", job: "Job | None", log_path: Path, reporter: Any):
+        self.task = task
+        self.job = job
+        self.payload: dict = task.payload
+        self.attempt: int = task.attempt
+        self.log_path = log_path
+        self._reporter = reporter
+        self._cancel = threading.Event()
+        self.cancel_reason: str | None = None
+        self._callbacks: list[Callable[[], None]] = []
+        self._cb_lock = threading.Lock()
+        self._log_fh = None
+        self.owner_extra: dict = {}
+
+    # reporting ------------------------------------------------------------
+    def progress(self, value: float | None, label: str | None = None) -> None:
+        if value is not None:
+            value = max(0.0, min(100.0, float(value)))
+        self._reporter.report_progress(self.task.id, value, label)
+
+    def log(self, line: str) -> None:
+        if self._log_fh is None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._log_fh = open(self.log_path, "a", encoding="utf-8", errors="replace")
+        self._log_fh.write(line.rstrip("\n") + "\n")
+        self._log_fh.flush()
+
+    def set_stage(self, stage: str) -> None:
+        self._reporter.set_stage(self.task.id, stage)
+
+    def note_child(self, pid: int) -> None:
+        """Record a child process group so a recovering worker can stop it."""
+        self._reporter.note_child(self.task.id, pid)
+
+    # cancellation --------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled(self.cancel_reason or "cancel")
+
+    def wait_cancelled(self, timeout: float | None = None) -> bool:
+        """Sleep up to `timeout` seconds, waking early on cancel; True if cancelled."""
+        return self._cancel.wait(timeout)
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Run `callback()` (from the worker's thread) when cancel is asked."""
+        with self._cb_lock:
+            if not self._cancel.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def request_cancel(self, reason: str) -> None:
+        with self._cb_lock:
+            if self._cancel.is_set():
+                return
+            self.cancel_reason = reason
+            self._cancel.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for cb in callbacks:
+            try:
+                cb()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None

@@ -1,0 +1,56 @@
+"""Errors a user or a handler can meet, each with a one-line message."""
+
+from __future__ import annotations
+
+
+class LazyQueueError(Exception):
+    """A runtime problem told to the user in one line (CLI exit code 1)."""
+
+
+class UsageError(LazyQueueError):
+    """The user asked for something malformed (CLI exit code 2)."""
+
+
+class ConfigError(LazyQueueError):
+    """The config file is unreadable or holds a bad value; names file and key."""
+
+
+class StoreError(LazyQueueError):
+    """The task file could not be read or written."""
+
+
+class NotFound(LazyQueueError):
+    """No task or job has that id."""
+
+
+class TaskError(Exception):
+    """Raised by a handler to fail its task with a classified error."""
+
+    error_kind = "retryable"
+
+    def __init__(self, message: str, *, error_kind: str | None = None):
+        super().__init__(message)
+        if error_kind is not None:
+            self.error_kind = error_kind
+
+
+class RetryableError(TaskError):
+    """A transient failure: retried with back-off while attempts remain."""
+
+    error_kind = "retryable"
+
+
+class FatalError(TaskError):
+    """A failure retrying cannot fix: never retried automatically."""
+
+    error_kind = "fatal"
+
+
+class UserInputError(TaskError):
+    """The task's own input is wrong: never retried automatically."""
+
+    error_kind = "user"
+
+
+class Cancelled(Exception):
+    """Raised inside a handler (by ctx.check_cancelled) once cancel was asked."""

@@ -1,0 +1,195 @@
+"""Task and Job records, statuses and their JSON form.
+
+The field names here are a contract (see the README's "Task record"):
+scripts read them from `ls --json`, so none may change meaning.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
+
+QUEUED = "queued"
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+EXPIRED = "expired"
+
+STATUSES = (QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED, EXPIRED)
+ACTIVE = frozenset({QUEUED, RUNNING})
+FINISHED = frozenset({COMPLETED, FAILED, CANCELLED, EXPIRED})
+RETRYABLE_STATUSES = frozenset({FAILED, CANCELLED, EXPIRED})
+
+ERROR_KINDS = ("retryable", "fatal", "user")
+
+PRIORITY_MIN, PRIORITY_MAX, PRIORITY_DEFAULT = 1, 10, 5
+
+
+def iso(ts: float | None = None) -> str:
+    """A fixed-width ISO-8601 UTC string; fixed width keeps string order = time order."""
+    if ts is None:
+        ts = time.time()
+    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str | None) -> float | None:
+    """Seconds since the epoch for an ISO-8601 string (any offset), or None."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()
+
+
+def normalise_iso(value: Any) -> str | None:
+    """Re-emit any ISO time in lazyqueue's fixed-width UTC form."""
+    if value is None:
+        return None
+    stamp = parse_iso(str(value))
+    return iso(stamp) if stamp is not None else None
+
+
+def task_ref(task_id: int) -> str:
+    """How a task id reads to a person: t12."""
+    return f"t{task_id}"
+
+
+def job_ref(job_id: int) -> str:
+    """How a job id reads to a person: #014."""
+    return f"#{job_id:03d}"
+
+
+def parse_id(text: Any, prefix: str = "t") -> int:
+    """Accept 12, "12", "t12" (or "#12" for jobs); raise ValueError otherwise."""
+    if isinstance(text, bool):
+        raise ValueError(f"not an id: {text!r}")
+    if isinstance(text, int):
+        value = text
+    else:
+        raw = str(text).strip()
+        for p in (prefix, prefix.upper(), "#"):
+            if raw.startswith(p):
+                raw = raw[len(p):]
+                break
+        if not raw.isdigit():
+            raise ValueError(f"not an id: {text!r}")
+        value = int(raw)
+    if value < 1:
+        raise ValueError(f"not an id: {text!r}")
+    return value
+
+
+@dataclass(slots=True)
+class Task:
+    id: int
+    kind: str
+    status: str = QUEUED
+    job_id: int | None = None
+    label: str = ""
+    priority: int = PRIORITY_DEFAULT
+    dedupe_key: str | None = None
+    payload: dict = field(default_factory=dict)
+    result: Any = None
+    error: str | None = None
+    error_kind: str | None = None
+    attempt: int = 0
+    max_attempts: int = 1
+    progress: float | None = None
+    progress_label: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    not_before: str | None = None
+    expires_at: str | None = None
+    timeout_s: float | None = None
+    after: list = field(default_factory=list)
+    owner: dict | None = None
+    meta: dict = field(default_factory=dict)
+    cancel_requested: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def ref(self) -> str:
+        return task_ref(self.id)
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in TASK_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Task":
+        """Build a task from its JSON form; raise ValueError on a malformed record."""
+        if not isinstance(data, dict):
+            raise ValueError("a task record must be an object")
+        if not isinstance(data.get("id"), int) or isinstance(data.get("id"), bool):
+            raise ValueError(f"task record has no integer id: {data.get('id')!r}")
+        if not isinstance(data.get("kind"), str):
+            raise ValueError(f"task {data['id']} has no kind")
+        if data.get("status", QUEUED) not in STATUSES:
+            raise ValueError(f"task {data['id']} has unknown status {data.get('status')!r}")
+        known = {k: v for k, v in data.items() if k in TASK_FIELDS}
+        task = cls(**known)
+        if not isinstance(task.payload, dict):
+            raise ValueError(f"task {task.id} payload must be an object")
+        if not isinstance(task.after, list) or not all(
+            isinstance(a, int) and not isinstance(a, bool) for a in task.after
+        ):
+            raise ValueError(f"task {task.id} 'after' must be a list of task ids")
+        if not isinstance(task.priority, int) or isinstance(task.priority, bool):
+            raise ValueError(f"task {task.id} priority must be an integer")
+        if not isinstance(task.meta, dict):
+            task.meta = {}
+        return task
+
+    def copy(self) -> "Task":
+        clone = Task.from_dict(self.to_dict())
+        return clone
+
+
+@dataclass(slots=True)
+class Job:
+    """The record a person cares about; tasks hang off it."""
+
+    id: int
+    title: str = ""
+    stage: str = "Pending"
+    created_at: str = ""
+    updated_at: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return job_ref(self.id)
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in JOB_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Job":
+        if not isinstance(data, dict):
+            raise ValueError("a job record must be an object")
+        if not isinstance(data.get("id"), int) or isinstance(data.get("id"), bool):
+            raise ValueError(f"job record has no integer id: {data.get('id')!r}")
+        job = cls(**{k: v for k, v in data.items() if k in JOB_FIELDS})
+        if not isinstance(job.meta, dict):
+            job.meta = {}
+        return job
+
+
+TASK_FIELDS = tuple(f.name for f in fields(Task))
+JOB_FIELDS = tuple(f.name for f in fields(Job))

@@ -1,0 +1,208 @@
+"""Kinds: what a task does and the rules it runs under.
+
+Kinds come from three places — built-ins (`lazyqueue.kinds`), the TOML
+config (command templates, or overrides of a built-in's policies) and
+Python (the `Registry.kind` decorator, or plugins in the `lazyqueue.kinds`
+entry-point group).
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from .errors import ConfigError, UsageError
+from .models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def fill_template(template: str, values: dict, what: str = "template") -> str:
+    """Replace {name} with values[name] as plain text (never evaluated, never shell-quoted)."""
+
+    def sub(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values or values[name] is None:
+            raise UsageError(f"{what} needs {name}=… (missing value for {{{name}}})")
+        value = values[name]
+        return value if isinstance(value, str) else str(value)
+
+    return PLACEHOLDER.sub(sub, template)
+
+
+def placeholders(template: str) -> list[str]:
+    return PLACEHOLDER.findall(template)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential back-off: base * factor^(n-1) seconds, capped at max, ±20% jitter."""
+
+    base: float = 5.0
+    factor: float = 2.0
+    max: float = 300.0
+    jitter: float = 0.2
+
+    def delay(self, failed_attempt: int, rng: random.Random | None = None) -> float:
+        raw = min(self.max, self.base * self.factor ** max(0, failed_attempt - 1))
+        spread = raw * self.jitter
+        r = (rng or random).uniform(-spread, spread)
+        return max(0.0, min(self.max, raw + r))
+
+
+@dataclass(frozen=True)
+class Field:
+    """A payload field the add form asks for and validation checks."""
+
+    name: str
+    required: bool = True
+    help: str = ""
+    default: Any = None
+
+
+@dataclass
+class Kind:
+    """A kind of task. `handler(ctx)` returns the result (JSON-able) or raises."""
+
+    name: str
+    handler: Callable[..., Any] | None = None
+    concurrency: int | None = None  # per-kind cap; None = only the global cap
+    timeout: float | None = None
+    max_attempts: int = 1
+    backoff: Backoff = field(default_factory=Backoff)
+    dedupe: str | Callable[[dict], str | None] | None = None
+    validate: Callable[[dict], dict] | None = None
+    fields: tuple[Field, ...] = ()
+    priority: int = PRIORITY_DEFAULT
+    then: tuple[str, ...] = ()
+    label: str | Callable[[dict], str] | None = None
+    description: str = ""
+    source: str = "python"
+    command: tuple[str, ...] | None = None  # for config command kinds
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
+
+    def dedupe_key(self, payload: dict) -> str | None:
+        if self.dedupe is None:
+            return None
+        if callable(self.dedupe):
+            key = self.dedupe(payload)
+            return str(key) if key else None
+        return fill_template(self.dedupe, payload, f"dedupe key of kind {self.name!r}")
+
+    def make_label(self, payload: dict) -> str:
+        if callable(self.label):
+            return str(self.label(payload))
+        if isinstance(self.label, str):
+            try:
+                return fill_template(self.label, payload)
+            except UsageError:
+                pass
+        shown = ", ".join(f"{k}={v}" for k, v in payload.items() if not isinstance(v, (dict, list)))
+        return f"{self.name} {shown}".strip()
+
+    def check_payload(self, payload: dict) -> dict:
+        """Required fields present, defaults filled, then the kind's own validation."""
+        out = dict(payload)
+        missing = []
+        for f in self.fields:
+            if out.get(f.name) in (None, ""):
+                if f.default is not None:
+                    out[f.name] = f.default
+                elif f.required:
+                    missing.append(f.name)
+        if missing:
+            wanted = " ".join(f"{m}=…" for m in missing)
+            raise UsageError(f"kind {self.name!r} needs {wanted}")
+        if self.validate is not None:
+            try:
+                result = self.validate(out)
+            except (ValueError, TypeError) as exc:
+                raise UsageError(f"kind {self.name!r}: {exc}") from exc
+            if result is not None:
+                out = result
+        return out
+
+    def policy_text(self) -> str:
+        parts = [f"cap {self.concurrency}" if self.concurrency else "cap -"]
+        parts.append(f"attempts {self.max_attempts}")
+        if self.timeout:
+            parts.append(f"timeout {self.timeout:g}s")
+        return ", ".join(parts)
+
+
+class Registry:
+    """Name → Kind."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, Kind] = {}
+
+    def register(self, kind: Kind) -> Kind:
+        if not kind.name or not re.fullmatch(r"[A-Za-z0-9_.-]+", kind.name):
+            raise ConfigError(f"kind name {kind.name!r} must be letters, digits, '-', '_' or '.'")
+        if not (PRIORITY_MIN <= kind.priority <= PRIORITY_MAX):
+            raise ConfigError(f"kind {kind.name!r}: priority must be {PRIORITY_MIN}..{PRIORITY_MAX}")
+        self._kinds[kind.name] = kind
+        return kind
+
+    def kind(self, name: str | None = None, **options: Any) -> Callable:
+        """Decorator: `@registry.kind("thumbnail", concurrency=2)` over `def handler(ctx)`."""
+
+        def wrap(fn: Callable) -> Callable:
+            opts = dict(options)
+            if "backoff" in opts and isinstance(opts["backoff"], dict):
+                opts["backoff"] = Backoff(**opts["backoff"])
+            if "fields" in opts:
+                opts["fields"] = tuple(f if isinstance(f, Field) else Field(f) for f in opts["fields"])
+            if "then" in opts:
+                opts["then"] = tuple(opts["then"])
+            self.register(Kind(name=name or fn.__name__, handler=fn, description=opts.pop("description", (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""), **opts))
+            return fn
+
+        return wrap
+
+    def override(self, name: str, **changes: Any) -> Kind:
+        kind = self.get(name)
+        new = replace(kind, **changes)
+        self._kinds[name] = new
+        return new
+
+    def get(self, name: str) -> Kind:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            known = ", ".join(sorted(self._kinds)) or "none"
+            raise UsageError(f"unknown kind {name!r} (known kinds: {known})") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._kinds
+
+    def __iter__(self):
+        return iter(sorted(self._kinds.values(), key=lambda k: k.name))
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
+
+    def load_plugins(self) -> list[str]:
+        """Register kinds from the `lazyqueue.kinds` entry-point group; returns warnings."""
+        from importlib.metadata import entry_points
+
+        warnings = []
+        for ep in entry_points(group="lazyqueue.kinds"):
+            try:
+                obj = ep.load()
+                if isinstance(obj, Kind):
+                    self.register(replace(obj, source=f"plugin {ep.name}"))
+                elif callable(obj) and not isinstance(obj, type):
+                    obj(self)
+                else:
+                    for kind in obj:
+                        self.register(replace(kind, source=f"plugin {ep.name}"))
+            except Exception as exc:  # a broken plugin must not stop the app
+                warnings.append(f"plugin {ep.name!r} failed to load: {exc}")
+        return warnings

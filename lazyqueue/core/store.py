@@ -1,0 +1,738 @@
+"""The task file: a snapshot plus an append-only journal, under one lock.
+
+Layout in the state directory:
+  tasks.json     snapshot. Valid JSON; written one record per line so the
+                 first line alone is a header (version, next ids, the active
+                 dedupe keys) that `lazyqueue add` reads without parsing
+                 10,000 task records.
+  tasks.journal  one JSON object per line, each one durable mutation made
+                 after the snapshot (full records, small patches, deletes).
+                 A torn last line is ignored and cut off before the next append.
+  tasks.lock     the cross-process lock every mutation holds.
+  archive.jsonl  finished tasks (and their jobs) moved out by retention.
+
+A mutation = lock, catch up with what other processes wrote, apply, append
+one fsynced journal line. When the journal grows past a threshold it is
+folded into a new snapshot (temp file, fsync, rename, fsync directory).
+A file that does not parse, or is of a schema version this build does not
+know, is moved aside with a timestamp and never overwritten.
+"""
+
+from __future__ import annotations
+
+import errno
+import heapq
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .errors import StoreError
+from .filelock_posix import ProcessLock
+from .models import ACTIVE, FINISHED, Job, Task, iso, parse_iso
+from .paths import ensure_private_dir
+
+SCHEMA_VERSION = 1
+COMPACT_BYTES = 2 * 1024 * 1024  # fold the journal into the snapshot past this
+LIGHT_COMPACT_BYTES = 8 * 1024 * 1024  # a head-only writer compacts only past this
+
+
+@dataclass
+class RetentionPolicy:
+    """Finished tasks beyond the newest `keep` or older than `max_age_days` are archived."""
+
+    keep: int = 1000
+    max_age_days: float = 30.0
+
+
+@dataclass
+class Head:
+    """What an append-only writer needs: next ids and the active dedupe keys."""
+
+    next_task_id: int = 1
+    next_job_id: int = 1
+    active_keys: dict = field(default_factory=dict)
+
+    def note_task(self, data: dict) -> None:
+        tid = data["id"]
+        if tid >= self.next_task_id:
+            self.next_task_id = tid + 1
+        key = data.get("dedupe_key")
+        if key:
+            if data.get("status") in ACTIVE:
+                self.active_keys[key] = tid
+            elif self.active_keys.get(key) == tid:
+                del self.active_keys[key]
+
+    def note_job(self, data: dict) -> None:
+        if data["id"] >= self.next_job_id:
+            self.next_job_id = data["id"] + 1
+
+
+@dataclass
+class Change:
+    """One durable mutation: records to put, fields to patch, ids to delete."""
+
+    tasks: list = field(default_factory=list)
+    jobs: list = field(default_factory=list)
+    patches: list = field(default_factory=list)  # [{"id": n, field: value, ...}]
+    del_tasks: list = field(default_factory=list)
+    del_jobs: list = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.jobs or self.patches or self.del_tasks or self.del_jobs)
+
+
+def _stat_sig(path: Path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _disk_error(exc: OSError, what: Path) -> StoreError:
+    if exc.errno == errno.ENOSPC:
+        return StoreError(f"disk full while writing {what}; the previous state is intact")
+    return StoreError(f"could not write {what}: {exc.strerror or exc}")
+
+
+class Store:
+    """The task file of one state directory.
+
+    `load()` reads everything (worker, TUI, `ls`); `head()` reads only what an
+    append needs (`add`). All mutations go through `commit()` under `lock`.
+    `warnings` collects one-line messages for the user (a file moved aside).
+    """
+
+    def __init__(self, home: Path, retention: RetentionPolicy | None = None):
+        self.home = ensure_private_dir(Path(home))
+        self.path = self.home / "tasks.json"
+        self.journal_path = self.home / "tasks.journal"
+        self.archive_path = self.home / "archive.jsonl"
+        self.logs_dir = self.home / "logs"
+        self.lock = ProcessLock(self.home / "tasks.lock")
+        self.retention = retention or RetentionPolicy()
+        self.tasks: dict[int, Task] = {}
+        self.jobs: dict[int, Job] = {}
+        self.head_info = Head()
+        self.seq = 0
+        self.loaded = False  # full state in memory
+        self.queued_ids: set[int] = set()
+        self.running_ids: set[int] = set()
+        self.ready_heap: list[tuple[int, int]] = []  # (-priority, id); stale entries skipped
+        self.warnings: list[str] = []
+        self._snap_sig = None
+        self._journal_offset = 0
+        self._journal_lines = 0
+        self._light_records: dict[int, dict] = {}
+        self._unseen_tasks: set[int] = set()
+        self._unseen_jobs: set[int] = set()
+
+    # ---------------------------------------------------------------- indexes
+    def _remember(self, task: Task) -> None:
+        """Put a task in memory and keep the status indexes and ready heap current."""
+        self.tasks[task.id] = task
+        self._index(task)
+
+    def _index(self, task: Task) -> None:
+        tid = task.id
+        if task.status == "queued":
+            if tid not in self.queued_ids:
+                self.queued_ids.add(tid)
+            heapq.heappush(self.ready_heap, (-task.priority, tid))
+        else:
+            self.queued_ids.discard(tid)
+        if task.status == "running":
+            self.running_ids.add(tid)
+        else:
+            self.running_ids.discard(tid)
+
+    def _forget(self, tid: int) -> Task | None:
+        self.queued_ids.discard(tid)
+        self.running_ids.discard(tid)
+        return self.tasks.pop(tid, None)
+
+    def _rebuild_indexes(self) -> None:
+        self.queued_ids = {t.id for t in self.tasks.values() if t.status == "queued"}
+        self.running_ids = {t.id for t in self.tasks.values() if t.status == "running"}
+        self.ready_heap = [(-self.tasks[i].priority, i) for i in self.queued_ids]
+        heapq.heapify(self.ready_heap)
+
+    # ---------------------------------------------------------------- reading
+    def load(self) -> list[int]:
+        """Read the whole task file into memory; returns ids of every task."""
+        with self.lock:
+            self._full_load()
+        return list(self.tasks)
+
+    def sync(self) -> tuple[set[int], set[int]]:
+        """Catch up with other processes' writes; returns (task ids, job ids) changed.
+
+        Cheap when nothing changed: two stat calls. The ids are also kept for
+        `drain_changes()`, so a worker hears of changes another caller synced.
+        """
+        changed_t, changed_j = self._sync()
+        self._unseen_tasks |= changed_t
+        self._unseen_jobs |= changed_j
+        return changed_t, changed_j
+
+    def drain_changes(self) -> tuple[set[int], set[int]]:
+        """Ids changed by other processes since the last drain."""
+        out = (self._unseen_tasks, self._unseen_jobs)
+        self._unseen_tasks, self._unseen_jobs = set(), set()
+        return out
+
+    def _sync(self) -> tuple[set[int], set[int]]:
+        with self.lock:
+            if not self.loaded:
+                self._full_load()
+                return set(self.tasks), set(self.jobs)
+            sig = _stat_sig(self.path)
+            if sig != self._snap_sig:
+                before_t = {k: v.to_dict() for k, v in self.tasks.items()}
+                before_j = {k: v.to_dict() for k, v in self.jobs.items()}
+                self._full_load()
+                changed_t = {k for k, v in self.tasks.items() if before_t.get(k) != v.to_dict()}
+                changed_t |= set(before_t) - set(self.tasks)
+                changed_j = {k for k, v in self.jobs.items() if before_j.get(k) != v.to_dict()}
+                changed_j |= set(before_j) - set(self.jobs)
+                return changed_t, changed_j
+            return self._read_journal(full=True)
+
+    def changed_on_disk(self) -> bool:
+        """True when another process wrote since we last looked (no lock, two stats)."""
+        if _stat_sig(self.path) != self._snap_sig:
+            return True
+        try:
+            size = os.stat(self.journal_path).st_size
+        except FileNotFoundError:
+            size = 0
+        return size != self._journal_offset
+
+    def head(self) -> Head:
+        """Next ids and active dedupe keys, without loading every task. Hold the lock."""
+        if self.loaded:
+            self.sync()
+            return self.head_info
+        head = self._read_header()
+        if head is None:  # no header line we understand: read it all
+            self._full_load()
+            return self.head_info
+        self.head_info = head
+        self._journal_offset = 0
+        self._journal_lines = 0
+        self._read_journal(full=False)
+        return self.head_info
+
+    def _read_header(self) -> Head | None:
+        try:
+            with open(self.path, "rb") as fh:
+                first = fh.readline()
+        except FileNotFoundError:
+            self._snap_sig = None
+            self.seq = 0
+            return Head()
+        try:
+            text = first.decode("utf-8").rstrip()
+            if not text.endswith(","):
+                return None
+            data = json.loads(text[:-1] + "}")
+            if data.get("version") != SCHEMA_VERSION:
+                return None
+            head = Head(
+                next_task_id=int(data["next_task_id"]),
+                next_job_id=int(data["next_job_id"]),
+                active_keys=dict(data.get("active_keys") or {}),
+            )
+            self.seq = int(data.get("seq", 0))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            return None
+        self._snap_sig = _stat_sig(self.path)
+        return head
+
+    def _full_load(self) -> None:
+        self.tasks, self.jobs, self.head_info = {}, {}, Head()
+        self.seq = 0
+        raw = None
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            pass
+        if raw is not None:
+            self._load_snapshot(raw)
+        self._snap_sig = _stat_sig(self.path)
+        self._journal_offset = 0
+        self._journal_lines = 0
+        self._read_journal(full=True)
+        self._rebuild_indexes()
+        self.loaded = True
+
+    def _load_snapshot(self, raw: bytes) -> None:
+        problem = None
+        data = None
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            problem = f"does not parse ({exc.__class__.__name__}: {str(exc)[:80]})"
+        if problem is None and not isinstance(data, dict):
+            problem = "is not a JSON object"
+        if problem is None:
+            version = data.get("version")
+            if version != SCHEMA_VERSION:
+                moved = self._move_aside(self.path, "unknown-version")
+                jmoved = self._move_aside(self.journal_path, "unknown-version")
+                extra = f" (journal kept at {jmoved})" if jmoved else ""
+                self.warnings.append(
+                    f"{self.path} has schema version {version!r}, which this lazyqueue does not know; "
+                    f"moved it to {moved}{extra} and started an empty queue"
+                )
+                # keep ids monotonic even though the records stay aside
+                self._salvage_ids(raw)
+                return
+            try:
+                for rec in data.get("jobs") or []:
+                    job = Job.from_dict(rec)
+                    self.jobs[job.id] = job
+                for rec in data.get("tasks") or []:
+                    task = Task.from_dict(rec)
+                    self.tasks[task.id] = task
+                self.seq = int(data.get("seq", 0))
+                self.head_info.next_task_id = int(data.get("next_task_id", 1))
+                self.head_info.next_job_id = int(data.get("next_job_id", 1))
+            except (ValueError, TypeError) as exc:
+                problem = f"holds a malformed record ({exc})"
+                self.tasks, self.jobs = {}, {}
+        if problem is not None:
+            moved = self._move_aside(self.path, "corrupt")
+            recovered = self._salvage(raw)
+            self.warnings.append(
+                f"{self.path} {problem}; moved it to {moved} and recovered "
+                f"{recovered} task(s) from it"
+            )
+            return
+        for task in self.tasks.values():
+            self.head_info.note_task(task.to_dict())
+        for job in self.jobs.values():
+            self.head_info.note_job(job.to_dict())
+
+    def _salvage_ids(self, raw: bytes) -> None:
+        for line in raw.decode("utf-8", "replace").splitlines():
+            line = line.strip().rstrip(",")
+            if line.startswith("{") and '"id"' in line:
+                try:
+                    rec = json.loads(line)
+                    if isinstance(rec.get("id"), int):
+                        if "kind" in rec:
+                            self.head_info.next_task_id = max(self.head_info.next_task_id, rec["id"] + 1)
+                        else:
+                            self.head_info.next_job_id = max(self.head_info.next_job_id, rec["id"] + 1)
+                except ValueError:
+                    continue
+
+    def _salvage(self, raw: bytes) -> int:
+        """Recover whole records from a damaged snapshot, one line at a time."""
+        count = 0
+        for line in raw.decode("utf-8", "replace").splitlines():
+            line = line.strip().rstrip(",")
+            if not line.startswith("{"):
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(rec, dict):
+                continue
+            if "version" in rec:
+                for name in ("next_task_id", "next_job_id"):
+                    if isinstance(rec.get(name), int):
+                        setattr(self.head_info, name, max(getattr(self.head_info, name), rec[name]))
+                continue
+            try:
+                if "kind" in rec:
+                    task = Task.from_dict(rec)
+                    self.tasks[task.id] = task
+                    self.head_info.note_task(rec)
+                    count += 1
+                elif "title" in rec or "stage" in rec:
+                    job = Job.from_dict(rec)
+                    self.jobs[job.id] = job
+                    self.head_info.note_job(rec)
+            except (ValueError, TypeError):
+                continue
+        return count
+
+    def _move_aside(self, path: Path, why: str) -> Path | None:
+        if not path.exists():
+            return None
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = path.with_name(f"{path.name}.{why}-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
+        os.replace(path, target)
+        _fsync_dir(self.home)
+        return target
+
+    def _read_journal(self, full: bool) -> tuple[set[int], set[int]]:
+        """Apply journal lines past our offset. `full`: keep records, else head only."""
+        changed_t: set[int] = set()
+        changed_j: set[int] = set()
+        try:
+            fh = open(self.journal_path, "rb")
+        except FileNotFoundError:
+            self._journal_offset = 0
+            return changed_t, changed_j
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < self._journal_offset:  # truncated under us: start over
+                if full and self.loaded:
+                    self._full_load()
+                    return set(self.tasks), set(self.jobs)
+                self._journal_offset = 0
+            if size == self._journal_offset:
+                return changed_t, changed_j
+            fh.seek(self._journal_offset)
+            data = fh.read()
+        end = data.rfind(b"\n")
+        if end < 0:
+            return changed_t, changed_j  # only a torn tail so far
+        body = data[: end + 1]
+        bad = 0
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                if not isinstance(entry, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                bad += 1
+                continue
+            if entry.get("seq", 0) <= self.seq:
+                continue  # already folded into the snapshot
+            self.seq = entry["seq"]
+            self._apply_entry(entry, full, changed_t, changed_j)
+            self._journal_lines += 1
+        self._journal_offset += len(body)
+        if bad:
+            kept = self._copy_aside(self.journal_path, "damaged")
+            self.warnings.append(
+                f"{bad} damaged line(s) in {self.journal_path} were skipped; a copy is at {kept}"
+            )
+        return changed_t, changed_j
+
+    def _copy_aside(self, path: Path, why: str) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = path.with_name(f"{path.name}.{why}-{stamp}")
+        if not target.exists():
+            target.write_bytes(path.read_bytes())
+        return target
+
+    def _apply_entry(self, entry: dict, full: bool, changed_t: set, changed_j: set) -> None:
+        head = self.head_info
+        for rec in entry.get("jobs", ()):
+            head.note_job(rec)
+            if full:
+                job = Job.from_dict(rec)
+                self.jobs[job.id] = job
+                changed_j.add(job.id)
+        for rec in entry.get("tasks", ()):
+            head.note_task(rec)
+            if not full:
+                self._light_records[rec["id"]] = rec
+            if full:
+                task = Task.from_dict(rec)
+                if self.loaded:
+                    self._remember(task)
+                else:
+                    self.tasks[task.id] = task
+                changed_t.add(task.id)
+        for patch in entry.get("patches", ()):
+            if full and patch["id"] in self.tasks:
+                task = self.tasks[patch["id"]]
+                for name, value in patch.items():
+                    if name != "id":
+                        setattr(task, name, value)
+                if self.loaded and ("status" in patch or "priority" in patch):
+                    self._index(task)
+                changed_t.add(task.id)
+        for tid in entry.get("del_tasks", ()):
+            if full:
+                gone = self._forget(tid)
+                if gone is not None:
+                    changed_t.add(tid)
+                    if gone.dedupe_key and head.active_keys.get(gone.dedupe_key) == tid:
+                        del head.active_keys[gone.dedupe_key]
+            else:
+                for key, value in list(head.active_keys.items()):
+                    if value == tid:
+                        del head.active_keys[key]
+        for jid in entry.get("del_jobs", ()):
+            if full and self.jobs.pop(jid, None) is not None:
+                changed_j.add(jid)
+        if "next_task_id" in entry:
+            head.next_task_id = max(head.next_task_id, entry["next_task_id"])
+        if "next_job_id" in entry:
+            head.next_job_id = max(head.next_job_id, entry["next_job_id"])
+
+    def find_light(self, task_id: int) -> Task | None:
+        """One task without loading them all: the journal's copy, else its snapshot line."""
+        rec = self._light_records.get(task_id)
+        if rec is None:
+            prefix = f'{{"id": {task_id},'.encode()
+            try:
+                with open(self.path, "rb") as fh:
+                    for line in fh:
+                        if line.startswith(prefix):
+                            rec = json.loads(line.rstrip().rstrip(b","))
+                            break
+            except (OSError, ValueError):
+                rec = None
+        try:
+            return Task.from_dict(rec) if rec else None
+        except ValueError:
+            return None
+
+    # ---------------------------------------------------------------- writing
+    def next_task_id(self) -> int:
+        """Hand out a task id (hold the lock; persisted by the commit that uses it)."""
+        tid = self.head_info.next_task_id
+        self.head_info.next_task_id += 1
+        return tid
+
+    def next_job_id(self) -> int:
+        jid = self.head_info.next_job_id
+        self.head_info.next_job_id += 1
+        return jid
+
+    def commit(self, change: Change) -> None:
+        """Make a change durable (one fsynced journal line) and apply it in memory.
+
+        Call with the lock held, after `sync()`/`head()`.
+        """
+        if not change:
+            return
+        entry: dict = {"seq": self.seq + 1}
+        if change.jobs:
+            entry["jobs"] = [j.to_dict() if isinstance(j, Job) else j for j in change.jobs]
+        if change.tasks:
+            entry["tasks"] = [t.to_dict() if isinstance(t, Task) else t for t in change.tasks]
+        if change.patches:
+            entry["patches"] = change.patches
+        if change.del_tasks:
+            entry["del_tasks"] = list(change.del_tasks)
+        if change.del_jobs:
+            entry["del_jobs"] = list(change.del_jobs)
+        entry["next_task_id"] = self.head_info.next_task_id
+        entry["next_job_id"] = self.head_info.next_job_id
+        line = (json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        self._append(line)
+        self.seq = entry["seq"]
+        self._journal_offset += len(line)
+        self._journal_lines += 1
+        # apply to memory: records we were handed are already the objects we hold
+        for job in change.jobs:
+            if isinstance(job, Job):
+                self.head_info.note_job(job.to_dict())
+                if self.loaded:
+                    self.jobs[job.id] = job
+        for task in change.tasks:
+            if isinstance(task, Task):
+                self.head_info.note_task({"id": task.id, "status": task.status, "dedupe_key": task.dedupe_key})
+                if self.loaded:
+                    self._remember(task)
+        if change.patches or change.del_tasks or change.del_jobs:
+            sub = {k: v for k, v in entry.items() if k in ("patches", "del_tasks", "del_jobs")}
+            self._apply_entry(sub, self.loaded, set(), set())
+        limit = COMPACT_BYTES if self.loaded else LIGHT_COMPACT_BYTES
+        if self._journal_offset > limit:
+            if not self.loaded:
+                self._full_load()
+            self.compact()
+
+    def _append(self, line: bytes) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        try:
+            fd = os.open(self.journal_path, flags, 0o600)
+        except OSError as exc:
+            raise _disk_error(exc, self.journal_path) from exc
+        try:
+            size = os.fstat(fd).st_size
+            if size > self._journal_offset and self.loaded is False and size:
+                pass
+            # cut a torn tail left by a writer that died mid-line
+            if size:
+                with open(self.journal_path, "rb") as fh:
+                    fh.seek(max(0, size - 1))
+                    if fh.read(1) != b"\n":
+                        fh.seek(0)
+                        content = fh.read()
+                        keep = content.rfind(b"\n") + 1
+                        os.truncate(self.journal_path, keep)
+                        size = keep
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            except OSError as exc:
+                os.truncate(self.journal_path, size)  # leave no partial line
+                raise _disk_error(exc, self.journal_path) from exc
+        finally:
+            os.close(fd)
+
+    def compact(self, retention: bool = True) -> int:
+        """Fold the journal into a new snapshot; archive old finished tasks. Hold the lock.
+
+        Returns how many tasks were archived.
+        """
+        if not self.loaded:
+            self._full_load()
+        archived = self._archive_old() if retention else 0
+        self.seq += 1
+        self._write_snapshot()
+        # the new snapshot carries seq, so any journal line left is skipped; empty it
+        try:
+            os.truncate(self.journal_path, 0)
+        except FileNotFoundError:
+            pass
+        self._journal_offset = 0
+        self._journal_lines = 0
+        return archived
+
+    def _write_snapshot(self) -> None:
+        head = self.head_info
+        header = {
+            "version": SCHEMA_VERSION,
+            "seq": self.seq,
+            "next_task_id": head.next_task_id,
+            "next_job_id": head.next_job_id,
+            "active_keys": head.active_keys,
+            "written_at": iso(),
+        }
+        dumps = json.dumps
+        parts = [dumps(header, ensure_ascii=False)[:-1] + ",\n", '"jobs": [\n']
+        parts.append(",\n".join(dumps(j.to_dict(), ensure_ascii=False) for j in self.jobs.values()))
+        parts.append('\n],\n"tasks": [\n')
+        parts.append(",\n".join(dumps(t.to_dict(), ensure_ascii=False) for t in self.tasks.values()))
+        parts.append("\n]}\n")
+        data = "".join(parts).encode("utf-8")
+        tmp = self.path.with_name(f".tasks.json.tmp-{os.getpid()}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise _disk_error(exc, self.path) from exc
+        _fsync_dir(self.home)
+        self._snap_sig = _stat_sig(self.path)
+
+    def _archive_old(self) -> int:
+        finished = [t for t in self.tasks.values() if t.status in FINISHED]
+        if not finished:
+            return 0
+        cutoff = iso(time.time() - self.retention.max_age_days * 86400)
+        finished.sort(key=lambda t: (t.finished_at or t.updated_at or "", t.id), reverse=True)
+        old = [t for i, t in enumerate(finished) if i >= self.retention.keep or (t.finished_at or t.updated_at or "") < cutoff]
+        if not old:
+            return 0
+        old_ids = {t.id for t in old}
+        # a task some queued task still waits on stays live, so `after` can be judged
+        waited_on = {a for t in self.tasks.values() if t.status in ACTIVE for a in t.after}
+        old = [t for t in old if t.id not in waited_on]
+        old_ids = {t.id for t in old}
+        live_jobs = {t.job_id for t in self.tasks.values() if t.id not in old_ids}
+        old_jobs = {t.job_id for t in old if t.job_id is not None} - live_jobs
+        lines = [json.dumps({"type": "task", "archived_at": iso(), "record": t.to_dict()}, ensure_ascii=False) for t in old]
+        lines += [
+            json.dumps({"type": "job", "archived_at": iso(), "record": self.jobs[j].to_dict()}, ensure_ascii=False)
+            for j in sorted(old_jobs)
+            if j in self.jobs
+        ]
+        self._append_archive(("\n".join(lines) + "\n").encode("utf-8"))
+        for t in old:
+            self._forget(t.id)
+        for j in old_jobs:
+            self.jobs.pop(j, None)
+        return len(old)
+
+    def archive_records(self, tasks: list[Task], jobs: list[Job], reason: str) -> None:
+        """Append records to the archive (before they leave the live file)."""
+        if not tasks and not jobs:
+            return
+        stamp = iso()
+        lines = [json.dumps({"type": "task", "archived_at": stamp, "reason": reason, "record": t.to_dict()}, ensure_ascii=False) for t in tasks]
+        lines += [json.dumps({"type": "job", "archived_at": stamp, "reason": reason, "record": j.to_dict()}, ensure_ascii=False) for j in jobs]
+        self._append_archive(("\n".join(lines) + "\n").encode("utf-8"))
+
+    def _append_archive(self, data: bytes) -> None:
+        try:
+            fd = os.open(self.archive_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise _disk_error(exc, self.archive_path) from exc
+
+    def read_archive(self) -> Iterable[dict]:
+        """Archived task records (newest write wins for an id)."""
+        seen: dict[int, dict] = {}
+        try:
+            with open(self.archive_path, "rb") as fh:
+                for line in fh:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(entry, dict) and entry.get("type") == "task":
+                        rec = entry.get("record") or {}
+                        if isinstance(rec.get("id"), int):
+                            seen[rec["id"]] = rec
+        except FileNotFoundError:
+            pass
+        return seen.values()
+
+    def archived_task(self, task_id: int) -> dict | None:
+        for rec in self.read_archive():
+            if rec["id"] == task_id:
+                return rec
+        return None
+
+    def ensure_snapshot(self) -> None:
+        """Write a first snapshot when none exists (or after a file was moved aside)."""
+        with self.lock:
+            if not self.path.exists():
+                if not self.loaded:
+                    self._full_load()
+                self._write_snapshot()
+
+    def close(self) -> None:
+        self.lock.close()

@@ -1,0 +1,664 @@
+"""The worker loop: claims tasks under the caps, runs them, records outcomes.
+
+One loop serves the TUI (in a thread) and `lazyqueue worker` (headless).
+Each pass (`tick`) holds the file lock once: catch up with other processes,
+record finished handlers, recover tasks whose owner died, expire what is
+overdue, renew leases, persist progress, claim new work — one durable write.
+Events are published after the write, so a listener never hears of a change
+that could still be lost. Handlers run off this thread: sync ones in a thread
+pool, async ones on an event loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import events as ev
+from .context import TaskContext
+from .errors import Cancelled, LazyQueueError, StoreError, TaskError
+from .models import CANCELLED, COMPLETED, EXPIRED, FAILED, QUEUED, RUNNING, Task, iso, parse_iso
+from .scheduling import Caps, due_scan, plan_claims
+from .store import Change
+
+if TYPE_CHECKING:
+    from .queue import Queue
+
+LEASE_S = 30.0
+HEARTBEAT_S = LEASE_S / 3
+RECOVERY_SCAN_S = 2.0
+EXTERNAL_POLL_S = 0.25
+PROGRESS_EVENT_S = 0.1  # at most ~10 progress events a second per task
+PROGRESS_WRITE_S = 1.0  # progress reaches the file at most once a second
+ABANDON_GRACE_S = 5.0  # a handler that ignores cancel is abandoned this long after
+
+
+HOST = socket.gethostname()
+
+
+def _proc_start(pid: int) -> str | None:
+    """The kernel's start time of a process (guards against pid reuse)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = data[data.rfind(")") + 2:].split()
+    if fields and fields[0] == "Z":
+        return "zombie"
+    return fields[19] if len(fields) > 19 else None
+
+
+def pid_alive(pid: int, started: str | None = None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    now_start = _proc_start(pid)
+    if now_start == "zombie":
+        return False
+    if started and now_start and started != now_start:
+        return False  # the pid was reused by another process
+    return True
+
+
+@dataclass
+class Running:
+    task_id: int
+    ctx: TaskContext
+    deadline: float | None
+    started: float
+    abandon_at: float | None = None
+
+
+class Worker:
+    """Runs queued tasks of one Queue. Use `start()` (thread) or `run()` (blocking)."""
+
+    def __init__(self, queue: "Queue", concurrency: int | None = None, grace_s: float | None = None):
+        self.queue = queue
+        self.store = queue.store
+        self.concurrency = concurrency or queue.config.concurrency
+        self.grace_s = queue.config.grace_s if grace_s is None else grace_s
+        self.id = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.paused = False
+        self.running: dict[int, Running] = {}
+        self._outcomes: list[tuple[int, str, Any]] = []
+        self._outcome_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=max(8, self.concurrency * 2), thread_name_prefix="lq-task")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._rng = random.Random()
+        self._pstart = _proc_start(os.getpid())
+        self._next_heartbeat = 0.0
+        self._next_recovery = 0.0
+        self._next_due_scan = 0.0
+        self._due_at: float | None = None
+        self._queue_due: float | None = None
+        self._progress_dirty: set[int] = set()
+        self._progress_pub: dict[int, float] = {}
+        self._progress_pending: set[int] = set()
+        self._next_progress_write = 0.0
+        self._progress_lock = threading.Lock()
+        self._children: dict[int, dict] = {}
+        self._stage_updates: dict[int, str] = {}
+        self.errors: list[str] = []
+        self.idle_event = threading.Event()
+
+    # ---------------------------------------------------------------- control
+    def start(self) -> "Worker":
+        self._thread = threading.Thread(target=self.run, name="lazyqueue-worker", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def pause(self) -> None:
+        self.paused = True
+        self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"paused": True}))
+
+    def resume(self) -> None:
+        self.paused = False
+        self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"paused": False}))
+        self.wake()
+
+    def stop(self, grace: float | None = None, wait: bool = True) -> None:
+        """Stop claiming; let running tasks finish within `grace`, then re-queue the rest."""
+        if grace is not None:
+            self.grace_s = grace
+        self._stop.set()
+        self._wake.set()
+        if wait and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def caps(self) -> Caps:
+        return Caps(total=self.concurrency, per_kind={k.name: k.concurrency for k in self.queue.registry})
+
+    # ---------------------------------------------------------------- loop
+    def run(self) -> None:
+        """The loop; returns after `stop()` once running tasks are settled."""
+        try:
+            while not self._stop.is_set():
+                self._wait_for_work()
+                if self._stop.is_set():
+                    break
+                self.tick()
+            self._drain()
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            self._stopped.set()
+
+    def _wait_for_work(self) -> None:
+        while not self._stop.is_set():
+            timeout = EXTERNAL_POLL_S
+            now = time.time()
+            if self._due_at is not None:
+                timeout = max(0.0, min(timeout, self._due_at - now))
+            if self._wake.wait(timeout):
+                self._wake.clear()
+                return
+            now = time.time()
+            if self._due_at is not None and now >= self._due_at:
+                return
+            if self.store.changed_on_disk():
+                return
+
+    def tick(self) -> None:
+        """One pass under the lock; see the module docstring."""
+        published: list[ev.Event] = []
+        to_start: list[Task] = []
+        try:
+            with self.store.lock:
+                self.store.sync()
+                changed, changed_jobs = self.store.drain_changes()
+                if changed or changed_jobs:
+                    published.append(self._external_event(changed, changed_jobs))
+                now = time.time()
+                now_iso = iso(now)
+                change = Change()
+                touched: dict[int, Task] = {}
+                self._record_outcomes(change, touched, published, now)
+                self._external_requests(changed)
+                if now >= self._next_recovery:
+                    self._recover_orphans(change, touched, published, now)
+                    self._next_recovery = now + RECOVERY_SCAN_S
+                self._check_deadlines(change, touched, published, now)
+                queue_due = self._queue_due
+                if now >= self._next_due_scan or changed or (queue_due is not None and now >= queue_due):
+                    expired, next_due = due_scan(self.store, now_iso)
+                    for task in expired:
+                        self._finish(task, EXPIRED, now, error="not started before it expired", error_kind="fatal")
+                        touched[task.id] = task
+                        published.append(self._event(task))
+                    self._next_due_scan = now + 1.0
+                    self._queue_due = parse_iso(next_due) if next_due else None
+                if now >= self._next_heartbeat and self.running:
+                    self._heartbeat(change, touched, now)
+                    self._next_heartbeat = now + HEARTBEAT_S
+                if now >= self._next_progress_write:
+                    self._persist_progress(change, touched)
+                    self._next_progress_write = now + PROGRESS_WRITE_S
+                for task in touched.values():
+                    self.store._index(task)  # caps must count what this pass already changed
+                if not self.paused and not self._stop.is_set():
+                    plan = plan_claims(self.store, self.caps(), now_iso)
+                    for task, why in plan.dependency_failed:
+                        self._finish(task, FAILED, now, error=why, error_kind="fatal")
+                        touched[task.id] = task
+                        published.append(self._event(task))
+                    for task in plan.start:
+                        self._claim(task, now, now_iso)
+                        touched[task.id] = task
+                        to_start.append(task)
+                        published.append(self._event(task))
+                change.tasks.extend(touched.values())
+                self._flush_stage_updates(change, published, now_iso)
+                self.store.commit(change)
+        except StoreError as exc:
+            self._store_failed(exc, to_start)
+            return
+        for event in published:
+            self.queue.events.publish(event)
+        for task in to_start:
+            self._dispatch(task)
+        self._publish_pending_progress()
+        busy = bool(self.running) or bool(self.store.queued_ids)
+        if not busy:
+            self.idle_event.set()
+        else:
+            self.idle_event.clear()
+        self._plan_next_wake()
+
+    def _plan_next_wake(self) -> None:
+        now = time.time()
+        due = [d for d in (self._queue_due,) if d is not None]
+        if self.running:
+            due.append(now + 1.0)  # leases, progress writes
+            for run in self.running.values():
+                if run.abandon_at is not None:
+                    due.append(run.abandon_at)
+                elif run.deadline is not None:
+                    due.append(run.deadline)
+        if self._progress_pending:
+            due.append(now + PROGRESS_EVENT_S)
+        self._due_at = max(now, min(due)) if due else None
+
+    def _external_event(self, changed: set[int], changed_jobs: set[int]) -> ev.Event:
+        tasks, jobs = self.store.tasks, self.store.jobs
+        return ev.Event(ev.STORE_RELOADED, data={
+            "tasks": [tasks[t].copy() for t in changed if t in tasks],
+            "removed_tasks": [t for t in changed if t not in tasks],
+            "jobs": [jobs[j] for j in changed_jobs if j in jobs],
+            "removed_jobs": [j for j in changed_jobs if j not in jobs],
+        })
+
+    def _store_failed(self, exc: StoreError, claimed: list[Task]) -> None:
+        message = str(exc)
+        self.errors.append(message)
+        self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"error": message}))
+        with self.store.lock:
+            self.store.loaded = False
+            self.store.sync()  # back to what is durable
+        time.sleep(0)  # let other threads run before the next pass
+
+    # ---------------------------------------------------------------- transitions
+    def _event(self, task: Task, **data: Any) -> ev.Event:
+        job = self.store.jobs.get(task.job_id) if task.job_id is not None else None
+        return ev.Event(ev.STATUS_EVENT[task.status], task=task.copy(), job=job, data=data)
+
+    def _claim(self, task: Task, now: float, now_iso: str) -> None:
+        task.status = RUNNING
+        task.attempt += 1
+        task.started_at = now_iso
+        task.updated_at = now_iso
+        task.finished_at = None
+        task.progress = None
+        task.progress_label = None
+        task.cancel_requested = False
+        task.owner = self._owner(now)
+
+    def _owner(self, now: float, extra: dict | None = None) -> dict:
+        owner = {"pid": os.getpid(), "host": HOST, "worker": self.id, "lease_until": iso(now + LEASE_S)}
+        if self._pstart:
+            owner["pstart"] = self._pstart
+        if extra:
+            owner.update(extra)
+        return owner
+
+    def _finish(self, task: Task, status: str, now: float, *, result: Any = None, error: str | None = None, error_kind: str | None = None) -> None:
+        stamp = iso(now)
+        task.status = status
+        task.updated_at = stamp
+        task.finished_at = stamp
+        task.owner = None
+        task.cancel_requested = False
+        if status == COMPLETED:
+            task.result = result
+            task.error = None
+            task.error_kind = None
+            task.progress = 100.0
+        else:
+            task.error = error
+            task.error_kind = error_kind
+
+    def _requeue(self, task: Task, now: float, *, spend_attempt: bool, delay: float | None = None) -> None:
+        task.status = QUEUED
+        task.owner = None
+        task.started_at = None
+        task.updated_at = iso(now)
+        task.cancel_requested = False
+        task.progress = None
+        task.progress_label = None
+        if not spend_attempt:
+            task.attempt = max(0, task.attempt - 1)
+        task.not_before = iso(now + delay) if delay else None
+
+    def _record_outcomes(self, change: Change, touched: dict, published: list, now: float) -> None:
+        with self._outcome_lock:
+            outcomes, self._outcomes = self._outcomes, []
+        for tid, kind_of, value in outcomes:
+            run = self.running.pop(tid, None)
+            if run is not None:
+                run.ctx.close()
+            self._children.pop(tid, None)
+            task = self.store.tasks.get(tid)
+            if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
+                continue  # deleted, or recovered by another worker meanwhile: not ours to record
+            self._apply_outcome(task, kind_of, value, run, change, published, now)
+            touched[tid] = task
+            with self._progress_lock:
+                self._progress_dirty.discard(tid)
+                self._progress_pending.discard(tid)
+                self._progress_pub.pop(tid, None)
+
+    def _apply_outcome(self, task: Task, kind_of: str, value: Any, run: Running | None, change: Change, published: list, now: float) -> None:
+        cancel_asked = task.cancel_requested or (run is not None and run.ctx.cancel_reason == "cancel")
+        if kind_of == "ok":
+            self._finish(task, COMPLETED, now, result=value)
+            published.append(self._event(task, cancel_too_late=cancel_asked))
+            self._follow_ups(task, change, published, now)
+            return
+        exc = value
+        reason = run.ctx.cancel_reason if run is not None else None
+        if isinstance(exc, Cancelled) or (reason and not isinstance(exc, TaskError)):
+            if reason == "shutdown":
+                self._requeue(task, now, spend_attempt=False)
+                published.append(self._event(task, shutdown=True))
+                return
+            if reason == "timeout":
+                self._failed(task, f"timed out after {task.timeout_s:g} s", "retryable", published, now)
+                return
+            self._finish(task, CANCELLED, now, error="cancelled", error_kind="user")
+            published.append(self._event(task))
+            return
+        if isinstance(exc, TaskError):
+            message, error_kind = str(exc) or exc.__class__.__name__, exc.error_kind
+        else:
+            message = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+            error_kind = "retryable"
+        self._failed(task, message, error_kind, published, now)
+
+    def _failed(self, task: Task, message: str, error_kind: str, published: list, now: float) -> None:
+        if error_kind == "retryable" and task.attempt < task.max_attempts:
+            kind = self.queue.registry._kinds.get(task.kind)
+            delay = kind.backoff.delay(task.attempt, self._rng) if kind else 5.0
+            task.error = message
+            task.error_kind = error_kind
+            self._requeue(task, now, spend_attempt=True, delay=delay)
+            published.append(self._event(task, retry_in=delay))
+            return
+        self._finish(task, FAILED, now, error=message, error_kind=error_kind)
+        published.append(self._event(task))
+
+    def _follow_ups(self, task: Task, change: Change, published: list, now: float) -> None:
+        kind = self.queue.registry._kinds.get(task.kind)
+        if kind is None or not kind.then:
+            return
+        payload = dict(task.payload)
+        payload["previous_result"] = task.result
+        for follow in kind.then:
+            try:
+                made, dup = self.queue._build_task(follow, payload, job_id=task.job_id, after=[], now=now)
+            except LazyQueueError as exc:
+                task.meta = dict(task.meta, then_error=str(exc))
+                continue
+            if dup is None:
+                change.tasks.append(made)
+                self.store.head_info.note_task(made.to_dict())
+                published.append(ev.Event(ev.TASK_QUEUED, task=made.copy(), data={"follow_up_of": task.id}))
+
+    def _flush_stage_updates(self, change: Change, published: list, now_iso: str) -> None:
+        with self._progress_lock:
+            updates, self._stage_updates = self._stage_updates, {}
+        for tid, stage in updates.items():
+            task = self.store.tasks.get(tid)
+            job = self.store.jobs.get(task.job_id) if task and task.job_id is not None else None
+            if job is None or job.stage == stage:
+                continue
+            job.stage = stage
+            job.updated_at = now_iso
+            change.jobs.append(job)
+            published.append(ev.Event(ev.JOB_UPDATED, job=job))
+
+    # ---------------------------------------------------------------- running
+    def _dispatch(self, task: Task) -> None:
+        kind = self.queue.registry._kinds.get(task.kind)
+        job = self.store.jobs.get(task.job_id) if task.job_id is not None else None
+        ctx = TaskContext(task.copy(), job, self.store.logs_dir / f"{task.id}.log", self)
+        timeout = task.timeout_s if task.timeout_s else (kind.timeout if kind else None)
+        if timeout and not task.timeout_s:
+            task.timeout_s = timeout
+        now = time.time()
+        self.running[task.id] = Running(task.id, ctx, now + timeout if timeout else None, now)
+        if kind is None or kind.handler is None:
+            err = TaskError(f"no handler for kind {task.kind!r} in this process", error_kind="fatal")
+            self._done(task.id, "error", err)
+            return
+        if kind.is_async:
+            loop = self._async_loop()
+            future = asyncio.run_coroutine_threadsafe(self._run_async(kind.handler, ctx), loop)
+            future.add_done_callback(lambda f, tid=task.id: self._done_future(tid, f))
+        else:
+            self._pool.submit(self._run_sync, kind.handler, ctx)
+
+    def _run_sync(self, handler, ctx: TaskContext) -> None:
+        try:
+            value = handler(ctx)
+        except BaseException as exc:  # noqa: BLE001 - every failure is recorded
+            self._done(ctx.task.id, "error", exc)
+        else:
+            self._done(ctx.task.id, "ok", value)
+
+    async def _run_async(self, handler, ctx: TaskContext):
+        task = asyncio.current_task()
+        ctx.on_cancel(lambda: self._loop.call_soon_threadsafe(task.cancel))
+        try:
+            return await handler(ctx)
+        except asyncio.CancelledError:
+            raise Cancelled(ctx.cancel_reason or "cancel") from None
+
+    def _done_future(self, tid: int, future) -> None:
+        try:
+            value = future.result()
+        except BaseException as exc:  # noqa: BLE001
+            self._done(tid, "error", exc)
+        else:
+            self._done(tid, "ok", value)
+
+    def _done(self, tid: int, kind_of: str, value: Any) -> None:
+        with self._outcome_lock:
+            self._outcomes.append((tid, kind_of, value))
+        self._wake.set()
+
+    def _async_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="lazyqueue-async", daemon=True).start()
+            self._loop = loop
+        return self._loop
+
+    # ---------------------------------------------------------------- reports from handlers
+    def report_progress(self, tid: int, value: float | None, label: str | None) -> None:
+        task = self.store.tasks.get(tid)
+        if task is None or task.status != RUNNING:
+            return
+        task.progress = value
+        if label is not None:
+            task.progress_label = label
+        now = time.monotonic()
+        with self._progress_lock:
+            self._progress_dirty.add(tid)
+            last = self._progress_pub.get(tid, 0.0)
+            if now - last < PROGRESS_EVENT_S:
+                self._progress_pending.add(tid)
+                self._wake.set() if len(self._progress_pending) == 1 else None
+                return
+            self._progress_pub[tid] = now
+            self._progress_pending.discard(tid)
+        self.queue.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
+
+    def _publish_pending_progress(self) -> None:
+        now = time.monotonic()
+        ready = []
+        with self._progress_lock:
+            for tid in list(self._progress_pending):
+                if now - self._progress_pub.get(tid, 0.0) >= PROGRESS_EVENT_S:
+                    self._progress_pending.discard(tid)
+                    self._progress_pub[tid] = now
+                    ready.append(tid)
+        for tid in ready:
+            task = self.store.tasks.get(tid)
+            if task is not None and task.status == RUNNING:
+                self.queue.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
+
+    def set_stage(self, tid: int, stage: str) -> None:
+        with self._progress_lock:
+            self._stage_updates[tid] = stage
+        self._wake.set()
+
+    def note_child(self, tid: int, pid: int) -> None:
+        info = {"child_pgid": pid}
+        start = _proc_start(pid)
+        if start and start != "zombie":
+            info["child_pstart"] = start
+        with self._progress_lock:
+            self._children[tid] = info
+        # the child is recorded on the task with the next lease write
+        self._next_heartbeat = 0.0
+        self._wake.set()
+
+    def _persist_progress(self, change: Change, touched: dict) -> None:
+        with self._progress_lock:
+            dirty, self._progress_dirty = self._progress_dirty, set()
+        for tid in dirty:
+            task = self.store.tasks.get(tid)
+            if task is None or task.status != RUNNING or tid in touched:
+                continue
+            change.patches.append({"id": tid, "progress": task.progress, "progress_label": task.progress_label, "updated_at": iso()})
+
+    def _heartbeat(self, change: Change, touched: dict, now: float) -> None:
+        for tid in self.running:
+            task = self.store.tasks.get(tid)
+            if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
+                continue
+            task.owner = self._owner(now, self._children.get(tid))
+            if tid not in touched:
+                change.patches.append({"id": tid, "owner": task.owner})
+
+    # ---------------------------------------------------------------- cancel, timeouts, recovery
+    def request_cancel(self, tid: int) -> bool:
+        """Signal a task this worker runs; True if it is ours."""
+        run = self.running.get(tid)
+        if run is None:
+            return False
+        run.ctx.request_cancel("cancel")
+        return True
+
+    def _external_requests(self, changed: set[int]) -> None:
+        for tid in changed:
+            run = self.running.get(tid)
+            if run is None:
+                continue
+            task = self.store.tasks.get(tid)
+            if task is None or task.cancel_requested:
+                run.ctx.request_cancel("cancel")
+
+    def _check_deadlines(self, change: Change, touched: dict, published: list, now: float) -> None:
+        for tid, run in list(self.running.items()):
+            if run.deadline is not None and now >= run.deadline and not run.ctx.cancelled:
+                run.ctx.request_cancel("timeout")
+                run.abandon_at = now + ABANDON_GRACE_S
+            elif run.abandon_at is not None and now >= run.abandon_at:
+                # the handler ignores cancellation: give up on it and free the slot
+                self.running.pop(tid, None)
+                task = self.store.tasks.get(tid)
+                if task is not None and task.status == RUNNING:
+                    what = f"timed out after {task.timeout_s:g} s" if run.ctx.cancel_reason == "timeout" else "cancelled"
+                    if run.ctx.cancel_reason == "timeout":
+                        self._failed(task, what + " (the handler did not stop)", "retryable", published, now)
+                    elif run.ctx.cancel_reason == "shutdown":
+                        self._requeue(task, now, spend_attempt=False)
+                        published.append(self._event(task))
+                    else:
+                        self._finish(task, CANCELLED, now, error="cancelled", error_kind="user")
+                        published.append(self._event(task))
+                    touched[tid] = task
+
+    def _recover_orphans(self, change: Change, touched: dict, published: list, now: float) -> None:
+        now_iso = iso(now)
+        for tid in list(self.store.running_ids):
+            task = self.store.tasks[tid]
+            owner = task.owner or {}
+            if owner.get("worker") == self.id and tid in self.running:
+                continue
+            if owner.get("worker") != self.id and not self._owner_dead(owner, now_iso):
+                continue
+            self._stop_orphan_child(owner)
+            if task.attempt < task.max_attempts:
+                self._requeue(task, now, spend_attempt=True)
+                task.error = "interrupted (its worker stopped); re-queued"
+                task.error_kind = "retryable"
+            else:
+                self._finish(task, FAILED, now, error="interrupted", error_kind="retryable")
+            touched[tid] = task
+            published.append(self._event(task, recovered=True))
+
+    @staticmethod
+    def _owner_dead(owner: dict, now_iso: str) -> bool:
+        if not owner:
+            return True
+        if owner.get("host") == HOST and isinstance(owner.get("pid"), int):
+            if not pid_alive(owner["pid"], owner.get("pstart")):
+                return True
+        lease = owner.get("lease_until")
+        return bool(lease) and lease < now_iso
+
+    @staticmethod
+    def _stop_orphan_child(owner: dict) -> None:
+        """Kill the command a dead worker left behind, so the task never runs twice at once."""
+        pgid = owner.get("child_pgid")
+        if owner.get("host") != HOST or not isinstance(pgid, int):
+            return
+        start = _proc_start(pgid)
+        if start is None or start == "zombie":
+            return
+        if owner.get("child_pstart") and owner["child_pstart"] != start:
+            return  # that pid now belongs to someone else
+        import signal
+
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # ---------------------------------------------------------------- shutdown
+    def _drain(self) -> None:
+        deadline = time.time() + self.grace_s
+        while self.running and time.time() < deadline:
+            self._wake.wait(min(0.1, max(0.0, deadline - time.time())))
+            self._wake.clear()
+            self.tick()
+        if self.running:
+            for run in list(self.running.values()):
+                run.ctx.request_cancel("shutdown")
+            settle = time.time() + 5.0
+            while self.running and time.time() < settle:
+                self._wake.wait(0.1)
+                self._wake.clear()
+                self.tick()
+        if self.running:  # handlers that ignore cancel: put their tasks back anyway
+            with self.store.lock:
+                self.store.sync()
+                change = Change()
+                now = time.time()
+                for tid in list(self.running):
+                    task = self.store.tasks.get(tid)
+                    if task is not None and task.status == RUNNING and (task.owner or {}).get("worker") == self.id:
+                        self._requeue(task, now, spend_attempt=False)
+                        change.tasks.append(task)
+                    self.running.pop(tid, None)
+                self.store.commit(change)
+        else:
+            self.tick()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)

@@ -1,0 +1,170 @@
+"""The built-in `shell` kind, and the runner behind config command kinds.
+
+A command runs in its own process group with stdout and stderr going to the
+task's log file. Lines it prints steer the task:
+  ::progress 40 encoding      -> progress 40 %, label "encoding"
+  ::result {"path": "out.mp4"} -> the task's result
+A non-zero exit fails the task with the tail of the output as the error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+from collections import deque
+
+from ..core.errors import Cancelled, RetryableError, UsageError
+from ..core.registry import Field, Kind, fill_template
+
+KILL_GRACE_S = 3.0
+TAIL_LINES = 12
+
+
+def _validate(payload: dict) -> dict:
+    argv = payload.get("argv")
+    command = payload.get("command")
+    if argv is None and command is None:
+        raise ValueError("give a command: lazyqueue add shell -- CMD ARGS, or command='CMD'")
+    if argv is not None and (not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv)):
+        raise ValueError("argv must be a non-empty list of strings")
+    if command is not None and (not isinstance(command, str) or not command.strip()):
+        raise ValueError("command must be a non-empty string")
+    env = payload.get("env")
+    if env is not None and (not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values())):
+        raise ValueError("env must map names to strings")
+    return payload
+
+
+def _label(payload: dict) -> str:
+    if payload.get("argv"):
+        import shlex
+
+        return shlex.join(payload["argv"])
+    return str(payload.get("command", "shell"))
+
+
+def terminate_group(pid: int, grace: float = KILL_GRACE_S, done: threading.Event | None = None) -> None:
+    """TERM the process group, then KILL it if it is still there after `grace`."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+
+    def finish() -> None:
+        if done is not None and done.wait(grace):
+            return
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    if done is None:
+        threading.Thread(target=finish, daemon=True).start()
+    else:
+        threading.Thread(target=finish, daemon=True).start()
+
+
+def run_command(ctx, argv: list[str] | None = None, command: str | None = None, cwd: str | None = None, env: dict | None = None):
+    """Run a command for a task; returns its `::result` value or {"exit_code": 0}."""
+    child_env = dict(os.environ)
+    if env:
+        child_env.update(env)
+    child_env["LAZYQUEUE_TASK_ID"] = str(ctx.task.id)
+    if command is not None:
+        args, use_shell = command, True
+    else:
+        args, use_shell = argv, False
+    ctx.log(f"── attempt {ctx.attempt} · {_label({'argv': argv} if argv else {'command': command})}")
+    try:
+        proc = subprocess.Popen(
+            args,
+            shell=use_shell,
+            cwd=cwd or None,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        from ..core.errors import UserInputError
+
+        missing = exc.filename or (argv[0] if argv else command)
+        if cwd and not os.path.isdir(cwd):
+            raise UserInputError(f"working directory not found: {cwd}") from None
+        raise UserInputError(f"command not found: {missing}") from None
+    except PermissionError as exc:
+        from ..core.errors import UserInputError
+
+        raise UserInputError(f"permission denied: {exc.filename}") from None
+    ctx.note_child(proc.pid)
+    exited = threading.Event()
+    ctx.on_cancel(lambda: terminate_group(proc.pid, done=exited))
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    result = None
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        ctx.log(line)
+        if line.startswith("::progress"):
+            parts = line.split(None, 2)
+            try:
+                value = float(parts[1]) if len(parts) > 1 else None
+            except ValueError:
+                value = None
+            ctx.progress(value, parts[2] if len(parts) > 2 else None)
+            continue
+        if line.startswith("::result"):
+            try:
+                result = json.loads(line[len("::result"):].strip())
+            except ValueError:
+                ctx.log("lazyqueue: ignored a ::result line that is not JSON")
+            continue
+        if line.strip():
+            tail.append(line)
+    code = proc.wait()
+    exited.set()
+    # the leader exited: stop anything it left running in its group
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if ctx.cancelled and code != 0:
+        raise Cancelled(ctx.cancel_reason or "cancel")
+    if code != 0:
+        what = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        text = "\n".join(tail)[-600:]
+        raise RetryableError(f"{what}: {text}" if text else what)
+    return result if result is not None else {"exit_code": 0}
+
+
+def _shell_handler(ctx):
+    p = ctx.payload
+    return run_command(ctx, argv=p.get("argv"), command=p.get("command"), cwd=p.get("cwd"), env=p.get("env"))
+
+
+def command_handler(template: tuple[str, ...], cwd: str | None = None):
+    """A handler for a config kind: fill each argv item from the payload, never via a shell."""
+
+    def handler(ctx):
+        argv = [fill_template(item, ctx.payload, "command") for item in template]
+        where = fill_template(cwd, ctx.payload, "cwd") if cwd else ctx.payload.get("cwd")
+        return run_command(ctx, argv=argv, cwd=where)
+
+    return handler
+
+
+SHELL = Kind(
+    name="shell",
+    handler=_shell_handler,
+    validate=_validate,
+    fields=(Field("command", required=False, help="command line (run by sh -c)"),),
+    label=_label,
+    description="run a command; ::progress N and ::result {json} lines report back",
+    source="built-in",
+)
+
+__all__ = ["SHELL", "run_command", "command_handler", "terminate_group", "UsageError"]
