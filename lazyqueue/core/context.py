@@ -50,6 +50,13 @@ class TaskContext:
         self._log_fh.write(line.rstrip("\n") + "\n")
         self._log_fh.flush()
 
+    def update_meta(self, **values) -> None:
+        """Merge values into the task's `meta` (queue position, request id, banners…).
+
+        Persisted and published like progress (coalesced).
+        """
+        self._reporter.report_meta(self.task.id, values)
+
     def set_stage(self, stage: str) -> None:
         self._reporter.set_stage(self.task.id, stage)
 

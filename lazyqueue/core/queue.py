@@ -302,7 +302,11 @@ class Queue:
 
     def caps(self) -> Caps:
         concurrency = self.worker.concurrency if self.worker else self.config.concurrency
-        return Caps(total=concurrency, per_kind={k.name: k.concurrency for k in self.registry})
+        return Caps(
+            total=concurrency,
+            per_kind={k.name: k.concurrency for k in self.registry},
+            exempt=frozenset(k.name for k in self.registry if not k.uses_slot),
+        )
 
     def why_waiting(self, task_id: int, now: float | None = None) -> str:
         """Why a queued task is not running yet, in words ("cap full: encode 1/1")."""

@@ -82,6 +82,7 @@ class Kind:
     description: str = ""
     source: str = "python"
     command: tuple[str, ...] | None = None  # for config command kinds
+    uses_slot: bool = True  # False: waits on remote work, not held to the global cap (track)
 
     @property
     def is_async(self) -> bool:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 class Caps:
     total: int
     per_kind: dict[str, int | None] = field(default_factory=dict)
+    exempt: frozenset = frozenset()  # kinds not held to (nor counted in) the global cap
 
 
 @dataclass
@@ -36,12 +37,16 @@ class Plan:
     dependency_failed: list[tuple[Task, str]] = field(default_factory=list)
 
 
-def running_counts(store: "Store") -> tuple[int, dict[str, int]]:
+def running_counts(store: "Store", exempt: frozenset = frozenset()) -> tuple[int, dict[str, int]]:
+    """(running tasks held to the global cap, running per kind) across every worker."""
     by_kind: dict[str, int] = {}
+    total = 0
     for tid in store.running_ids:
         kind = store.tasks[tid].kind
         by_kind[kind] = by_kind.get(kind, 0) + 1
-    return len(store.running_ids), by_kind
+        if kind not in exempt:
+            total += 1
+    return total, by_kind
 
 
 def dependency_state(store: "Store", task: Task) -> tuple[str, int | None]:
@@ -71,17 +76,17 @@ def plan_claims(store: "Store", caps: Caps, now_iso: str, limit: int | None = No
     re-queued with another priority) are dropped, blocked ones pushed back.
     """
     plan = Plan()
-    total, by_kind = running_counts(store)
+    total, by_kind = running_counts(store, caps.exempt)
     free = caps.total - total
     if limit is not None:
         free = min(free, limit)
-    if free <= 0:
+    if free <= 0 and not caps.exempt:
         return plan
     heap = store.ready_heap
     skipped: list[tuple[int, int]] = []
     seen: set[int] = set()
     full_kinds: set[str] = set()
-    while heap and free > 0:
+    while heap and (free > 0 or caps.exempt):
         entry = heapq.heappop(heap)
         prio, tid = entry
         task = store.tasks.get(tid)
@@ -110,9 +115,14 @@ def plan_claims(store: "Store", caps: Caps, now_iso: str, limit: int | None = No
             full_kinds.add(task.kind)
             skipped.append(entry)
             continue
+        exempt = task.kind in caps.exempt
+        if not exempt and free <= 0:
+            skipped.append(entry)
+            continue
         plan.start.append(task)
         by_kind[task.kind] = by_kind.get(task.kind, 0) + 1
-        free -= 1
+        if not exempt:
+            free -= 1
     for entry in skipped:
         heapq.heappush(heap, entry)
     if len(heap) > 4 * len(store.queued_ids) + 1024:
@@ -171,11 +181,11 @@ def wait_reason(
             return f"starts at {stamp}"
     if paused:
         return "paused"
-    total, by_kind = running_counts(store)
+    total, by_kind = running_counts(store, caps.exempt)
     cap = caps.per_kind.get(task.kind)
     if cap is not None and by_kind.get(task.kind, 0) >= cap:
         return f"cap full: {task.kind} {by_kind.get(task.kind, 0)}/{cap}"
-    if total >= caps.total:
+    if total >= caps.total and task.kind not in caps.exempt:
         return f"all {caps.total} slots busy"
     return "next up"
 

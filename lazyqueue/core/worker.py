@@ -149,7 +149,7 @@ class Worker:
         return self._stop.is_set()
 
     def caps(self) -> Caps:
-        return Caps(total=self.concurrency, per_kind={k.name: k.concurrency for k in self.queue.registry})
+        return self.queue.caps()
 
     # ---------------------------------------------------------------- loop
     def run(self) -> None:
@@ -496,6 +496,13 @@ class Worker:
             self._progress_pending.discard(tid)
         self.queue.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
 
+    def report_meta(self, tid: int, values: dict) -> None:
+        task = self.store.tasks.get(tid)
+        if task is None or task.status != RUNNING:
+            return
+        task.meta = {**task.meta, **values}
+        self.report_progress(tid, task.progress, None)
+
     def _publish_pending_progress(self) -> None:
         now = time.monotonic()
         ready = []
@@ -533,7 +540,7 @@ class Worker:
             task = self.store.tasks.get(tid)
             if task is None or task.status != RUNNING or tid in touched:
                 continue
-            change.patches.append({"id": tid, "progress": task.progress, "progress_label": task.progress_label, "updated_at": iso()})
+            change.patches.append({"id": tid, "progress": task.progress, "progress_label": task.progress_label, "meta": task.meta, "updated_at": iso()})
 
     def _heartbeat(self, change: Change, touched: dict, now: float) -> None:
         for tid in self.running:
