@@ -168,7 +168,7 @@ def apply_config(config: Config, registry: Registry, command_handler) -> None:
                 for p in placeholders(item):
                     if p not in names:
                         names.append(p)
-            base = registry._kinds.get(name)
+            base = registry.find(name)
             kind = Kind(
                 name=name,
                 handler=command_handler(command, cwd),
@@ -186,8 +186,8 @@ def apply_config(config: Config, registry: Registry, command_handler) -> None:
             registry._kinds[name] = replace(registry.get(name), **spec)
         else:
             raise ConfigError(f"{path}: kinds.{name}: no such kind to override, and no command = [...] to define one")
-    for kind in list(registry):
+    for kind in list(registry._kinds.values()):  # loaded kinds; lazy built-ins are sound
         for follow in kind.then:
-            if follow not in registry:
+            if registry.find(follow) is None:
                 where = f"{path}: kinds.{kind.name}.then" if path else f"kind {kind.name!r} then"
                 raise ConfigError(f"{where}: unknown kind {follow!r}")

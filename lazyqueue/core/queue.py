@@ -99,7 +99,7 @@ class Queue:
         self.registry = registry or default_registry()
         self.warnings: list[str] = []
         if plugins:
-            self.warnings += self.registry.load_plugins()
+            self.registry.defer_plugins()
         from ..kinds.shell import command_handler
 
         apply_config(self.config, self.registry, command_handler)
@@ -112,6 +112,9 @@ class Queue:
         self._after_read()
 
     def _after_read(self) -> None:
+        if self.registry.warnings:
+            self.warnings += self.registry.warnings
+            self.registry.warnings = []
         if self.store.warnings:
             self.warnings += self.store.warnings
             self.store.warnings = []

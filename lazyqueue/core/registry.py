@@ -142,6 +142,32 @@ class Registry:
 
     def __init__(self) -> None:
         self._kinds: dict[str, Kind] = {}
+        # name -> loader registering it; imported on first use so `lazyqueue add shell`
+        # does not pay for urllib or for scanning entry points
+        self._lazy: dict[str, Callable[["Registry"], None]] = {}
+        self._plugins_pending = False
+        self.warnings: list[str] = []
+
+    def lazy(self, names: tuple[str, ...], loader: Callable[["Registry"], None]) -> None:
+        """Declare kinds whose definitions are loaded by `loader(registry)` when first needed."""
+        for name in names:
+            self._lazy[name] = loader
+
+    def defer_plugins(self) -> None:
+        """Load `lazyqueue.kinds` entry points only when a kind is not found otherwise."""
+        self._plugins_pending = True
+
+    def _resolve(self, name: str | None = None) -> None:
+        if name is not None and name in self._kinds:
+            return
+        loaders = [self._lazy[name]] if name in self._lazy else ([] if name is not None else list(self._lazy.values()))
+        for loader in dict.fromkeys(loaders):
+            for key in [k for k, v in self._lazy.items() if v is loader]:
+                del self._lazy[key]
+            loader(self)
+        if self._plugins_pending and (name is None or name not in self._kinds):
+            self._plugins_pending = False
+            self.warnings += self.load_plugins()
 
     def register(self, kind: Kind) -> Kind:
         if not kind.name or not re.fullmatch(r"[A-Za-z0-9_.-]+", kind.name):
@@ -168,26 +194,37 @@ class Registry:
         return wrap
 
     def override(self, name: str, **changes: Any) -> Kind:
+        self._resolve(name)
         kind = self.get(name)
         new = replace(kind, **changes)
         self._kinds[name] = new
         return new
 
     def get(self, name: str) -> Kind:
+        self._resolve(name)
         try:
             return self._kinds[name]
         except KeyError:
+            self._resolve()
             known = ", ".join(sorted(self._kinds)) or "none"
             raise UsageError(f"unknown kind {name!r} (known kinds: {known})") from None
 
     def __contains__(self, name: str) -> bool:
+        self._resolve(name)
         return name in self._kinds
 
     def __iter__(self):
+        self._resolve()
         return iter(sorted(self._kinds.values(), key=lambda k: k.name))
 
     def names(self) -> list[str]:
+        self._resolve()
         return sorted(self._kinds)
+
+    def find(self, name: str) -> Kind | None:
+        """The kind, or None (no error)."""
+        self._resolve(name)
+        return self._kinds.get(name)
 
     def load_plugins(self) -> list[str]:
         """Register kinds from the `lazyqueue.kinds` entry-point group; returns warnings."""

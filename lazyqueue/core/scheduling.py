@@ -99,8 +99,8 @@ def plan_claims(store: "Store", caps: Caps, now_iso: str, limit: int | None = No
         if task.expires_at and task.expires_at <= now_iso:
             skipped.append(entry)  # expire_due() handles it
             continue
-        if task.kind in full_kinds:
-            skipped.append(entry)
+        if task.kind in full_kinds or task.kind not in caps.per_kind:
+            skipped.append(entry)  # cap full, or a kind this process has no handler for
             continue
         if task.after:
             state, dep = dependency_state(store, task)

@@ -95,6 +95,7 @@ class Worker:
         self._outcomes: list[tuple[int, str, Any]] = []
         self._outcome_lock = threading.Lock()
         self._wake = threading.Event()
+        self._wake.set()  # the first pass runs at once: recover, expire, claim
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=max(8, self.concurrency * 2), thread_name_prefix="lq-task")
@@ -379,7 +380,7 @@ class Worker:
 
     def _failed(self, task: Task, message: str, error_kind: str, published: list, now: float) -> None:
         if error_kind == "retryable" and task.attempt < task.max_attempts:
-            kind = self.queue.registry._kinds.get(task.kind)
+            kind = self.queue.registry.find(task.kind)
             delay = kind.backoff.delay(task.attempt, self._rng) if kind else 5.0
             task.error = message
             task.error_kind = error_kind
@@ -390,7 +391,7 @@ class Worker:
         published.append(self._event(task))
 
     def _follow_ups(self, task: Task, change: Change, published: list, now: float) -> None:
-        kind = self.queue.registry._kinds.get(task.kind)
+        kind = self.queue.registry.find(task.kind)
         if kind is None or not kind.then:
             return
         payload = dict(task.payload)
@@ -421,7 +422,7 @@ class Worker:
 
     # ---------------------------------------------------------------- running
     def _dispatch(self, task: Task) -> None:
-        kind = self.queue.registry._kinds.get(task.kind)
+        kind = self.queue.registry.find(task.kind)
         job = self.store.jobs.get(task.job_id) if task.job_id is not None else None
         ctx = TaskContext(task.copy(), job, self.store.logs_dir / f"{task.id}.log", self)
         timeout = task.timeout_s if task.timeout_s else (kind.timeout if kind else None)

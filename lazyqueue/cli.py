@@ -1,0 +1,609 @@
+"""The `lazyqueue` command.
+
+Exit codes: 0 ok (a deduplicated add is ok), 1 runtime error, 2 usage error.
+Errors are one line on stderr; no traceback reaches a user for bad input.
+Rich is imported only to print tables; Textual only to open the TUI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+
+from .core.errors import ConfigError, LazyQueueError, NotFound, UsageError
+from .core.models import FINISHED, STATUSES, parse_id, task_ref
+
+STATUS_SYMBOL = {
+    "queued": "○",
+    "running": "▶",
+    "completed": "✓",
+    "failed": "✗",
+    "cancelled": "⊘",
+    "expired": "⌛",
+}
+STATUS_STYLE = {
+    "queued": "cyan",
+    "running": "yellow",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "magenta",
+    "expired": "dim",
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (plus the usage hint), exit 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds ≥ 0, got {text!r}")
+    return value
+
+
+def _task_id(text: str) -> int:
+    try:
+        return parse_id(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a task id: {text!r} (use 12 or t12)") from None
+
+
+def _job_id(text: str) -> int:
+    try:
+        return parse_id(text, prefix="#")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a job id: {text!r} (use 14 or #014)") from None
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"priority must be 1..10, got {text!r}") from None
+    if not 1 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"priority must be 1..10, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
+
+
+def build_parser() -> ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="state directory (default: $LAZYQUEUE_HOME or the user data dir)")
+    common.add_argument("--config", help="config file (default: $LAZYQUEUE_CONFIG or the user config dir)")
+    parser = ArgumentParser(
+        prog="lazyqueue",
+        description="Queue long-running work and keep working while it runs. Without a command: open the TUI.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"lazyqueue {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+
+    sub.add_parser("demo", parents=[common], help="open the TUI on a throw-away queue with a demo pipeline")
+
+    add = sub.add_parser("add", parents=[common], help="queue a task: add KIND [key=value ...] [-- COMMAND ...]")
+    add.add_argument("kind", help="kind of task (see 'lazyqueue kinds')")
+    add.add_argument("fields", nargs="*", metavar="key=value", help="payload fields")
+    add.add_argument("--from", dest="from_file", metavar="FILE", help="one task per line ('-' = stdin); shell: each line is a command")
+    add.add_argument("--job", type=_job_id, help="attach to an existing job")
+    add.add_argument("--title", help="title of the new job")
+    add.add_argument("--priority", type=_priority, help="1 (lowest) … 10 (highest); default 5")
+    add.add_argument("--dedupe", metavar="KEY", help="dedupe key (default: the kind's rule)")
+    add.add_argument("--after", type=_task_id, nargs="+", default=[], metavar="ID", help="start only after these tasks complete")
+    add.add_argument("--max-attempts", type=_count, help="attempts before the task fails (default: the kind's)")
+    add.add_argument("--timeout", type=_positive_float, metavar="S", help="fail the attempt after S seconds")
+    add.add_argument("--delay", type=_positive_float, metavar="S", help="start no sooner than S seconds from now")
+    add.add_argument("--expires", type=_positive_float, metavar="S", help="expire if not started within S seconds")
+    add.add_argument("--json", action="store_true", help="print the task record (plus 'deduplicated')")
+
+    ls = sub.add_parser("ls", parents=[common], help="list tasks")
+    ls.add_argument("--status", choices=STATUSES)
+    ls.add_argument("--kind")
+    ls.add_argument("--job", type=_job_id)
+    ls.add_argument("--json", action="store_true", help="print a JSON array of task records")
+
+    show = sub.add_parser("show", parents=[common], help="show one task")
+    show.add_argument("id", type=_task_id)
+    show.add_argument("--json", action="store_true")
+
+    retry = sub.add_parser("retry", parents=[common], help="queue failed/cancelled/expired tasks again")
+    retry.add_argument("ids", type=_task_id, nargs="*", metavar="ID")
+    retry.add_argument("--failed", action="store_true", help="every failed task")
+
+    cancel = sub.add_parser("cancel", parents=[common], help="cancel tasks (queued: now; running: signalled)")
+    cancel.add_argument("ids", type=_task_id, nargs="+", metavar="ID")
+
+    log = sub.add_parser("log", parents=[common], help="print a task's output")
+    log.add_argument("id", type=_task_id)
+    log.add_argument("--follow", "-f", action="store_true", help="keep printing until the task finishes")
+
+    wait = sub.add_parser("wait", parents=[common], help="block until tasks finish; exit 0 only if all completed")
+    wait.add_argument("ids", type=_task_id, nargs="+", metavar="ID")
+    wait.add_argument("--timeout", type=_positive_float, metavar="S", help="give up after S seconds (exit 1)")
+
+    worker = sub.add_parser("worker", parents=[common], help="run a headless worker (same loop as the TUI's)")
+    worker.add_argument("--exit-when-idle", action="store_true", help="exit 0 once nothing can run without outside help")
+    worker.add_argument("--concurrency", type=_count, help="global cap (default: [worker] concurrency)")
+    worker.add_argument("--quiet", "-q", action="store_true", help="print no per-task lines")
+
+    sub.add_parser("prune", parents=[common], help="apply the retention policy now")
+    sub.add_parser("kinds", parents=[common], help="list kinds with caps and policies")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command_tail: list[str] | None = None
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command_tail = argv[:cut], argv[cut + 1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if command_tail is not None and args.command != "add":
+        parser.error("'-- COMMAND' only goes with 'add'")
+    args.command_tail = command_tail
+    try:
+        return COMMANDS[args.command or "tui"](args)
+    except UsageError as exc:
+        _err(str(exc))
+        return 2
+    except (LazyQueueError, TimeoutError) as exc:
+        _err(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(f"lazyqueue: {message}\n")
+
+
+def _open(args, light: bool = False):
+    from .core.queue import Queue
+
+    queue = Queue(args.home, args.config, light=light)
+    for warning in queue.warnings:
+        _err(f"warning: {warning}")
+    return queue
+
+
+def _json_out(data) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- add
+def _parse_fields(items: list[str], where: str = "") -> dict:
+    payload: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{where}expected key=value, got {item!r}")
+        payload[key] = value
+    return payload
+
+
+def _with_context(kind_name: str, payload: dict, queue) -> dict:
+    """Record where and how a command was asked for: cwd, and PATH for commands."""
+    kind = queue.registry.get(kind_name)
+    if kind_name == "shell" or kind.command is not None:
+        payload.setdefault("cwd", os.getcwd())
+        env = {k: os.environ[k] for k in ("PATH", "VIRTUAL_ENV") if k in os.environ}
+        if kind_name == "shell" and env:
+            payload.setdefault("env", env)
+    return payload
+
+
+def cmd_add(args) -> int:
+    from .core.queue import TaskSpec
+
+    queue = _open(args, light=True)
+    options = dict(
+        job=args.job, title=args.title, priority=args.priority, dedupe_key=args.dedupe,
+        after=args.after, max_attempts=args.max_attempts, timeout=args.timeout,
+        delay=args.delay, expires=args.expires,
+    )
+    queue.registry.get(args.kind)  # unknown kind: usage error before anything else
+    if args.from_file is not None:
+        if args.fields or args.command_tail:
+            raise UsageError("--from takes the tasks from the file; give no key=value or -- COMMAND too")
+        specs = [TaskSpec(args.kind, _with_context(args.kind, p, queue), **options) for p in _read_lines(args.kind, args.from_file)]
+        if not specs:
+            raise UsageError(f"no tasks in {args.from_file} (blank lines and # comments are skipped)")
+        results = queue.enqueue_many(specs)
+        if args.json:
+            _json_out([dict(r.task.to_dict(), deduplicated=r.deduplicated) for r in results])
+            return 0
+        new = [r.task.id for r in results if not r.deduplicated]
+        dups = len(results) - len(new)
+        span = f" ({task_ref(new[0])}–{task_ref(new[-1])})" if len(new) > 1 else (f" ({task_ref(new[0])})" if new else "")
+        print(f"queued {len(new)} task(s){span}" + (f"; {dups} already queued" if dups else ""))
+        return 0
+    payload = _parse_fields(args.fields)
+    if args.command_tail is not None:
+        if not args.command_tail:
+            raise UsageError("nothing after '--': give the command to run")
+        if args.kind != "shell":
+            raise UsageError("'-- COMMAND' is for the shell kind; other kinds take key=value fields")
+        payload["argv"] = args.command_tail
+    payload = _with_context(args.kind, payload, queue)
+    result = queue.enqueue_many([TaskSpec(args.kind, payload, **options)])[0]
+    task = result.task
+    if args.json:
+        _json_out(dict(task.to_dict(), deduplicated=result.deduplicated))
+    elif result.deduplicated:
+        print(f"already queued as {task.ref} ({task.status}): {task.label}")
+    else:
+        print(f"queued {task.ref}: {task.label}")
+    return 0
+
+
+def _read_lines(kind: str, source: str) -> list[dict]:
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            with open(source, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise LazyQueueError(f"cannot read {source}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise LazyQueueError(f"cannot read {source}: not UTF-8 text") from None
+    payloads = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if kind == "shell":
+            payloads.append({"command": line})
+            continue
+        try:
+            items = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"line {n}: {exc}") from None
+        payloads.append(_parse_fields(items, where=f"line {n}: "))
+    return payloads
+
+
+# ---------------------------------------------------------------- reading
+def _console():
+    from rich.console import Console
+
+    # piped output is not cut to 80 columns: a reader or grep wants whole lines
+    width = None if sys.stdout.isatty() else 240
+    return Console(soft_wrap=False, width=width)
+
+
+def _status_text(status: str):
+    from rich.text import Text
+
+    return Text(f"{STATUS_SYMBOL.get(status, '?')} {status}", style=STATUS_STYLE.get(status, ""))
+
+
+def _progress_text(task) -> str:
+    if task.status == "completed":
+        return "100%"
+    if task.progress is None:
+        return "…" if task.status == "running" else ""
+    shown = min(99, int(task.progress)) if task.status == "running" else int(task.progress)
+    return f"{shown}%" + (" finalizing" if task.status == "running" and task.progress >= 100 else "")
+
+
+def _info(task, queue) -> str:
+    if task.status == "queued":
+        return queue.why_waiting(task.id)
+    if task.status == "running":
+        return ("cancelling… " if task.cancel_requested else "") + (task.progress_label or "")
+    if task.error and task.status != "completed":
+        first = task.error.strip().splitlines()[0] if task.error.strip() else task.error
+        return f"{first} (attempt {task.attempt}/{task.max_attempts})"
+    return ""
+
+
+def cmd_ls(args) -> int:
+    queue = _open(args)
+    if args.kind and args.kind not in queue.registry and not queue.tasks(kind=args.kind):
+        raise UsageError(f"unknown kind {args.kind!r} (known kinds: {', '.join(queue.registry.names())})")
+    tasks = queue.tasks(status=args.status, kind=args.kind, job=args.job)
+    if args.json:
+        _json_out([t.to_dict() for t in tasks])
+        return 0
+    if not tasks:
+        print("no tasks" + (" match" if (args.status or args.kind or args.job) else " yet — add one with: lazyqueue add shell -- COMMAND"))
+        return 0
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("ID", "JOB", "KIND", "STATUS", "PROG"):
+        table.add_column(name, no_wrap=True, min_width=len(name))
+    table.add_column("LABEL", no_wrap=True, overflow="ellipsis", max_width=48, ratio=2)
+    table.add_column("INFO", overflow="fold", ratio=1)
+    for t in tasks:
+        job = f"#{t.job_id:03d}" if t.job_id is not None else ""
+        table.add_row(t.ref, job, t.kind, _status_text(t.status), _progress_text(t), t.label, _info(t, queue))
+    _console().print(table)
+    return 0
+
+
+def cmd_show(args) -> int:
+    queue = _open(args)
+    task = queue.get(args.id)
+    if args.json:
+        _json_out(task.to_dict())
+        return 0
+    rows = [("task", task.ref), ("status", f"{STATUS_SYMBOL.get(task.status, '?')} {task.status}"), ("kind", task.kind)]
+    if task.job_id is not None:
+        try:
+            job = queue.job(task.job_id)
+            rows.append(("job", f"#{job.id:03d} {job.title} · {job.stage}"))
+        except NotFound:
+            rows.append(("job", f"#{task.job_id:03d}"))
+    rows += [("label", task.label), ("priority", str(task.priority)), ("attempt", f"{task.attempt}/{task.max_attempts}")]
+    if task.status == "queued":
+        rows.append(("waiting", queue.why_waiting(task.id)))
+    if task.progress is not None or task.progress_label:
+        rows.append(("progress", f"{_progress_text(task)} {task.progress_label or ''}".strip()))
+    for name in ("dedupe_key", "created_at", "started_at", "finished_at", "not_before", "expires_at", "timeout_s"):
+        value = getattr(task, name)
+        if value not in (None, ""):
+            rows.append((name.replace("_", " "), str(value)))
+    if task.after:
+        rows.append(("after", " ".join(task_ref(a) for a in task.after)))
+    rows.append(("payload", json.dumps(task.payload, ensure_ascii=False)))
+    if task.result is not None:
+        rows.append(("result", json.dumps(task.result, ensure_ascii=False)))
+    if task.error:
+        rows.append(("error", f"[{task.error_kind}] {task.error}"))
+    log = queue.store.logs_dir / f"{task.id}.log"
+    if log.exists():
+        rows.append(("log", str(log)))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        lines = str(value).splitlines() or [""]
+        print(f"{name:<{width}}  {lines[0]}")
+        for more in lines[1:]:
+            print(f"{'':<{width}}  {more}")
+    return 0
+
+
+# ---------------------------------------------------------------- changes
+def cmd_retry(args) -> int:
+    if not args.ids and not args.failed:
+        raise UsageError("give task ids or --failed")
+    queue = _open(args)
+    results = queue.retry_failed() if args.failed else queue.retry(args.ids)
+    if args.failed and not results:
+        print("no failed tasks")
+    for r in results:
+        if r.deduplicated:
+            print(f"already queued as {r.task.ref}: {r.task.label}")
+        else:
+            print(f"re-queued {r.task.ref}: {r.task.label}")
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from .core import queue as q
+
+    queue = _open(args)
+    code = 0
+    for tid in args.ids:
+        answer = queue.cancel(tid)
+        ref = task_ref(tid)
+        if answer == q.CANCEL_DONE:
+            print(f"cancelled {ref}")
+        elif answer == q.CANCEL_SIGNALLED:
+            print(f"cancelling {ref} (running; its worker will stop it)")
+        elif answer == q.CANCEL_TOO_LATE:
+            _err(f"{ref} already completed — cancel arrived too late")
+            code = 1
+        else:
+            _err(f"{ref} already {queue.get(tid).status}; nothing to cancel")
+            code = 1
+    return code
+
+
+def cmd_prune(args) -> int:
+    queue = _open(args)
+    count = queue.prune()
+    where = queue.store.archive_path
+    print(f"moved {count} finished task(s) to {where}" if count else "nothing to prune (retention: "
+          f"newest {queue.config.retention.keep} finished, {queue.config.retention.max_age_days:g} days)")
+    return 0
+
+
+def cmd_kinds(args) -> int:
+    queue = _open(args, light=True)
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in ("KIND", "CAP", "ATTEMPTS", "TIMEOUT", "DEDUPE", "THEN", "SOURCE", "DESCRIPTION"):
+        table.add_column(name, overflow="fold")
+    for kind in queue.registry:
+        dedupe = kind.dedupe if isinstance(kind.dedupe, str) else ("custom" if kind.dedupe else "-")
+        cap = str(kind.concurrency) if kind.concurrency else "-"
+        if not kind.uses_slot:
+            cap += " (no slot)"
+        table.add_row(
+            kind.name, cap, str(kind.max_attempts), f"{kind.timeout:g}s" if kind.timeout else "-",
+            dedupe, ", ".join(kind.then) or "-", kind.source, kind.description,
+        )
+    _console().print(table)
+    print(f"global cap: {queue.config.concurrency} running at once")
+    return 0
+
+
+# ---------------------------------------------------------------- following
+def cmd_log(args) -> int:
+    queue = _open(args)
+    task = queue.get(args.id)
+    path = queue.store.logs_dir / f"{task.id}.log"
+    offset = 0
+    out = sys.stdout
+    while True:
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            chunk = b""
+        if chunk:
+            offset += len(chunk)
+            out.write(chunk.decode("utf-8", "replace"))
+            out.flush()
+        if not args.follow:
+            if offset == 0:
+                _err(f"{task.ref} has no output yet ({task.status})")
+            return 0
+        if queue.get(args.id).status in FINISHED:
+            try:
+                if os.path.getsize(path) == offset:
+                    return 0
+            except OSError:
+                return 0
+            continue
+        time.sleep(0.2)  # following a file another process writes: poll it
+
+
+def cmd_wait(args) -> int:
+    queue = _open(args)
+    for tid in args.ids:
+        queue.get(tid)  # unknown id: error now, not after waiting
+    tasks = queue.wait(args.ids, timeout=args.timeout)
+    ok = True
+    for t in tasks:
+        line = f"{STATUS_SYMBOL.get(t.status)} {t.ref} {t.status}"
+        if t.status != "completed":
+            ok = False
+            if t.error:
+                line += f": {t.error.strip().splitlines()[0] if t.error.strip() else t.error}"
+        print(line)
+    return 0 if ok else 1
+
+
+def cmd_worker(args) -> int:
+    import signal
+    import threading
+
+    from .core import events as ev
+    from .core.worker import Worker
+
+    queue = _open(args)
+    worker = Worker(queue, concurrency=args.concurrency)
+    queue.worker = worker
+    if not args.quiet:
+        queue.subscribe(_print_event, types=(ev.TASK_STARTED, ev.TASK_COMPLETED, ev.TASK_FAILED,
+                                              ev.TASK_CANCELLED, ev.TASK_EXPIRED, ev.TASK_QUEUED, ev.WORKER_STATE))
+
+    def on_signal(signum, frame):
+        if worker.stopping:  # second Ctrl-C: stop now, re-queueing what runs
+            worker.grace_s = 0
+        else:
+            sys.stderr.write(f"lazyqueue: stopping (running tasks get {worker.grace_s:g} s; Ctrl-C again to re-queue them now)\n")
+        worker.stop(wait=False)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    if args.exit_when_idle:
+        def watch_idle():
+            while not worker.stopping:
+                worker.idle_event.wait(0.5)
+                if worker.stopping:
+                    return
+                if _nothing_left(queue):
+                    worker.stop(wait=False)
+                    return
+                time.sleep(0.05)  # re-check after the worker's next pass
+
+        threading.Thread(target=watch_idle, daemon=True).start()
+    worker.run()
+    return 0
+
+
+def _nothing_left(queue) -> bool:
+    """No task runs anywhere and no queued task of a kind we run can still start."""
+    store = queue.store
+    with store.lock:
+        store.sync()
+        if store.running_ids:
+            return False
+        return not any(store.tasks[t].kind in queue.registry for t in store.queued_ids)
+
+
+def _print_event(event) -> None:
+    t = event.task
+    if t is None:
+        if event.data.get("error"):
+            _err(event.data["error"])
+        return
+    if event.type == "task-queued":
+        if "retry_in" not in event.data:
+            return
+        line = f"↻ {t.ref} retry in {event.data['retry_in']:.1f} s: {(t.error or '').splitlines()[0] if t.error else ''}"
+    else:
+        line = f"{STATUS_SYMBOL.get(t.status, '?')} {t.ref} {t.status} {t.label}"
+        if t.status in ("failed", "expired") and t.error:
+            line += f" — {t.error.strip().splitlines()[0] if t.error.strip() else t.error}"
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        pass
+
+
+# ---------------------------------------------------------------- TUI
+def cmd_tui(args) -> int:
+    queue = _open(args)
+    from .tui import run
+
+    return run(queue)
+
+
+def cmd_demo(args) -> int:
+    from .tui import run_demo
+
+    return run_demo()
+
+
+COMMANDS = {
+    "tui": cmd_tui,
+    "demo": cmd_demo,
+    "add": cmd_add,
+    "ls": cmd_ls,
+    "show": cmd_show,
+    "retry": cmd_retry,
+    "cancel": cmd_cancel,
+    "log": cmd_log,
+    "wait": cmd_wait,
+    "worker": cmd_worker,
+    "prune": cmd_prune,
+    "kinds": cmd_kinds,
+}
+
+__all__ = ["main", "ConfigError"]
