@@ -87,15 +87,21 @@ def _count(text: str) -> int:
     return value
 
 
-def build_parser() -> ArgumentParser:
+def _common(default) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", help="state directory (default: $LAZYQUEUE_HOME or the user data dir)")
-    common.add_argument("--config", help="config file (default: $LAZYQUEUE_CONFIG or the user config dir)")
+    common.add_argument("--home", default=default, help="state directory (default: $LAZYQUEUE_HOME or the user data dir)")
+    common.add_argument("--config", default=default, help="config file (default: $LAZYQUEUE_CONFIG or the user config dir)")
+    return common
+
+
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="lazyqueue",
         description="Queue long-running work and keep working while it runs. Without a command: open the TUI.",
-        parents=[common],
+        parents=[_common(None)],
     )
+    # given after the command too; SUPPRESS keeps a value given before it
+    common = _common(argparse.SUPPRESS)
     parser.add_argument("--version", action="version", version=f"lazyqueue {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
 
@@ -169,11 +175,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("'-- COMMAND' only goes with 'add'")
     args.command_tail = command_tail
     try:
+        code = _run(args)
+    finally:
+        _flush_warnings()
+    return code
+
+
+def _run(args) -> int:
+    try:
         return COMMANDS[args.command or "tui"](args)
     except UsageError as exc:
+        _flush_warnings()
         _err(str(exc))
         return 2
     except (LazyQueueError, TimeoutError) as exc:
+        _flush_warnings()
         _err(str(exc))
         return 1
     except KeyboardInterrupt:
@@ -186,13 +202,24 @@ def _err(message: str) -> None:
     sys.stderr.write(f"lazyqueue: {message}\n")
 
 
+_OPEN: list = []
+
+
 def _open(args, light: bool = False):
     from .core.queue import Queue
 
     queue = Queue(args.home, args.config, light=light)
-    for warning in queue.warnings:
-        _err(f"warning: {warning}")
+    _OPEN.append(queue)
+    _flush_warnings()
     return queue
+
+
+def _flush_warnings() -> None:
+    """Tell the user about files moved aside etc., once each, as soon as known."""
+    for queue in _OPEN:
+        queue._after_read()
+        while queue.warnings:
+            _err(f"warning: {queue.warnings.pop(0)}")
 
 
 def _json_out(data) -> None:

@@ -332,18 +332,24 @@ class Store:
             self.head_info.note_job(job.to_dict())
 
     def _salvage_ids(self, raw: bytes) -> None:
-        for line in raw.decode("utf-8", "replace").splitlines():
-            line = line.strip().rstrip(",")
-            if line.startswith("{") and '"id"' in line:
-                try:
-                    rec = json.loads(line)
-                    if isinstance(rec.get("id"), int):
-                        if "kind" in rec:
-                            self.head_info.next_task_id = max(self.head_info.next_task_id, rec["id"] + 1)
-                        else:
-                            self.head_info.next_job_id = max(self.head_info.next_job_id, rec["id"] + 1)
-                except ValueError:
-                    continue
+        """Keep ids monotonic past a file we cannot use (its records stay aside)."""
+        head = self.head_info
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if isinstance(data, dict):
+            for name in ("next_task_id", "next_job_id"):
+                if isinstance(data.get(name), int):
+                    setattr(head, name, max(getattr(head, name), data[name]))
+            for group, name in (("tasks", "next_task_id"), ("jobs", "next_job_id")):
+                for rec in data.get(group) or []:
+                    if isinstance(rec, dict) and isinstance(rec.get("id"), int):
+                        setattr(head, name, max(getattr(head, name), rec["id"] + 1))
+            return
+        saved_tasks, saved_jobs = self.tasks, self.jobs
+        self._salvage(raw)  # line by line, then drop the records: only the ids matter
+        self.tasks, self.jobs = saved_tasks, saved_jobs
 
     def _salvage(self, raw: bytes) -> int:
         """Recover whole records from a damaged snapshot, one line at a time."""
@@ -355,7 +361,10 @@ class Store:
             try:
                 rec = json.loads(line)
             except ValueError:
-                continue
+                try:  # the header line is an object left open for the records
+                    rec = json.loads(line + "}")
+                except ValueError:
+                    continue
             if not isinstance(rec, dict):
                 continue
             if "version" in rec:
