@@ -1,0 +1,1 @@
+"""Screens of the lazyqueue TUI, one per file."""

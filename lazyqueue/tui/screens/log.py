@@ -1,0 +1,63 @@
+"""LogScreen: the whole log of a task, following while it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Log, Static
+
+FOLLOW_S = 0.25
+
+
+class LogScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q,l", "app.pop_screen", "Back", id="log.back"),
+        Binding("f", "toggle_follow", "Follow", id="log.follow"),
+    ]
+
+    def __init__(self, path: Path, title: str, running) -> None:
+        super().__init__()
+        self.path = path
+        self.title_text = title
+        self.is_running = running  # callable: is the task still running?
+        self.offset = 0
+        self.follow = True
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.title_text, id="log-title")
+        yield Log(id="log-view", highlight=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.read_more()
+        self.set_interval(FOLLOW_S, self.read_more)
+
+    def read_more(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except OSError:
+            if self.offset == 0:
+                log = self.query_one(Log)
+                if not log.line_count:
+                    log.write_line("(no log output yet)")
+            return
+        if not data:
+            return
+        cut = data.rfind(b"\n") + 1 if self.is_running() else len(data)
+        if cut <= 0:
+            return
+        self.offset += cut
+        log = self.query_one(Log)
+        log.write(data[:cut].decode("utf-8", "replace"), scroll_end=self.follow)
+        state = "following" if self.follow and self.is_running() else "finished" if not self.is_running() else "paused"
+        self.query_one("#log-title", Static).update(f"{self.title_text} · {state}")
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self.follow
+        if self.follow:
+            self.query_one(Log).scroll_end(animate=False)

@@ -1,0 +1,265 @@
+"""The TUI's one root-scoped view of the queue, kept current from events.
+
+Filled once from `Queue.snapshot()` at mount, then updated from the events the
+bridge hands over (on the UI thread). Widgets read it; nothing here touches a
+widget. Indexes keep per-frame work proportional to what is on screen, not to
+the history size.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable
+
+from ..core import events as ev
+from ..core.models import Job, Task, parse_iso
+
+RECENT_DONE = 10
+
+
+@dataclass
+class Transition:
+    """A state change worth telling the user once (a toast)."""
+
+    task: Task
+    old: str | None
+    new: str
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class Changes:
+    tasks: set = field(default_factory=set)
+    jobs: set = field(default_factory=set)
+    order: bool = False  # membership of a group or a job's activity changed
+    transitions: list = field(default_factory=list)
+    worker: bool = False
+    removed_jobs: set = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.tasks or self.jobs or self.order or self.worker)
+
+
+def _ts(value: str | None) -> float:
+    return parse_iso(value) or 0.0 if value else 0.0
+
+
+class QueueView:
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.tasks: dict[int, Task] = {}
+        self.jobs: dict[int, Job] = {}
+        self.by_job: dict[int, set[int]] = {}
+        self.by_status: dict[str, set[int]] = {s: set() for s in ("queued", "running", "completed", "failed", "cancelled", "expired")}
+        self.job_activity: dict[int, float] = {}
+        self.queued_since: dict[int, float] = {}
+        self.dismissed: set[int] = set()
+        self.paused = False
+        self.worker_error: str | None = None
+
+    # ------------------------------------------------------------------ loading
+    def load(self, tasks: dict[int, Task], jobs: dict[int, Job]) -> None:
+        self.tasks, self.jobs = {}, dict(jobs)
+        self.by_job = {}
+        for s in self.by_status.values():
+            s.clear()
+        self.job_activity = {jid: _ts(j.updated_at or j.created_at) for jid, j in jobs.items()}
+        for task in tasks.values():
+            self._put(task)
+
+    def _put(self, task: Task) -> str | None:
+        old = self.tasks.get(task.id)
+        old_status = old.status if old else None
+        if old is not None and old.job_id != task.job_id and old.job_id in self.by_job:
+            self.by_job[old.job_id].discard(task.id)
+        if old_status is not None and old_status != task.status:
+            self.by_status[old_status].discard(task.id)
+        self.tasks[task.id] = task
+        self.by_status.setdefault(task.status, set()).add(task.id)
+        if task.job_id is not None:
+            self.by_job.setdefault(task.job_id, set()).add(task.id)
+            stamp = _ts(task.finished_at or task.started_at or task.updated_at or task.created_at)
+            if stamp > self.job_activity.get(task.job_id, 0.0):
+                self.job_activity[task.job_id] = stamp
+        if task.status == "queued":
+            if old_status != "queued" or task.id not in self.queued_since:
+                self.queued_since[task.id] = _ts(task.updated_at or task.created_at)
+        else:
+            self.queued_since.pop(task.id, None)
+        if task.status != "failed":
+            self.dismissed.discard(task.id)
+        return old_status
+
+    def _drop(self, tid: int) -> None:
+        task = self.tasks.pop(tid, None)
+        if task is None:
+            return
+        self.by_status.get(task.status, set()).discard(tid)
+        if task.job_id in self.by_job:
+            self.by_job[task.job_id].discard(tid)
+        self.queued_since.pop(tid, None)
+        self.dismissed.discard(tid)
+
+    def _drop_job(self, jid: int) -> None:
+        self.jobs.pop(jid, None)
+        self.job_activity.pop(jid, None)
+        for tid in list(self.by_job.pop(jid, ())):
+            self._drop(tid)
+
+    # ------------------------------------------------------------------ events
+    def apply(self, events: list, changes: Changes | None = None) -> Changes:
+        """Apply core events in order; collect what changed and what to announce."""
+        changes = changes or Changes()
+        for event in events:
+            self._apply_one(event, changes)
+        return changes
+
+    def _apply_one(self, event: ev.Event, ch: Changes) -> None:
+        kind = event.type
+        if kind == ev.WORKER_STATE:
+            if "paused" in event.data:
+                self.paused = bool(event.data["paused"])
+            if "error" in event.data:
+                self.worker_error = event.data["error"]
+            ch.worker = True
+            ch.order = True
+            return
+        if kind == ev.STORE_RELOADED:
+            for task in event.data.get("tasks", ()):
+                self._task_changed(task, ch, {})
+            for tid in event.data.get("removed_tasks", ()):
+                task = self.tasks.get(tid)
+                if task is not None:
+                    ch.jobs.add(task.job_id)
+                self._drop(tid)
+                ch.tasks.add(tid)
+                ch.order = True
+            for job in event.data.get("jobs", ()):
+                self._job_changed(job, ch)
+            for jid in event.data.get("removed_jobs", ()):
+                self._drop_job(jid)
+                ch.removed_jobs.add(jid)
+                ch.jobs.add(jid)
+                ch.order = True
+            return
+        if kind == ev.JOB_UPDATED:
+            job = event.job
+            if job is None:
+                return
+            if event.data.get("deleted"):
+                self._drop_job(job.id)
+                ch.removed_jobs.add(job.id)
+                ch.jobs.add(job.id)
+                ch.order = True
+            else:
+                self._job_changed(job, ch)
+            return
+        task = event.task
+        if task is None:
+            return
+        if kind == ev.TASK_UPDATED and event.data.get("deleted"):
+            self._drop(task.id)
+            ch.tasks.add(task.id)
+            ch.jobs.add(task.job_id)
+            ch.order = True
+            return
+        if kind == ev.TASK_PROGRESS:
+            current = self.tasks.get(task.id)
+            if current is None or current.status != "running" or task.status != "running":
+                return  # a stale report overtaken by a transition
+            current.progress, current.progress_label, current.meta = task.progress, task.progress_label, task.meta
+            ch.tasks.add(task.id)
+            if current.job_id is not None:
+                ch.jobs.add(current.job_id)
+            return
+        if event.job is not None and event.job.id not in self.jobs:
+            self._job_changed(event.job, ch)
+        self._task_changed(task, ch, event.data)
+
+    def _task_changed(self, task: Task, ch: Changes, data: dict) -> None:
+        current = self.tasks.get(task.id)
+        if current is not None and task.updated_at and current.updated_at and task.updated_at < current.updated_at \
+                and task.status == current.status:
+            return  # older copy than what we hold
+        old = self._put(task)
+        ch.tasks.add(task.id)
+        if task.job_id is not None:
+            ch.jobs.add(task.job_id)
+        if old != task.status:
+            ch.order = True
+            ch.transitions.append(Transition(task, old, task.status, dict(data)))
+        elif data.get("cancel_too_late") or data.get("retry_in") is not None:
+            ch.transitions.append(Transition(task, old, task.status, dict(data)))
+
+    def _job_changed(self, job: Job, ch: Changes) -> None:
+        is_new = job.id not in self.jobs
+        self.jobs[job.id] = job
+        stamp = _ts(job.updated_at or job.created_at)
+        if stamp > self.job_activity.get(job.id, 0.0):
+            self.job_activity[job.id] = stamp
+            ch.order = True
+        if is_new:
+            ch.order = True
+        ch.jobs.add(job.id)
+
+    # ------------------------------------------------------------------ reads
+    def ids(self, status: str) -> set[int]:
+        return self.by_status.get(status, set())
+
+    def queued_order(self) -> list[int]:
+        """Queued task ids in run order (priority, then FIFO): index + 1 is the position."""
+        return sorted(self.ids("queued"), key=lambda t: (-self.tasks[t].priority, t))
+
+    def running_order(self) -> list[int]:
+        return sorted(self.ids("running"), key=lambda t: (self.tasks[t].started_at or "", t))
+
+    def failed_order(self) -> list[int]:
+        ids = [t for t in self.ids("failed") if t not in self.dismissed]
+        return sorted(ids, key=lambda t: self.tasks[t].finished_at or "", reverse=True)
+
+    def recent_done(self, n: int = RECENT_DONE) -> list[int]:
+        ids = self.ids("completed") | self.ids("cancelled") | self.ids("expired")
+        return heapq.nlargest(n, ids, key=lambda t: (self.tasks[t].finished_at or "", t))
+
+    def job_tasks(self, jid: int) -> list[Task]:
+        return sorted((self.tasks[t] for t in self.by_job.get(jid, ())), key=lambda t: t.id)
+
+    def primary_task(self, jid: int) -> Task | None:
+        """The task that best says what a job is doing: running, queued, failed, else the latest."""
+        tasks = self.job_tasks(jid)
+        if not tasks:
+            return None
+        for status in ("running", "queued"):
+            active = [t for t in tasks if t.status == status]
+            if active:
+                return active[0]
+        failed = [t for t in tasks if t.status == "failed" and t.id not in self.dismissed]
+        if failed:
+            return failed[-1]
+        return tasks[-1]
+
+    def jobs_by_activity(self, limit: int, text: str = "") -> tuple[list[int], int]:
+        """(most recently active job ids up to `limit`, how many match in all)."""
+        ids = self.jobs.keys()
+        if text:
+            needle = text.lower()
+            ids = [j for j in ids if needle in self._job_haystack(j)]
+        total = len(ids)
+        top = heapq.nlargest(limit, ids, key=lambda j: (self.job_activity.get(j, 0.0), j))
+        return top, total
+
+    def _job_haystack(self, jid: int) -> str:
+        job = self.jobs[jid]
+        parts = [f"#{jid:03d}", job.title, job.stage]
+        for tid in self.by_job.get(jid, ()):
+            t = self.tasks[tid]
+            parts += [f"t{tid}", t.kind, t.label, t.status]
+        return " ".join(p for p in parts if p).lower()
+
+    def done_today(self) -> int:
+        today = datetime.fromtimestamp(self.clock()).date()
+        start = datetime(today.year, today.month, today.day).timestamp()
+        return sum(1 for t in self.ids("completed") if _ts(self.tasks[t].finished_at) >= start)

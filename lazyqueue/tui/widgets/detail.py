@@ -1,0 +1,192 @@
+"""DetailPane: everything about the selected job or task, with its live log tail."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ...core.models import Job, Task, job_ref, parse_iso
+from ..format import ago, countdown, first_line, progress_text, short_duration, status_text
+from ..view import QueueView
+from .activity import stuck_line
+
+LOG_TAIL_LINES = 10
+ARTIFACT_KEYS = ("path", "artifact", "output", "file", "download_url")
+
+
+def read_tail(path: Path, lines: int = LOG_TAIL_LINES, limit: int = 8192) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - limit))
+            data = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return data.splitlines()[-lines:]
+
+
+def artifact_of(task: Task) -> str | None:
+    if isinstance(task.result, dict):
+        for key in ARTIFACT_KEYS:
+            if task.result.get(key):
+                return str(task.result[key])
+    return None
+
+
+def clock_text(stamp: str | None, now: float) -> str:
+    when = parse_iso(stamp)
+    if when is None:
+        return "—"
+    return f"{datetime.fromtimestamp(when).strftime('%H:%M:%S')} ({ago(now - when)})"
+
+
+class DetailPane(VerticalScroll):
+    DEFAULT_CSS = """
+    DetailPane { padding: 0 1; }
+    DetailPane #detail-log { color: $text-muted; margin-top: 1; }
+    """
+
+    def __init__(self, view: QueueView, logs_dir: Path, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+        self.logs_dir = logs_dir
+        self.why: dict[int, str] = {}
+        self.positions: dict[int, int] = {}
+
+    def compose(self):
+        yield Static("Nothing selected. Add work with a.", id="detail-body")
+        yield Static("", id="detail-log")
+
+    def show(self, selection: tuple[str, int] | None, now: float) -> None:
+        body = self.query_one("#detail-body", Static)
+        log = self.query_one("#detail-log", Static)
+        text, task = Text(), None
+        if selection is None:
+            text.append("Nothing selected. Add work with a.")
+        elif selection[0] == "job" and selection[1] in self.view.jobs:
+            job = self.view.jobs[selection[1]]
+            self._job_fields(text, job, now)
+            task = self.view.primary_task(job.id)
+            if task is not None:
+                text.append("\n")
+                self._task_fields(text, task, now)
+        elif selection[0] == "task" and selection[1] in self.view.tasks:
+            task = self.view.tasks[selection[1]]
+            self._task_fields(text, task, now)
+        else:
+            text.append("That item is gone (deleted or archived).")
+        body.update(text)
+        if task is not None:
+            tail = read_tail(self.logs_dir / f"{task.id}.log")
+            head = Text(f"log of {task.ref}" + (" (l opens it, following)" if task.status == "running" else " (l opens it)"), style="bold")
+            log.update(Text("\n").join([head] + [Text(line) for line in tail]) if tail else Text(f"no log output for {task.ref}", style="dim"))
+        else:
+            log.update("")
+
+    # --------------------------------------------------------------- pieces
+    @staticmethod
+    def _field(text: Text, name: str, value, style: str = "") -> None:
+        text.append(f"{name:<10}", style="bold")
+        text.append_text(value if isinstance(value, Text) else Text(str(value), style=style))
+        text.append("\n")
+
+    def _job_fields(self, text: Text, job: Job, now: float) -> None:
+        text.append(f"{job_ref(job.id)}  {job.title}\n", style="bold")
+        self._field(text, "stage", job.stage)
+        self._field(text, "created", clock_text(job.created_at, now))
+        tasks = self.view.job_tasks(job.id)
+        active = [t for t in tasks if t.status in ("queued", "running")]
+        done = [t for t in tasks if t.status == "completed"]
+        failed = [t for t in tasks if t.status == "failed"]
+        text.append("background work\n", style="bold underline")
+        if active:
+            for t in active:
+                line = Text(f"  {t.ref} {t.kind} ")
+                line.append_text(status_text(t))
+                if t.status == "running":
+                    line.append(" ")
+                    line.append_text(progress_text(t, 6))
+                text.append_text(line)
+                text.append("\n")
+        else:
+            text.append("  nothing active\n")
+        if done:
+            last = max(done, key=lambda t: t.finished_at or "")
+            text.append(f"  last completed: {last.ref} {last.kind} {ago(now - (parse_iso(last.finished_at) or now))}\n")
+        if failed:
+            last = max(failed, key=lambda t: t.finished_at or "")
+            text.append(f"  last failed: {last.ref} {last.kind}: {first_line(last.error, 50)} · r retries\n", style="red")
+
+    def _task_fields(self, text: Text, task: Task, now: float) -> None:
+        head = Text(f"{task.ref}  {task.kind}  ", style="bold")
+        head.append_text(status_text(task))
+        text.append_text(head)
+        text.append("\n")
+        self._field(text, "task id", Text(task.ref + "  (y copies)"))
+        if task.job_id is not None:
+            job = self.view.jobs.get(task.job_id)
+            self._field(text, "job", f"{job_ref(task.job_id)} {job.title if job else ''}")
+        if task.label:
+            self._field(text, "label", task.label)
+        self._field(text, "priority", f"{task.priority}   attempt {task.attempt}/{task.max_attempts}")
+        if task.status == "running":
+            self._field(text, "progress", progress_text(task, 10))
+            if task.progress_label:
+                self._field(text, "", task.progress_label)
+            started = parse_iso(task.started_at) or now
+            self._field(text, "elapsed", short_duration(now - started))
+        if task.status == "queued":
+            pos = self.positions.get(task.id, 0)
+            why = self.why.get(task.id, "")
+            self._field(text, "waiting", f"position {pos} · {why}" if why else f"position {pos}")
+            stuck = stuck_line(self.view, task, pos, why, now)
+            if stuck:
+                style = "bold yellow" if stuck[0] == "warning" else "italic"
+                self._field(text, "", Text(("⚠ " if stuck[0] == "warning" else "ⓘ ") + stuck[1], style=style))
+        if task.cancel_requested and task.status == "running":
+            self._field(text, "cancel", "cancelling… (waiting for the worker to confirm)", "yellow")
+        self._field(text, "created", clock_text(task.created_at, now))
+        if task.started_at:
+            self._field(text, "started", clock_text(task.started_at, now))
+        if task.finished_at:
+            self._field(text, "finished", clock_text(task.finished_at, now))
+        if task.expires_at and task.status in ("queued", "expired"):
+            left = (parse_iso(task.expires_at) or now) - now
+            self._field(text, "expiry", "expired" if task.status == "expired" else countdown(left))
+        if task.error:
+            kind = f"[{task.error_kind}] " if task.error_kind else ""
+            label = "error" if task.status != "queued" else "last error"
+            self._field(text, label, Text(kind + task.error.strip(), style="red"))
+            if task.status == "failed":
+                hint = "r retries it" if task.error_kind != "user" else "the input is wrong: fix it, then r retries"
+                self._field(text, "", hint, "italic")
+        meta = task.meta or {}
+        for key in ("request_id", "queue_position", "banner"):
+            if meta.get(key) is not None:
+                self._field(text, key.replace("_", " ")[:10], str(meta[key]))
+        artifact = artifact_of(task)
+        if artifact:
+            self._field(text, "artifact", artifact)
+        result_expiry = task.result.get("expires_at") if isinstance(task.result, dict) else None
+        if result_expiry:
+            left = (parse_iso(str(result_expiry)) or now) - now
+            self._field(text, "available", countdown(left), "yellow" if left <= 0 else "")
+        if task.after:
+            self._field(text, "after", ", ".join(f"t{a}" for a in task.after))
+        self._field(text, "payload", _json(task.payload))
+        if task.result is not None:
+            self._field(text, "result", _json(task.result))
+
+
+def _json(value) -> str:
+    try:
+        out = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        out = repr(value)
+    return out if len(out) <= 400 else out[:399] + "…"

@@ -1,0 +1,73 @@
+"""JobTable: one row per job, most recent activity first, filtered with `/`."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ...core.models import job_ref
+from ..format import ago, progress_text
+from ..view import QueueView
+from .keyed_table import KeyedTable
+
+# Showing every job of a 10,000-task history costs seconds: show a window of the most recent.
+WINDOW = 200
+
+
+def task_state_phrase(view: QueueView, jid: int) -> Text:
+    task = view.primary_task(jid)
+    if task is None:
+        return Text("")
+    if task.status == "running":
+        if task.cancel_requested:
+            word = "cancelling…"
+        elif task.progress is not None:
+            pct = min(int(task.progress), 99)
+            word = f"{pct}% finalizing" if task.progress >= 100 else f"running {pct}%"
+        else:
+            word = "running"
+    else:
+        word = task.status
+    active = sum(1 for t in view.by_job.get(jid, ()) if view.tasks[t].status in ("queued", "running"))
+    more = f" (+{active - 1})" if active > 1 and task.status in ("queued", "running") else ""
+    style = {"failed": "bold red", "running": "bold"}.get(task.status, "")
+    return Text(f"{task.kind} {word}{more}", style=style)
+
+
+class JobTable(KeyedTable):
+    COLUMNS = (("job", "Job", 4), ("title", "Title", 18), ("state", "Stage | task", 27),
+               ("progress", "Progress", 11), ("activity", "Activity", 8))
+
+    def __init__(self, view: QueueView, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+        self.filter_text = ""
+        self.total = 0
+        self.frame = 0
+
+    def row(self, jid: int, now: float) -> tuple:
+        view = self.view
+        job = view.jobs[jid]
+        task = view.primary_task(jid)
+        state = Text(f"{job.stage} | ")
+        state.append_text(task_state_phrase(view, jid))
+        title = job.title if len(job.title) <= 18 else job.title[:17] + "…"
+        activity = view.job_activity.get(jid)
+        return (
+            Text(job_ref(jid)),
+            title,
+            state,
+            progress_text(task, 5, self.frame) if task else Text(""),
+            ago(now - activity) if activity else "",
+        )
+
+    def sync(self, changed: set | None, order: bool, now: float) -> None:
+        """Re-window when order changed, else update the changed rows in place."""
+        if order or changed is None:
+            ids, self.total = self.view.jobs_by_activity(WINDOW, self.filter_text)
+            self.reconcile([(str(j), self.row(j, now)) for j in ids])
+        else:
+            self.update_rows({str(j): self.row(j, now) for j in changed if j in self.view.jobs and self.shown(str(j))})
+
+    def tick(self, now: float) -> None:
+        self.frame += 1
+        self.update_rows({key: self.row(int(key), now) for key in self._order if int(key) in self.view.jobs})
