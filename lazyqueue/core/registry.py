@@ -18,23 +18,29 @@ from .errors import ConfigError, UsageError
 from .models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def fill_template(template: str, values: dict, what: str = "template") -> str:
-    """Replace {name} with values[name] as plain text (never evaluated, never shell-quoted)."""
+    """Replace {name} with values[name] as plain text (never evaluated, never shell-quoted).
+
+    `{{` and `}}` stand for literal braces, as in Python's str.format.
+    """
 
     def sub(match: re.Match) -> str:
         name = match.group(1)
+        if name is None:
+            return match.group(0)[0]
         if name not in values or values[name] is None:
             raise UsageError(f"{what} needs {name}=… (missing value for {{{name}}})")
         value = values[name]
         return value if isinstance(value, str) else str(value)
 
-    return PLACEHOLDER.sub(sub, template)
+    return _TOKEN.sub(sub, template)
 
 
 def placeholders(template: str) -> list[str]:
-    return PLACEHOLDER.findall(template)
+    return [m.group(1) for m in _TOKEN.finditer(template) if m.group(1)]
 
 
 @dataclass(frozen=True)

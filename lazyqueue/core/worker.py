@@ -239,6 +239,8 @@ class Worker:
             return
         for event in published:
             self.queue.events.publish(event)
+            if event.type == ev.TASK_QUEUED and event.task is not None:
+                self._note_queued(event.task)
         for task in to_start:
             self._dispatch(task)
         self._publish_pending_progress()
@@ -248,6 +250,14 @@ class Worker:
         else:
             self.idle_event.clear()
         self._plan_next_wake()
+
+    def _note_queued(self, task: Task) -> None:
+        """A task this pass queued (follow-up, retry): run it now or when it is due."""
+        due = parse_iso(task.not_before) if task.not_before else None
+        if due is None or due <= time.time():
+            self._wake.set()
+        elif self._queue_due is None or due < self._queue_due:
+            self._queue_due = due
 
     def _plan_next_wake(self) -> None:
         now = time.time()
