@@ -625,8 +625,9 @@ class Worker:
         if not owner:
             return True
         if owner.get("host") == HOST and isinstance(owner.get("pid"), int):
-            if not pid_alive(owner["pid"], owner.get("pstart")):
-                return True
+            # on this host the pid is the truth: a live worker that missed a heartbeat
+            # (a suspended laptop, a slow disk) keeps its tasks
+            return not pid_alive(owner["pid"], owner.get("pstart"))
         lease = owner.get("lease_until")
         return bool(lease) and lease < now_iso
 

@@ -9,10 +9,7 @@ A non-zero exit fails the task with the tail of the output as the error.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
 import threading
 from collections import deque
 
@@ -48,6 +45,8 @@ def _label(payload: dict) -> str:
 
 def terminate_group(pid: int, grace: float = KILL_GRACE_S, done: threading.Event | None = None) -> None:
     """TERM the process group, then KILL it if it is still there after `grace`."""
+    import signal
+
     try:
         os.killpg(pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
@@ -69,6 +68,9 @@ def terminate_group(pid: int, grace: float = KILL_GRACE_S, done: threading.Event
 
 def run_command(ctx, argv: list[str] | None = None, command: str | None = None, cwd: str | None = None, env: dict | None = None):
     """Run a command for a task; returns its `::result` value or {"exit_code": 0}."""
+    import json
+    import signal
+    import subprocess  # here, not at the top: `lazyqueue add` never runs a command
     child_env = dict(os.environ)
     if env:
         child_env.update(env)
