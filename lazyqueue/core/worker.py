@@ -160,7 +160,15 @@ class Worker:
                 self._wait_for_work()
                 if self._stop.is_set():
                     break
-                self.tick()
+                try:
+                    self.tick()
+                except Exception as exc:  # a bug in one pass must not strand running tasks
+                    import logging
+
+                    logging.getLogger("lazyqueue").exception("worker pass failed")
+                    self.errors.append(f"worker pass failed: {exc!r}")
+                    self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"error": self.errors[-1]}))
+                    self._stop.wait(0.5)
             self._drain()
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
