@@ -152,6 +152,12 @@ class Task:
             raise ValueError(f"task {task.id} 'after' must be a list of task ids")
         if not isinstance(task.priority, int) or isinstance(task.priority, bool):
             raise ValueError(f"task {task.id} priority must be an integer")
+        for name, types, nullable in _FIELD_TYPES:
+            value = getattr(task, name)
+            if value is None and nullable:
+                continue
+            if not isinstance(value, types) or isinstance(value, bool):
+                raise ValueError(f"task {task.id} {name} has the wrong type: {value!r}")
         if not isinstance(task.meta, dict):
             task.meta = {}
         return task
@@ -192,4 +198,25 @@ class Job:
 
 
 TASK_FIELDS = tuple(f.name for f in fields(Task))
+
+# (field, accepted types, may be null): a record failing these would break the worker later
+_FIELD_TYPES = (
+    ("attempt", int, False),
+    ("max_attempts", int, False),
+    ("job_id", int, True),
+    ("progress", (int, float), True),
+    ("timeout_s", (int, float), True),
+    ("label", str, False),
+    ("dedupe_key", str, True),
+    ("error", str, True),
+    ("error_kind", str, True),
+    ("progress_label", str, True),
+    ("created_at", str, False),
+    ("updated_at", str, False),
+    ("started_at", str, True),
+    ("finished_at", str, True),
+    ("not_before", str, True),
+    ("expires_at", str, True),
+    ("owner", dict, True),
+)
 JOB_FIELDS = tuple(f.name for f in fields(Job))
