@@ -1,0 +1,309 @@
+"""The task file: journal, snapshot, header, damage, versions, modes, retention, disk full."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+
+import pytest
+
+from lazyqueue.core.errors import StoreError
+from lazyqueue.core.models import Task, iso
+from lazyqueue.core.store import Change, RetentionPolicy, Store
+from tests.core.helpers import add_task, loaded, snapshot_json
+
+
+def test_commit_is_seen_by_a_new_store_through_the_journal(home):
+    store = Store(home)
+    t1 = add_task(store, payload={"a": 1}, dedupe_key="key-1")
+    t2 = add_task(store)
+    assert not (home / "tasks.json").exists()
+    lines = (home / "tasks.journal").read_bytes().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["tasks"] for line in lines)
+    other = loaded(home)
+    assert sorted(other.tasks) == [t1.id, t2.id] == [1, 2]
+    assert other.tasks[1].payload == {"a": 1}
+    assert other.head_info.active_keys == {"key-1": 1}
+    assert other.head_info.next_task_id == 3
+
+
+def test_compact_folds_the_journal_into_the_snapshot(home):
+    store = loaded(home)
+    add_task(store, dedupe_key="a")
+    add_task(store, status="completed", dedupe_key="b")
+    with store.lock:
+        store.compact()
+    assert os.path.getsize(home / "tasks.journal") == 0
+    data = snapshot_json(home)
+    assert data["version"] == 1
+    assert [t["id"] for t in data["tasks"]] == [1, 2]
+    assert data["next_task_id"] == 3
+    assert data["active_keys"] == {"a": 1}  # a finished task's key is free
+    again = loaded(home)
+    assert {t.id: t.status for t in again.tasks.values()} == {1: "queued", 2: "completed"}
+
+
+def test_sync_sees_another_stores_change(home):
+    a, b = loaded(home), loaded(home)
+    add_task(a)
+    with b.lock:
+        changed, _ = b.sync()
+    assert changed == {1}
+    assert 1 in b.tasks
+    with a.lock:
+        a.compact()
+    add_task(a)
+    with b.lock:
+        changed, _ = b.sync()
+    assert 2 in changed and sorted(b.tasks) == [1, 2]
+
+
+def test_snapshot_first_line_alone_gives_the_head(home):
+    store = loaded(home)
+    for i in range(5):
+        add_task(store, dedupe_key=f"key-{i}", status="completed" if i % 2 else "queued")
+    with store.lock:
+        store.compact()
+    add_task(store, dedupe_key="after-snapshot")  # in the journal only
+    full = loaded(home)
+    light = Store(home)
+    with light.lock:
+        head = light.head()
+    assert not light.loaded
+    assert head.next_task_id == full.head_info.next_task_id == 7
+    assert head.next_job_id == full.head_info.next_job_id
+    assert head.active_keys == full.head_info.active_keys == {"key-0": 1, "key-2": 3, "key-4": 5, "after-snapshot": 6}
+
+    # only the first line is read: the records after it do not matter to head()
+    raw = (home / "tasks.json").read_bytes()
+    first = raw.split(b"\n", 1)[0]
+    header = json.loads(first.decode().rstrip(",") + "}")
+    assert header["version"] == 1 and header["next_task_id"] == 6
+    (home / "tasks.json").write_bytes(first + b"\nthis is not read by head()\n")
+    light2 = Store(home)
+    with light2.lock:
+        head2 = light2.head()
+    assert head2.next_task_id == 7
+    assert head2.active_keys == head.active_keys
+
+
+def test_torn_journal_tail_is_ignored_and_cut_before_the_next_append(home):
+    store = Store(home)
+    add_task(store)
+    with open(home / "tasks.journal", "ab") as fh:
+        fh.write(b'{"seq": 2, "tasks": [{"id": 2, "kind"')  # a writer died mid-line
+    reader = loaded(home)
+    assert sorted(reader.tasks) == [1]
+    assert reader.warnings == []
+    add_task(reader)
+    lines = (home / "tasks.journal").read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    assert all(json.loads(line) for line in lines[:-1])
+    assert len(lines) == 3
+    assert sorted(loaded(home).tasks) == [1, 2]
+
+
+def test_damaged_mid_journal_line_is_skipped_with_a_warning_and_a_copy(home):
+    store = Store(home)
+    add_task(store)
+    with open(home / "tasks.journal", "ab") as fh:
+        fh.write(b"\x00\x01 garbage not json\n")
+    add_task(store)
+    reader = loaded(home)
+    assert sorted(reader.tasks) == [1, 2]
+    assert len(reader.warnings) == 1
+    warning = reader.warnings[0]
+    assert "damaged" in warning and str(home / "tasks.journal") in warning
+    copies = list(home.glob("tasks.journal.damaged-*"))
+    assert len(copies) == 1 and b"garbage not json" in copies[0].read_bytes()
+    assert (home / "tasks.journal").exists()  # the live journal stays in use
+    assert str(copies[0]) in warning
+
+
+def _write_snapshot_then(home, mangle):
+    store = loaded(home)
+    add_task(store, dedupe_key="k1")
+    add_task(store, status="completed")
+    add_task(store)
+    with store.lock:
+        store.compact()
+    add_task(store)  # t4, in the journal only
+    raw = (home / "tasks.json").read_bytes()
+    bad = mangle(raw)
+    (home / "tasks.json").write_bytes(bad)
+    return bad
+
+
+@pytest.mark.parametrize(
+    "name,mangle,recoverable",
+    [
+        ("garbage", lambda raw: b"\x89PNG not json at all \xff\xfe", {4}),
+        ("truncated", lambda raw: raw[: raw.rfind(b'{"id": 3')], {1, 2, 4}),
+        ("list", lambda raw: b"[1, 2, 3]\n", {4}),
+        ("wrong-type", lambda raw: raw.replace(b'"attempt": 0', b'"attempt": "zero"', 1), {2, 3, 4}),
+    ],
+)
+def test_corrupt_snapshot_is_moved_aside_and_what_can_be_is_recovered(home, name, mangle, recoverable):
+    bad = _write_snapshot_then(home, mangle)
+    store = loaded(home)
+    aside = list(home.glob("tasks.json.corrupt-*"))
+    assert len(aside) == 1, name
+    assert aside[0].read_bytes() == bad
+    assert len(store.warnings) == 1
+    warning = store.warnings[0]
+    assert "\n" not in warning and str(aside[0]) in warning
+    assert set(store.tasks) == recoverable
+    # ids never go backwards, even for records that could not be read
+    assert store.head_info.next_task_id >= 5
+    new = add_task(store)
+    assert new.id >= 5
+
+
+def test_corrupt_snapshot_is_never_overwritten_by_the_queue(home):
+    from lazyqueue.core.queue import Queue
+
+    bad = _write_snapshot_then(home, lambda raw: raw[:-60])
+    q = Queue(home, plugins=False)
+    assert any("moved it to" in w for w in q.warnings)
+    task, _ = q.enqueue("shell", {"command": "true"})
+    assert task.id >= 5
+    aside = list(home.glob("tasks.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == bad
+    q.close()
+
+
+def test_future_version_is_moved_aside_never_overwritten(home):
+    store = loaded(home)
+    add_task(store)
+    add_task(store)
+    with store.lock:
+        store.compact()
+    data = snapshot_json(home)
+    data["version"] = 99
+    raw = json.dumps(data).encode()
+    (home / "tasks.json").write_bytes(raw)
+    reader = loaded(home)
+    aside = list(home.glob("tasks.json.unknown-version-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == raw
+    assert len(reader.warnings) == 1 and "99" in reader.warnings[0] and str(aside[0]) in reader.warnings[0]
+    assert reader.tasks == {}
+    assert add_task(reader).id == 3  # ids keep climbing past the file set aside
+    assert aside[0].read_bytes() == raw
+    with reader.lock:
+        reader.compact()
+    assert aside[0].read_bytes() == raw
+
+
+def test_files_are_private(home):
+    store = Store(home)
+    add_task(store)
+    with store.lock:
+        store.load()
+        store.compact()
+    add_task(store)
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    for name in ("tasks.json", "tasks.journal", "tasks.lock"):
+        assert stat.S_IMODE(os.stat(home / name).st_mode) == 0o600, name
+
+
+def test_retention_archives_the_oldest_finished_tasks(home):
+    store = Store(home, RetentionPolicy(keep=2, max_age_days=36500))
+    store.load()
+    base = 1_700_000_000.0
+    done = [add_task(store, status="completed", stamp=iso(base + i)) for i in range(5)]  # t1..t5
+    waited = add_task(store, status="completed", stamp=iso(base - 100))  # t6, oldest of all
+    waiting = add_task(store, after=[waited.id])  # t7 waits on t6
+    running = add_task(store, status="running")  # t8
+    with store.lock:
+        archived = store.compact()
+    assert archived == 3
+    live = loaded(home)
+    assert sorted(live.tasks) == [4, 5, 6, 7, 8]
+    assert live.tasks[7].status == "queued" and live.tasks[8].status == "running"
+    lines = [json.loads(line) for line in (home / "archive.jsonl").read_text().splitlines()]
+    assert sorted(e["record"]["id"] for e in lines if e["type"] == "task") == [1, 2, 3]
+    assert stat.S_IMODE(os.stat(home / "archive.jsonl").st_mode) == 0o600
+    assert done[0].id == 1 and running.id == 8 and waiting.after == [6]
+    assert add_task(live).id == 9
+
+
+def test_retention_by_age(home):
+    store = Store(home, RetentionPolicy(keep=100, max_age_days=1))
+    store.load()
+    add_task(store, status="failed", stamp=iso(1_000_000_000))
+    add_task(store, status="failed")
+    with store.lock:
+        assert store.compact() == 1
+    assert sorted(loaded(home).tasks) == [2]
+
+
+def test_ids_are_never_reused_after_archive_or_delete(home):
+    from lazyqueue.core.queue import Queue
+
+    q = Queue(home, plugins=False)
+    q.store.retention = RetentionPolicy(keep=0, max_age_days=365)
+    a, _ = q.enqueue("shell", {"command": "true"})
+    b, _ = q.enqueue("shell", {"command": "true"})
+    q.cancel(a.id)
+    q.cancel(b.id)
+    assert q.prune() == 2
+    assert q.tasks() == []
+    assert q.get(a.id).status == "cancelled"  # from the archive
+    c, _ = q.enqueue("shell", {"command": "true"})
+    assert c.id == 3
+    q.delete_job(c.job_id)
+    q.close()
+    q2 = Queue(home, plugins=False)
+    d, _ = q2.enqueue("shell", {"command": "true"})
+    assert d.id == 4
+    assert d.job_id > c.job_id
+    q2.close()
+
+
+def _fail_writes_with_enospc(monkeypatch, after: int = 0):
+    real_write = os.write
+    calls = {"n": 0}
+
+    def write(fd, data):
+        calls["n"] += 1
+        if calls["n"] > after:
+            real_write(fd, bytes(data)[: max(1, len(data) // 2)])  # a partial write, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def test_disk_full_during_a_journal_append(home, monkeypatch):
+    store = loaded(home)
+    add_task(store)
+    before = (home / "tasks.journal").read_bytes()
+    _fail_writes_with_enospc(monkeypatch)
+    with pytest.raises(StoreError) as info:
+        add_task(store)
+    monkeypatch.undo()
+    assert str(info.value).startswith("disk full")
+    assert (home / "tasks.journal").read_bytes() == before
+    assert sorted(loaded(home).tasks) == [1]
+
+
+def test_disk_full_during_a_snapshot_rewrite(home, monkeypatch):
+    store = loaded(home)
+    add_task(store)
+    with store.lock:
+        store.compact()
+    add_task(store)
+    before = (home / "tasks.json").read_bytes()
+    journal = (home / "tasks.journal").read_bytes()
+    _fail_writes_with_enospc(monkeypatch)
+    with pytest.raises(StoreError) as info:
+        with store.lock:
+            store.compact()
+    monkeypatch.undo()
+    assert str(info.value).startswith("disk full")
+    assert (home / "tasks.json").read_bytes() == before
+    assert (home / "tasks.journal").read_bytes() == journal
+    assert [p.name for p in home.iterdir() if "tmp" in p.name] == []
+    assert sorted(loaded(home).tasks) == [1, 2]
