@@ -94,6 +94,7 @@ class Worker:
         self.running: dict[int, Running] = {}
         self._outcomes: list[tuple[int, str, Any]] = []
         self._outcome_lock = threading.Lock()
+        self._pending_outcomes: list[tuple[int, str, Any]] = []
         self._wake = threading.Event()
         self._wake.set()  # the first pass runs at once: recover, expire, claim
         self._stop = threading.Event()
@@ -245,6 +246,12 @@ class Worker:
         except StoreError as exc:
             self._store_failed(exc, to_start)
             return
+        for tid, _kind_of, _value in self._pending_outcomes:
+            run = self.running.pop(tid, None)
+            if run is not None:
+                run.ctx.close()
+            self._children.pop(tid, None)
+        self._pending_outcomes = []
         for event in published:
             self.queue.events.publish(event)
             if event.type == ev.TASK_QUEUED and event.task is not None:
@@ -293,11 +300,14 @@ class Worker:
     def _store_failed(self, exc: StoreError, claimed: list[Task]) -> None:
         message = str(exc)
         self.errors.append(message)
+        with self._outcome_lock:  # nothing was recorded: keep the outcomes for the next pass
+            self._outcomes = self._pending_outcomes + self._outcomes
+        self._pending_outcomes = []
         self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"error": message}))
         with self.store.lock:
             self.store.loaded = False
             self.store.sync()  # back to what is durable
-        time.sleep(0)  # let other threads run before the next pass
+        self._due_at = time.time() + 1.0  # try again shortly; the outcomes wait
 
     # ---------------------------------------------------------------- transitions
     def _event(self, task: Task, **data: Any) -> ev.Event:
@@ -354,11 +364,9 @@ class Worker:
     def _record_outcomes(self, change: Change, touched: dict, published: list, now: float) -> None:
         with self._outcome_lock:
             outcomes, self._outcomes = self._outcomes, []
+        self._pending_outcomes = outcomes  # given back if the write fails
         for tid, kind_of, value in outcomes:
-            run = self.running.pop(tid, None)
-            if run is not None:
-                run.ctx.close()
-            self._children.pop(tid, None)
+            run = self.running.get(tid)
             task = self.store.tasks.get(tid)
             if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
                 continue  # deleted, or recovered by another worker meanwhile: not ours to record
