@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
+if TYPE_CHECKING:
+    from typing import Any
 
 from .errors import ConfigError
 from .registry import Backoff, Field, Kind, Registry, placeholders

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 
 from .errors import Cancelled
 
 if TYPE_CHECKING:
+    from typing import Any, Callable
     from .models import Job, Task
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 TASK_QUEUED = "task-queued"
 TASK_STARTED = "task-started"
@@ -47,15 +49,14 @@ class Event:
     data: dict = field(default_factory=dict)  # e.g. {"cancel_too_late": True}
 
 
-Subscriber = Callable[[Event], None]
 
 
 class EventBus:
     def __init__(self) -> None:
-        self._subscribers: list[tuple[Subscriber, frozenset | None]] = []
+        self._subscribers: list = []  # [(callback, types or None)]
         self._lock = threading.Lock()
 
-    def subscribe(self, callback: Subscriber, types: tuple[str, ...] | None = None) -> Callable[[], None]:
+    def subscribe(self, callback: "Callable[[Event], None]", types: tuple[str, ...] | None = None) -> Callable[[], None]:
         """Call `callback(event)` for every event (or only `types`); returns unsubscribe."""
         entry = (callback, frozenset(types) if types else None)
         with self._lock:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
+if TYPE_CHECKING:
+    from typing import Any
 
 QUEUED = "queued"
 RUNNING = "running"

@@ -19,7 +19,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable
 
 from . import events as ev
 from .config import Config, apply_config, load_config
@@ -34,9 +36,24 @@ from .scheduling import Caps, queue_position, wait_reason
 from .store import Change, Store
 
 
-class Enqueued(NamedTuple):
-    task: Task
-    deduplicated: bool
+class Enqueued(tuple):
+    """(task, deduplicated): what enqueue answers."""
+
+    __slots__ = ()
+
+    def __new__(cls, task: Task, deduplicated: bool) -> "Enqueued":
+        return tuple.__new__(cls, (task, deduplicated))
+
+    @property
+    def task(self) -> Task:
+        return self[0]
+
+    @property
+    def deduplicated(self) -> bool:
+        return self[1]
+
+    def __repr__(self) -> str:
+        return f"Enqueued(task={self[0]!r}, deduplicated={self[1]!r})"
 
 
 # what cancel() answers

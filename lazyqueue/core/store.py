@@ -27,7 +27,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
+if TYPE_CHECKING:
+    from typing import Iterable
 
 from .errors import StoreError
 from .filelock_posix import ProcessLock
