@@ -126,6 +126,8 @@ class Worker:
         return self
 
     def wake(self) -> None:
+        """Something was queued or changed in this process: look again, due times too."""
+        self._next_due_scan = 0.0
         self._wake.set()
 
     def pause(self) -> None:
