@@ -1,0 +1,460 @@
+"""The worker loop, driven through the Queue facade with Python handlers."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+import pytest
+
+from lazyqueue.core import events as ev
+from lazyqueue.core.errors import FatalError, RetryableError
+from lazyqueue.core.models import Task, iso, parse_iso
+from lazyqueue.core.queue import CANCEL_DONE, CANCEL_SIGNALLED, Queue
+from lazyqueue.core.registry import Backoff
+from lazyqueue.core.store import Change, Store
+from lazyqueue.core.worker import HOST
+from tests.conftest import wait_until
+
+TINY = Backoff(base=0.05, factor=2, max=0.2)
+
+
+class Recorder:
+    """Every event the queue publishes, with the moment it arrived."""
+
+    def __init__(self, q: Queue):
+        self.events: list[tuple[float, ev.Event]] = []
+        self._lock = threading.Lock()
+        q.subscribe(self)
+
+    def __call__(self, event: ev.Event) -> None:
+        with self._lock:
+            self.events.append((time.monotonic(), event))
+
+    def of(self, tid: int, type_: str | None = None) -> list[ev.Event]:
+        with self._lock:
+            return [e for _, e in self.events if e.task is not None and e.task.id == tid and (type_ is None or e.type == type_)]
+
+    def types(self, tid: int) -> list[str]:
+        return [e.type for e in self.of(tid) if e.type != ev.TASK_PROGRESS]
+
+
+@pytest.fixture
+def queue(home):
+    made: list[Queue] = []
+
+    def make(**kw) -> Queue:
+        q = Queue(home, plugins=False, **kw)
+        made.append(q)
+        return q
+
+    yield make
+    for q in made:
+        q.stop_worker(grace=0.5)
+        q.close()
+
+
+def hold(ctx, gate: threading.Event, limit: float = 20.0) -> None:
+    """Block a handler until `gate` opens or its task is cancelled."""
+    deadline = time.monotonic() + limit
+    while not gate.is_set() and not ctx.cancelled and time.monotonic() < deadline:
+        gate.wait(0.01)
+
+
+def final(q: Queue, tid: int, timeout: float = 10.0) -> Task:
+    return q.wait([tid], timeout=timeout, poll=0.01)[0]
+
+
+def on_disk(home, tid: int) -> Task:
+    store = Store(home)
+    store.load()
+    return store.tasks[tid]
+
+
+def test_a_task_completes_and_its_result_is_recorded(home, queue):
+    q = queue()
+    rec = Recorder(q)
+
+    @q.kind("work")
+    def work(ctx):
+        return {"doubled": ctx.payload["n"] * 2, "attempt": ctx.attempt}
+
+    q.start_worker()
+    task, dup = q.enqueue("work", {"n": 21})
+    assert not dup and task.status == "queued"
+    done = final(q, task.id)
+    assert done.status == "completed"
+    assert done.result == {"doubled": 42, "attempt": 1}
+    assert done.attempt == 1 and done.progress == 100 and done.error is None and done.owner is None
+    assert done.started_at <= done.finished_at
+    assert on_disk(home, task.id).status == "completed"
+    wait_until(lambda: rec.types(task.id) == ["task-queued", "task-started", "task-completed"], 5, message="events")
+
+
+def test_progress_events_are_throttled_but_the_last_value_arrives(queue):
+    q = queue()
+    rec = Recorder(q)
+    gate = threading.Event()
+
+    @q.kind("work")
+    def work(ctx):
+        end = time.monotonic() + 0.5
+        i = 0
+        while time.monotonic() < end:
+            ctx.progress(i % 70, "working")
+            i += 1
+            time.sleep(0.0005)
+        ctx.progress(77, "almost")
+        hold(ctx, gate)
+        return "ok"
+
+    q.start_worker()
+    task, _ = q.enqueue("work")
+    wait_until(lambda: any(e.task.progress == 77 for e in rec.of(task.id, ev.TASK_PROGRESS)), 5, message="last progress")
+    progress = [(t, e) for t, e in rec.events if e.type == ev.TASK_PROGRESS and e.task.id == task.id]
+    assert 2 <= len(progress) <= 10  # hundreds of reports in ~0.5 s
+    gaps = [b[0] - a[0] for a, b in zip(progress, progress[1:])]
+    assert min(gaps) >= 0.08
+    assert progress[-1][1].task.progress_label == "almost"
+    gate.set()
+    assert final(q, task.id).status == "completed"
+
+
+def test_retries_with_backoff_until_success(queue):
+    q = queue()
+    rec = Recorder(q)
+    starts: list[float] = []
+
+    @q.kind("flaky", max_attempts=3, backoff=TINY)
+    def flaky(ctx):
+        starts.append(time.time())
+        if ctx.attempt < 3:
+            raise RetryableError(f"try {ctx.attempt} failed")
+        return "third time lucky"
+
+    q.start_worker()
+    task, _ = q.enqueue("flaky")
+    done = final(q, task.id)
+    assert done.status == "completed" and done.attempt == 3 and done.result == "third time lucky"
+    assert done.error is None
+    assert len(starts) == 3
+    assert starts[1] - starts[0] >= 0.05 * 0.8 - 0.01  # back-off was waited out
+    retries = [e for e in rec.of(task.id, ev.TASK_QUEUED) if "retry_in" in e.data]
+    assert len(retries) == 2
+    assert retries[0].task.error == "try 1 failed" and retries[0].task.not_before is not None
+    assert 0.04 <= retries[0].data["retry_in"] <= 0.06 and 0.08 <= retries[1].data["retry_in"] <= 0.12
+
+
+def test_retries_run_out(queue):
+    q = queue()
+
+    @q.kind("bad", max_attempts=2, backoff=TINY)
+    def bad(ctx):
+        raise ValueError("nope")
+
+    q.start_worker()
+    task, _ = q.enqueue("bad")
+    done = final(q, task.id)
+    assert done.status == "failed" and done.attempt == 2
+    assert done.error == "ValueError: nope" and done.error_kind == "retryable"
+
+
+def test_fatal_error_is_not_retried(queue):
+    q = queue()
+    calls = []
+
+    @q.kind("fatal", max_attempts=5, backoff=TINY)
+    def fatal(ctx):
+        calls.append(1)
+        raise FatalError("the input is gone")
+
+    q.start_worker()
+    task, _ = q.enqueue("fatal")
+    done = final(q, task.id)
+    assert done.status == "failed" and done.attempt == 1 and len(calls) == 1
+    assert done.error == "the input is gone" and done.error_kind == "fatal"
+
+
+def test_a_python_handler_times_out(queue):
+    q = queue()
+
+    @q.kind("slow")
+    def slow(ctx):
+        ctx.wait_cancelled(20)
+        ctx.check_cancelled()
+        return "never"
+
+    q.start_worker()
+    task, _ = q.enqueue("slow", timeout=0.2)
+    t0 = time.monotonic()
+    done = final(q, task.id)
+    assert done.status == "failed"
+    assert done.error.startswith("timed out after 0.2 s")
+    assert time.monotonic() - t0 < 5
+
+
+def test_cancel_a_queued_task_at_once(home, queue):
+    q = queue()
+    rec = Recorder(q)
+    q.start_worker().pause()
+    task, _ = q.enqueue("shell", {"command": "true"})
+    assert q.why_waiting(task.id) == "paused"
+    assert q.cancel(task.id) == CANCEL_DONE
+    assert q.get(task.id).status == "cancelled"
+    assert on_disk(home, task.id).status == "cancelled"
+    assert rec.types(task.id) == ["task-queued", "task-cancelled"]
+    q.worker.resume()
+    assert q.cancel(task.id) == "finished"
+
+
+def test_cancel_a_running_python_handler(queue):
+    q = queue()
+    started = threading.Event()
+
+    @q.kind("poll")
+    def poll(ctx):
+        started.set()
+        deadline = time.monotonic() + 20
+        while not ctx.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ctx.check_cancelled()
+        return "finished anyway"
+
+    q.start_worker()
+    task, _ = q.enqueue("poll")
+    assert started.wait(5)
+    assert q.cancel(task.id) == CANCEL_SIGNALLED
+    done = final(q, task.id)
+    assert done.status == "cancelled" and done.error == "cancelled" and done.error_kind == "user"
+
+
+def test_cancel_racing_a_completion_stays_completed(queue):
+    q = queue()
+    rec = Recorder(q)
+    started, go, returned = threading.Event(), threading.Event(), threading.Event()
+
+    @q.kind("quick")
+    def quick(ctx):
+        started.set()
+        go.wait(10)
+        returned.set()
+        return 1
+
+    worker = q.start_worker()
+    task, _ = q.enqueue("quick")
+    assert started.wait(5)
+    with q.store.lock:  # the worker cannot record the outcome while we hold the lock
+        go.set()
+        assert returned.wait(5)
+        wait_until(lambda: worker._outcomes, 5, message="the outcome to be handed in")
+        assert q.store.tasks[task.id].status == "running"
+        assert q.cancel(task.id) == CANCEL_SIGNALLED
+    done = final(q, task.id)
+    assert done.status == "completed" and done.result == 1
+    completed = rec.of(task.id, ev.TASK_COMPLETED)
+    assert len(completed) == 1 and completed[0].data.get("cancel_too_late") is True
+
+
+def test_a_queued_task_expires(home, queue):
+    q = queue()
+    rec = Recorder(q)
+    q.start_worker().pause()
+    task, _ = q.enqueue("shell", {"command": "true"}, expires=0.1)
+    done = final(q, task.id, timeout=5)
+    assert done.status == "expired" and done.error == "not started before it expired"
+    assert done.attempt == 0 and done.started_at is None
+    assert on_disk(home, task.id).status == "expired"
+    assert rec.types(task.id) == ["task-queued", "task-expired"]
+
+
+def test_a_delayed_task_does_not_start_before_not_before(queue):
+    q = queue()
+    started: list[float] = []
+
+    @q.kind("work")
+    def work(ctx):
+        started.append(time.time())
+
+    q.start_worker()
+    task, _ = q.enqueue("work", delay=0.3)
+    assert q.why_waiting(task.id).startswith("starts at ")
+    done = final(q, task.id)
+    assert done.status == "completed"
+    assert started[0] >= parse_iso(task.not_before) - 0.002
+
+
+def test_after_waits_for_the_dependency(queue):
+    q = queue()
+    gate = threading.Event()
+
+    @q.kind("first")
+    def first(ctx):
+        hold(ctx, gate)
+        return "one"
+
+    @q.kind("second")
+    def second(ctx):
+        return "two"
+
+    q.start_worker()
+    a, _ = q.enqueue("first")
+    b, _ = q.enqueue("second", after=[a.id])
+    wait_until(lambda: q.get(a.id).status == "running", 5, message="t1 running")
+    assert q.get(b.id).status == "queued"
+    assert q.why_waiting(b.id) == f"waiting on t{a.id}"
+    gate.set()
+    done = final(q, b.id)
+    assert done.status == "completed"
+    assert done.started_at >= q.get(a.id).finished_at
+
+
+def test_a_failed_dependency_fails_the_dependent(queue):
+    q = queue()
+
+    @q.kind("boom")
+    def boom(ctx):
+        raise FatalError("boom")
+
+    q.start_worker()
+    a, _ = q.enqueue("boom")
+    b, _ = q.enqueue("shell", {"command": "true"}, after=[a.id])
+    done = final(q, b.id)
+    assert done.status == "failed" and done.attempt == 0
+    assert done.error == f"dependency t{a.id} did not complete"
+
+
+def test_then_follow_ups_share_the_job_and_are_deduplicated(queue):
+    q = queue()
+    gate = threading.Event()
+    seen: list[dict] = []
+
+    @q.kind("fetch", concurrency=1, then=["notify"])
+    def fetch(ctx):
+        return {"got": ctx.payload["name"]}
+
+    @q.kind("notify", dedupe="notify:{name}")
+    def notify(ctx):
+        seen.append(dict(ctx.payload))
+        hold(ctx, gate)
+        return "sent"
+
+    q.start_worker()
+    a, _ = q.enqueue("fetch", {"name": "x"}, title="first")
+    b, _ = q.enqueue("fetch", {"name": "x"}, title="second")
+    assert a.job_id != b.job_id
+    wait_until(lambda: q.get(b.id).status == "completed", 10, message="second fetch")
+    follow = q.tasks(kind="notify")
+    assert len(follow) == 1  # the second follow-up found the first one active
+    assert follow[0].job_id == a.job_id
+    assert follow[0].dedupe_key == "notify:x"
+    gate.set()
+    assert final(q, follow[0].id).status == "completed"
+    assert seen == [{"name": "x", "previous_result": {"got": "x"}}]
+
+
+def test_graceful_stop_requeues_without_spending_an_attempt(home, queue):
+    q = queue()
+    started = threading.Event()
+
+    @q.kind("long", max_attempts=1)
+    def long(ctx):
+        started.set()
+        ctx.wait_cancelled(20)
+        ctx.check_cancelled()
+
+    q.start_worker()
+    task, _ = q.enqueue("long")
+    assert started.wait(5)
+    t0 = time.monotonic()
+    q.stop_worker(grace=0.2)
+    assert time.monotonic() - t0 < 5
+    again = on_disk(home, task.id)
+    assert again.status == "queued" and again.attempt == 0 and again.owner is None
+    # the next worker runs it with its one attempt
+    q2 = queue()
+
+    @q2.kind("long", max_attempts=1)
+    def long2(ctx):
+        return "ran"
+
+    q2.start_worker()
+    done = final(q2, task.id)
+    assert done.status == "completed" and done.attempt == 1
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_lease_recovery_of_a_dead_owner(home, queue):
+    dead = _dead_pid()
+    store = Store(home)
+    store.load()
+    stamp = iso()
+    owner = {"pid": dead, "host": HOST, "worker": f"{HOST}:{dead}:gone", "lease_until": iso(time.time() + 30)}
+    with store.lock:
+        records = [
+            Task(id=1, kind="work", status="running", attempt=1, max_attempts=2, owner=dict(owner), created_at=stamp, updated_at=stamp, started_at=stamp),
+            Task(id=2, kind="work", status="running", attempt=1, max_attempts=1, owner=dict(owner), created_at=stamp, updated_at=stamp, started_at=stamp),
+            Task(id=3, kind="work", status="completed", attempt=1, result="old", created_at=stamp, updated_at=stamp, finished_at=stamp),
+            # another host's worker whose lease ran out long ago
+            Task(id=4, kind="work", status="running", attempt=1, max_attempts=3, created_at=stamp, updated_at=stamp,
+                 owner={"pid": 1, "host": "elsewhere", "worker": "elsewhere:1:x", "lease_until": iso(time.time() - 60)}),
+            # another host's worker with a live lease: left alone
+            Task(id=5, kind="work", status="running", attempt=1, max_attempts=3, created_at=stamp, updated_at=stamp,
+                 owner={"pid": 1, "host": "elsewhere", "worker": "elsewhere:1:y", "lease_until": iso(time.time() + 600)}),
+        ]
+        store.head_info.next_task_id = 6
+        store.commit(Change(tasks=records))
+    q = queue()
+    ran: list[int] = []
+
+    @q.kind("work", backoff=TINY)
+    def work(ctx):
+        ran.append(ctx.task.id)
+        return "again"
+
+    q.start_worker()
+    one = final(q, 1)
+    assert one.status == "completed" and one.attempt == 2 and one.result == "again"
+    two = q.get(2)
+    assert two.status == "failed" and two.error == "interrupted"
+    assert final(q, 4).status == "completed"
+    three = q.get(3)
+    assert three.status == "completed" and three.result == "old"
+    assert q.get(5).status == "running"
+    assert sorted(ran) == [1, 4]
+
+
+def test_events_fire_once_per_transition(queue):
+    q = queue()
+    rec = Recorder(q)
+
+    @q.kind("flaky", max_attempts=2, backoff=TINY)
+    def flaky(ctx):
+        if ctx.attempt == 1:
+            raise RuntimeError("first")
+        return "ok"
+
+    q.start_worker()
+    task, _ = q.enqueue("flaky")
+    final(q, task.id)
+    wait_until(lambda: ev.TASK_COMPLETED in rec.types(task.id), 5, message="completion event")
+    assert rec.types(task.id) == ["task-queued", "task-started", "task-queued", "task-started", "task-completed"]
+
+
+def test_a_handler_can_set_the_job_stage(queue):
+    q = queue()
+
+    @q.kind("stage")
+    def stage(ctx):
+        ctx.set_stage("Fetched")
+        return None
+
+    q.start_worker()
+    task, _ = q.enqueue("stage", title="thing")
+    final(q, task.id)
+    wait_until(lambda: q.job(task.job_id).stage == "Fetched", 5, message="stage")
