@@ -1,0 +1,150 @@
+"""The built-in shell kind: output protocol, failures, logs, timeouts and cancel kill the group."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+from lazyqueue.core import events as ev
+from lazyqueue.core.queue import CANCEL_SIGNALLED, Queue
+from tests.conftest import wait_until
+
+PY = sys.executable
+
+
+@pytest.fixture
+def q(home):
+    queue = Queue(home, plugins=False)
+    events: list[ev.Event] = []
+    queue.subscribe(events.append)
+    queue.seen = events
+    queue.start_worker()
+    yield queue
+    queue.stop_worker(grace=0.5)
+    queue.close()
+
+
+def final(q, tid, timeout=15.0):
+    return q.wait([tid], timeout=timeout, poll=0.01)[0]
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes whose process group is `pgid`."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                data = fh.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = data[data.rfind(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out.append(int(entry))
+    return out
+
+
+def child_group(q, tid) -> int:
+    owner = wait_until(lambda: (q.get(tid).owner or {}).get("child_pgid"), 5, message="child recorded")
+    return owner
+
+
+def test_progress_and_result_lines(home, q):
+    script = "; ".join([
+        "echo starting",
+        "echo '::progress 40 encoding'",
+        "echo '::result {\"path\": \"out.mp4\", \"n\": 2}'",
+        "echo done",
+    ])
+    task, _ = q.enqueue("shell", {"command": script})
+    done = final(q, task.id)
+    assert done.status == "completed", done.error
+    assert done.result == {"path": "out.mp4", "n": 2}
+    progress = [e.task for e in q.seen if e.type == ev.TASK_PROGRESS and e.task.id == task.id]
+    assert [(p.progress, p.progress_label) for p in progress] == [(40.0, "encoding")]
+    log = (home / "logs" / f"{task.id}.log").read_text()
+    assert "starting" in log and "::progress 40 encoding" in log and "done" in log
+    assert os.stat(home / "logs").st_mode & 0o077 == 0
+
+
+def test_argv_is_not_run_through_a_shell(q):
+    task, _ = q.enqueue("shell", {"argv": [PY, "-c", "import sys, json; print('::result', json.dumps(sys.argv[1:]))", "$HOME", "a; b"]})
+    done = final(q, task.id)
+    assert done.result == ["$HOME", "a; b"]
+
+
+def test_without_a_result_line_the_exit_code_is_the_result(q):
+    task, _ = q.enqueue("shell", {"argv": ["true"]})
+    assert final(q, task.id).result == {"exit_code": 0}
+
+
+def test_env_and_cwd_reach_the_command(q, tmp_path):
+    task, _ = q.enqueue("shell", {"command": 'echo "::result [\\"$GREETING\\", \\"$(pwd)\\", \\"$LAZYQUEUE_TASK_ID\\"]"',
+                                  "env": {"GREETING": "hi there"}, "cwd": str(tmp_path)})
+    done = final(q, task.id)
+    assert done.result == ["hi there", str(tmp_path), str(task.id)]
+
+
+def test_non_zero_exit_fails_with_the_output_tail(home, q):
+    lines = "; ".join(f"echo line{i}" for i in range(30))
+    task, _ = q.enqueue("shell", {"command": f"{lines}; echo 'it broke' >&2; exit 3"})
+    done = final(q, task.id)
+    assert done.status == "failed"
+    assert done.error.startswith("exit code 3: ")
+    assert done.error.endswith("line29\nit broke")
+    assert "line0\n" not in done.error  # only the tail
+    assert "it broke" in (home / "logs" / f"{task.id}.log").read_text()
+
+
+def test_non_utf8_output_does_not_break_the_task(home, q):
+    code = "import sys; sys.stdout.buffer.write(b'caf\\xe9 \\xff\\xfe\\n::progress 50 \\xff\\n::result {\"ok\": true}\\n')"
+    task, _ = q.enqueue("shell", {"argv": [PY, "-c", code]})
+    done = final(q, task.id)
+    assert done.status == "completed", done.error
+    assert done.result == {"ok": True}
+    assert "caf\ufffd" in (home / "logs" / f"{task.id}.log").read_text(encoding="utf-8")
+
+
+def test_command_not_found_is_not_retried(q):
+    task, _ = q.enqueue("shell", {"argv": ["/no/such/lazyqueue-command"]}, max_attempts=3)
+    done = final(q, task.id)
+    assert done.status == "failed" and done.attempt == 1 and done.error_kind == "user"
+    assert "command not found" in done.error
+
+
+def test_timeout_kills_the_whole_process_group(q):
+    task, _ = q.enqueue("shell", {"argv": ["sh", "-c", "sleep 30 & sleep 30; wait"]}, timeout=1)
+    pgid = child_group(q, task.id)
+    wait_until(lambda: len(group_members(pgid)) >= 3, 5, message="sh and both sleeps")
+    t0 = time.monotonic()
+    done = final(q, task.id)
+    assert done.status == "failed" and done.error.startswith("timed out after 1 s")
+    wait_until(lambda: group_members(pgid) == [], 5, message="the group to be gone")
+    assert time.monotonic() - t0 < 6
+
+
+def test_cancel_a_running_shell_task(q):
+    task, _ = q.enqueue("shell", {"argv": ["sleep", "30"]})
+    pgid = child_group(q, task.id)
+    assert q.cancel(task.id) == CANCEL_SIGNALLED
+    done = final(q, task.id, timeout=8)
+    assert done.status == "cancelled"
+    wait_until(lambda: group_members(pgid) == [], 5, message="the sleep to be gone")
+
+
+def test_config_command_kind_runs_with_placeholders(home, config_file):
+    config_file.write_text(f'[kinds.greet]\ncommand = ["{PY}", "-c", "import sys; print(\\"::result\\", repr(sys.argv[1]).replace(chr(39), chr(34)))", "hello {{who}}"]\n')
+    q = Queue(home, config=config_file, plugins=False)
+    q.start_worker()
+    try:
+        task, _ = q.enqueue("greet", {"who": "world; rm -rf ~"})
+        done = final(q, task.id)
+        assert done.status == "completed", done.error
+        assert done.result == "hello world; rm -rf ~"
+    finally:
+        q.stop_worker(grace=0.5)
+        q.close()
