@@ -73,7 +73,7 @@ class LazyQueueApp(App[int]):
         self.clock = clock
         self.start_worker = start_worker
         self.tick_s = tick_s
-        self.view = QueueView(clock)
+        self.view = QueueView(clock, job_loader=queue.job)
         self.bridge = EventBridge(self)
         self.selection: tuple[str, int] | None = None
         self.cancel_asked: set[int] = set()
@@ -84,28 +84,23 @@ class LazyQueueApp(App[int]):
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        yield StatusLine(id="status")
+        # kept as attributes: the main screen's widgets are updated while a modal is on top
+        self.status_line = StatusLine(id="status")
+        self.filter_box = Input(id="filter", placeholder="filter jobs: id, title, stage, kind… (enter keeps, escape clears)")
+        self.jobs_caption = Static("", id="jobs-caption", classes="caption")
+        self.jobs = JobTable(self.view, id="jobs")
+        self.activity = ActivityPanel(self.view, id="activity")
+        self.detail = DetailPane(self.view, self.queue.store.logs_dir, id="detail")
+        yield self.status_line
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield Input(id="filter", placeholder="filter jobs: id, title, stage, kind… (enter keeps, escape clears)")
-                yield Static("", id="jobs-caption", classes="caption")
-                yield JobTable(self.view, id="jobs")
+                yield self.filter_box
+                yield self.jobs_caption
+                yield self.jobs
                 yield Static("Activity", id="activity-caption", classes="caption")
-                yield ActivityPanel(self.view, id="activity")
-            yield DetailPane(self.view, self.queue.store.logs_dir, id="detail")
+                yield self.activity
+            yield self.detail
         yield Footer(compact=True)
-
-    @property
-    def jobs(self) -> JobTable:
-        return self.query_one("#jobs", JobTable)
-
-    @property
-    def activity(self) -> ActivityPanel:
-        return self.query_one("#activity", ActivityPanel)
-
-    @property
-    def detail(self) -> DetailPane:
-        return self.query_one("#detail", DetailPane)
 
     def on_mount(self) -> None:
         # subscribe before the snapshot: nothing between the two is missed
@@ -163,7 +158,7 @@ class LazyQueueApp(App[int]):
             self.refresh_bindings()
 
     def show_status(self) -> None:
-        status = self.query_one(StatusLine)
+        status = self.status_line
         status.show(self.view, self.worker_running)
         if self.quitting:
             status.update(f"lazyqueue  Quitting: {self.quitting}")
@@ -176,7 +171,7 @@ class LazyQueueApp(App[int]):
             text += f" matching “{jobs.filter_text}”"
         if jobs.total > shown:
             text += f" · most recent {shown} shown — / filters the rest"
-        self.query_one("#jobs-caption", Static).update(text)
+        self.jobs_caption.update(text)
 
     def refresh_why(self, now: float) -> None:
         """Why queued tasks wait, asked of the core only for rows on screen (once a tick)."""
@@ -200,6 +195,8 @@ class LazyQueueApp(App[int]):
     def tick(self) -> None:
         """Elapsed times, countdowns, spinners and ages move on; nothing is rebuilt."""
         self._ticks += 1
+        if not self.jobs.is_attached:
+            return
         now = self.now()
         frame = int(now * 4)
         jobs, activity = self.jobs, self.activity
@@ -218,7 +215,7 @@ class LazyQueueApp(App[int]):
     # ------------------------------------------------------------------ events from the queue
     def on_queue_changed(self, message: QueueChanged) -> None:
         events, stamps = self.bridge.drain()
-        if not events:
+        if not events or not self.jobs.is_attached:
             return
         ch = self.view.apply(events)
         self.render_changes(ch)
@@ -286,8 +283,14 @@ class LazyQueueApp(App[int]):
         self.detail.show(selection, self.now())
         self.refresh_bindings()
 
+    def _focused(self):
+        try:
+            return self.focused
+        except Exception:  # no screen (shutting down)
+            return None
+
     def _select_from_focus(self) -> None:
-        focused = self.focused
+        focused = self._focused()
         if isinstance(focused, ActivityPanel):
             tid = ActivityPanel.task_id(focused.selected_key)
             self.selection = ("task", tid) if tid is not None else None
@@ -305,14 +308,15 @@ class LazyQueueApp(App[int]):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value if event.row_key is not None else None
-        if key is None:
+        if key is None or not self.jobs.is_attached:
             return
+        focused = self._focused()
         if event.data_table.id == "jobs":
-            if self.focused is event.data_table or self.focused is None or self.selection is None or self.selection[0] == "job":
+            if focused is event.data_table or focused is None or self.selection is None or self.selection[0] == "job":
                 self._select(("job", int(key)))
         elif event.data_table.id == "activity":
             tid = ActivityPanel.task_id(key)
-            if tid is not None and (self.focused is event.data_table or self.selection is None):
+            if tid is not None and (focused is event.data_table or self.selection is None):
                 self._select(("task", tid))
 
     @on(DataTable.RowSelected)
@@ -517,7 +521,7 @@ class LazyQueueApp(App[int]):
         self.render_changes(Changes(order=True, tasks={task.id}))
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         box.add_class("shown")
         box.focus()
 
@@ -535,7 +539,7 @@ class LazyQueueApp(App[int]):
         self.jobs.focus()
 
     def on_key(self, event) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         if event.key == "escape" and self.focused is box:
             box.value = ""
             box.remove_class("shown")

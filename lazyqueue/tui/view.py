@@ -48,8 +48,10 @@ def _ts(value: str | None) -> float:
 
 
 class QueueView:
-    def __init__(self, clock: Callable[[], float] = time.time):
+    def __init__(self, clock: Callable[[], float] = time.time, job_loader: Callable[[int], Job] | None = None):
         self.clock = clock
+        # task-queued events of a fresh enqueue carry no job: look it up once
+        self.job_loader = job_loader
         self.tasks: dict[int, Task] = {}
         self.jobs: dict[int, Job] = {}
         self.by_job: dict[int, set[int]] = {}
@@ -184,6 +186,11 @@ class QueueView:
         if current is not None and task.updated_at and current.updated_at and task.updated_at < current.updated_at \
                 and task.status == current.status:
             return  # older copy than what we hold
+        if task.job_id is not None and task.job_id not in self.jobs and self.job_loader is not None:
+            try:
+                self._job_changed(self.job_loader(task.job_id), ch)
+            except Exception:  # deleted meanwhile: the task shows without its job
+                pass
         old = self._put(task)
         ch.tasks.add(task.id)
         if task.job_id is not None:

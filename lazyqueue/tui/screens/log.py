@@ -22,9 +22,9 @@ class LogScreen(Screen[None]):
         super().__init__()
         self.path = path
         self.title_text = title
-        self.is_running = running  # callable: is the task still running?
-        self.offset = 0
-        self.follow = True
+        self.task_running = running  # callable: is the task still running?
+        self.read_offset = 0
+        self.following = True
 
     def compose(self) -> ComposeResult:
         yield Static(self.title_text, id="log-title")
@@ -38,26 +38,26 @@ class LogScreen(Screen[None]):
     def read_more(self) -> None:
         try:
             with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
+                fh.seek(self.read_offset)
                 data = fh.read()
         except OSError:
-            if self.offset == 0:
+            if self.read_offset == 0:
                 log = self.query_one(Log)
                 if not log.line_count:
                     log.write_line("(no log output yet)")
             return
         if not data:
             return
-        cut = data.rfind(b"\n") + 1 if self.is_running() else len(data)
+        cut = data.rfind(b"\n") + 1 if self.task_running() else len(data)
         if cut <= 0:
             return
-        self.offset += cut
+        self.read_offset += cut
         log = self.query_one(Log)
-        log.write(data[:cut].decode("utf-8", "replace"), scroll_end=self.follow)
-        state = "following" if self.follow and self.is_running() else "finished" if not self.is_running() else "paused"
+        log.write(data[:cut].decode("utf-8", "replace"), scroll_end=self.following)
+        state = "following" if self.following and self.task_running() else "finished" if not self.task_running() else "paused"
         self.query_one("#log-title", Static).update(f"{self.title_text} · {state}")
 
     def action_toggle_follow(self) -> None:
-        self.follow = not self.follow
-        if self.follow:
+        self.following = not self.following
+        if self.following:
             self.query_one(Log).scroll_end(animate=False)

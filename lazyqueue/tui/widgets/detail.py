@@ -58,14 +58,15 @@ class DetailPane(VerticalScroll):
         self.logs_dir = logs_dir
         self.why: dict[int, str] = {}
         self.positions: dict[int, int] = {}
+        self.body = Static("Nothing selected. Add work with a.", id="detail-body")
+        self.log_tail = Static("", id="detail-log")
 
     def compose(self):
-        yield Static("Nothing selected. Add work with a.", id="detail-body")
-        yield Static("", id="detail-log")
+        yield self.body
+        yield self.log_tail
 
     def show(self, selection: tuple[str, int] | None, now: float) -> None:
-        body = self.query_one("#detail-body", Static)
-        log = self.query_one("#detail-log", Static)
+        body, log = self.body, self.log_tail
         text, task = Text(), None
         if selection is None:
             text.append("Nothing selected. Add work with a.")

@@ -1,0 +1,113 @@
+"""Fixtures for the TUI tests: a queue on the test's own home with controllable kinds."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from lazyqueue import FatalError, Queue
+from lazyqueue.core.config import Config
+from lazyqueue.core.registry import Field
+
+GATES: dict[str, threading.Event] = {}
+FAILED_ONCE: set[int] = set()
+
+
+def gate(name: str) -> threading.Event:
+    return GATES.setdefault(name, threading.Event())
+
+
+def register_test_kinds(q: Queue) -> None:
+    @q.kind("hold", concurrency=2, fields=[Field("gate"), Field("stubborn", required=False)], label="hold {gate}")
+    def hold(ctx):
+        """Runs until its gate opens; honours cancel unless stubborn."""
+        ctx.progress(float(ctx.payload.get("progress", 50)), "holding")
+        ctx.log("holding on " + ctx.payload["gate"])
+        g = gate(ctx.payload["gate"])
+        while not g.wait(0.02):
+            if ctx.cancelled and not ctx.payload.get("stubborn"):
+                ctx.check_cancelled()
+        return {"released": ctx.payload["gate"]}
+
+    @q.kind("quick", fields=[Field("n", required=False)])
+    def quick(ctx):
+        return {"ok": True}
+
+    @q.kind("fail_once", fields=[Field("n", required=False)], label="fail_once {n}")
+    def fail_once(ctx):
+        if ctx.task.id not in FAILED_ONCE:
+            FAILED_ONCE.add(ctx.task.id)
+            raise FatalError("boom: the remote said no\nsecond line of detail")
+        return {"ok": True}
+
+
+def open_queue(home, concurrency: int = 4) -> Queue:
+    q = Queue(home, config=Config(concurrency=concurrency, grace_s=2.0), plugins=False)
+    register_test_kinds(q)
+    return q
+
+
+@pytest.fixture
+def queue(home):
+    GATES.clear()
+    FAILED_ONCE.clear()
+    q = open_queue(home)
+    yield q
+    for g in GATES.values():
+        g.set()
+    q.close()
+
+
+def on_disk(home, tid: int):
+    """The task as the task file holds it, read by a separate Queue."""
+    other = Queue(home, config=Config(), plugins=False)
+    try:
+        return other.get(tid)
+    finally:
+        other.store.close()
+
+
+def disk_jobs(home) -> list[int]:
+    other = Queue(home, config=Config(), plugins=False)
+    try:
+        return [j.id for j in other.jobs()]
+    finally:
+        other.store.close()
+
+
+async def until(pilot, predicate, timeout: float = 8.0, what: str = "condition"):
+    """Let the app run until `predicate()` holds (a poll with a deadline)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+def toasts(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def cell(table, key: str, column: str) -> str:
+    value = table._cells[key][[c[0] for c in table.COLUMNS].index(column)]
+    return value.plain if hasattr(value, "plain") else str(value)
+
+
+def row_text(table, key: str) -> str:
+    return " | ".join(v.plain if hasattr(v, "plain") else str(v) for v in table._cells[key])
+
+
+_ = asyncio
+
+
+@pytest.fixture(autouse=True)
+def no_orphan_scan_race(monkeypatch):
+    """Core bug (reported): a recovery scan in the same worker pass that records an
+    outcome re-marks the just-finished task "interrupted". These tests run one
+    worker in-process, so no orphans exist: scan once at start, not every 2 s."""
+    import lazyqueue.core.worker as worker
+
+    monkeypatch.setattr(worker, "RECOVERY_SCAN_S", 3600.0)
