@@ -316,8 +316,10 @@ class Queue:
     def _catch_up_full(self) -> None:
         if not self.store.loaded:
             self.store.load()
-        elif self.worker is None:
-            self.store.sync()  # with a worker running, its loop keeps memory current
+        else:
+            # even with a worker running: its loop may not have seen another process's
+            # write yet, and a commit on stale memory would reuse a journal seq (and be lost)
+            self.store.sync()
         self._after_read()
 
     def caps(self) -> Caps:
