@@ -554,7 +554,12 @@ class Store:
         entry["next_task_id"] = self.head_info.next_task_id
         entry["next_job_id"] = self.head_info.next_job_id
         line = (json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
-        self._append(line)
+        try:
+            self._append(line)
+        except StoreError:
+            if self.loaded:  # callers changed records in memory first: back to what the file holds
+                self._full_load()
+            raise
         self.seq = entry["seq"]
         self._journal_offset += len(line)
         self._journal_lines += 1
@@ -616,7 +621,11 @@ class Store:
             self._full_load()
         archived = self._archive_old() if retention else 0
         self.seq += 1
-        self._write_snapshot()
+        try:
+            self._write_snapshot()
+        except StoreError:
+            self._full_load()  # the archived tasks are still live in the file
+            raise
         # the new snapshot carries seq, so any journal line left is skipped; empty it
         try:
             os.truncate(self.journal_path, 0)
