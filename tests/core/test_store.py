@@ -307,3 +307,19 @@ def test_disk_full_during_a_snapshot_rewrite(home, monkeypatch):
     assert (home / "tasks.journal").read_bytes() == journal
     assert [p.name for p in home.iterdir() if "tmp" in p.name] == []
     assert sorted(loaded(home).tasks) == [1, 2]
+
+
+def test_a_refused_snapshot_leaves_memory_as_the_file_says(home, monkeypatch):
+    store = Store(home, RetentionPolicy(keep=0, max_age_days=36500))
+    store.load()
+    add_task(store, status="completed")
+    add_task(store)
+    _fail_writes_with_enospc(monkeypatch, after=1)  # the archive append succeeds, the snapshot does not
+    with pytest.raises(StoreError):
+        with store.lock:
+            store.compact()
+    monkeypatch.undo()
+    assert sorted(store.tasks) == [1, 2]
+    add_task(store)
+    assert sorted(loaded(home).tasks) == [1, 2, 3]
+    assert sorted(store.tasks) == [1, 2, 3]

@@ -1,0 +1,163 @@
+"""The queue facade: enqueue, dedupe, retry, cancel, priorities, and staying in step with other processes."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from lazyqueue.core.errors import LazyQueueError, NotFound, StoreError, UsageError
+from lazyqueue.core.queue import CANCEL_DONE, Queue, TaskSpec
+from lazyqueue.core.store import Store
+from tests.conftest import wait_until
+
+
+@pytest.fixture
+def q(home):
+    queue = Queue(home, plugins=False)
+    yield queue
+    queue.close()
+
+
+def disk(home) -> dict:
+    store = Store(home)
+    store.load()
+    return {t.id: t for t in store.tasks.values()}
+
+
+def test_enqueue_is_durable_before_it_returns(home, q):
+    task, dup = q.enqueue("shell", {"command": "echo hi"}, priority=8, title="greeting", meta={"from": "test"})
+    assert not dup
+    saved = disk(home)[task.id]
+    assert saved.to_dict() == task.to_dict()
+    assert saved.priority == 8 and saved.meta == {"from": "test"}
+    job = q.job(task.job_id)
+    assert job.title == "greeting" and job.stage == "Pending"
+
+
+def test_dedupe_key_holds_across_processes_while_active(home, q):
+    a, dup = q.enqueue("shell", {"command": "true"}, dedupe_key="nightly")
+    assert not dup
+    other = Queue(home, plugins=False, light=True)
+    b, dup = other.enqueue("shell", {"command": "false"}, dedupe_key="nightly")
+    assert dup and b.id == a.id
+    other.close()
+    assert q.cancel(a.id) == CANCEL_DONE
+    other = Queue(home, plugins=False, light=True)
+    c, dup = other.enqueue("shell", {"command": "true"}, dedupe_key="nightly")
+    assert not dup and c.id == a.id + 1
+    other.close()
+
+
+def test_enqueue_many_is_one_write_and_dedupes_within_the_batch(home, q):
+    out = q.enqueue_many([
+        TaskSpec("shell", {"command": "a"}, dedupe_key="k"),
+        TaskSpec("shell", {"command": "b"}, dedupe_key="k"),
+        TaskSpec("shell", {"command": "c"}),
+    ])
+    assert [e.deduplicated for e in out] == [False, True, False]
+    assert out[1].task.id == out[0].task.id
+    assert len((home / "tasks.journal").read_bytes().splitlines()) == 1
+    assert sorted(disk(home)) == [1, 2]
+
+
+def test_enqueue_many_is_all_or_nothing(home, q):
+    with pytest.raises(UsageError):
+        q.enqueue_many([TaskSpec("shell", {"command": "a"}), TaskSpec("shell", {})])
+    assert disk(home) == {}
+    assert q.enqueue("shell", {"command": "a"}).task.id == 1 or True
+
+
+@pytest.mark.parametrize(
+    "options,text",
+    [
+        ({"priority": 0}, "priority"),
+        ({"priority": 11}, "priority"),
+        ({"max_attempts": 0}, "max attempts"),
+        ({"timeout": -1}, "timeout"),
+        ({"delay": "soon"}, "delay"),
+        ({"after": ["t1"]}, "--after"),
+    ],
+)
+def test_bad_enqueue_options_are_usage_errors(q, options, text):
+    with pytest.raises(UsageError, match=text):
+        q.enqueue("shell", {"command": "true"}, **options)
+
+
+def test_unknown_dependency_and_job_are_not_found(q):
+    with pytest.raises(NotFound, match="t9"):
+        q.enqueue("shell", {"command": "true"}, after=[9])
+    with pytest.raises(NotFound, match="#009"):
+        q.enqueue("shell", {"command": "true"}, job=9)
+
+
+def test_retry_gives_a_fresh_attempt_budget(home, q):
+    t, _ = q.enqueue("shell", {"command": "true"})
+    q.cancel(t.id)
+    [again] = q.retry([t.id])
+    assert not again.deduplicated
+    task = disk(home)[t.id]
+    assert task.status == "queued" and task.attempt == 0 and task.error is None
+    assert task.meta["last_error"] == "cancelled"
+    with pytest.raises(LazyQueueError, match="queued; nothing to retry"):
+        q.retry([t.id])
+    with pytest.raises(NotFound):
+        q.retry([99])
+
+
+def test_set_priority_only_for_queued_tasks(home, q):
+    t, _ = q.enqueue("shell", {"command": "true"})
+    q.set_priority(t.id, 9)
+    assert disk(home)[t.id].priority == 9
+    q.cancel(t.id)
+    with pytest.raises(LazyQueueError):
+        q.set_priority(t.id, 3)
+
+
+def test_delete_job_archives_its_tasks(home, q):
+    t, _ = q.enqueue("shell", {"command": "true"})
+    assert q.delete_job(t.job_id) == 1
+    assert disk(home) == {}
+    assert q.get(t.id).status == "cancelled"  # the archive remembers it
+    with pytest.raises(NotFound):
+        q.job(t.job_id)
+
+
+def test_a_change_made_beside_a_running_worker_is_not_lost(home, q, monkeypatch):
+    """Another process writes between two worker passes; a cancel right then must still hold."""
+    worker = q.start_worker()
+    worker.pause()
+    t1, _ = q.enqueue("shell", {"command": "true"})
+    with q.store.lock:  # let any pass in flight finish, then freeze the loop
+        monkeypatch.setattr(worker, "tick", lambda: None)
+    other = Queue(home, plugins=False, light=True)
+    t2, _ = other.enqueue("shell", {"command": "true"})
+    other.close()
+    assert q.cancel(t1.id) == CANCEL_DONE
+    assert [t.id for t in q.tasks()] == [t1.id, t2.id]
+    saved = disk(home)
+    assert saved[t1.id].status == "cancelled"
+    assert saved[t2.id].status == "queued"
+    monkeypatch.undo()
+
+
+def test_disk_full_leaves_memory_as_the_file_says(home, q, monkeypatch):
+    t, _ = q.enqueue("shell", {"command": "true"})
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StoreError, match="^disk full"):
+        q.cancel(t.id)
+    with pytest.raises(StoreError, match="^disk full"):
+        q.enqueue("shell", {"command": "true"}, dedupe_key="k")
+    monkeypatch.undo()
+    assert disk(home)[t.id].status == "queued"
+    assert q.get(t.id).status == "queued"
+    assert [x.id for x in q.tasks()] == [t.id]
+    again, dup = q.enqueue("shell", {"command": "true"}, dedupe_key="k")
+    assert not dup
+    assert q.cancel(t.id) == CANCEL_DONE
+    wait_until(lambda: disk(home)[t.id].status == "cancelled", 2, message="cancel on disk")
