@@ -46,18 +46,19 @@ class LazyQueueApp(App[int]):
     BINDINGS = [
         Binding("a", "add", "Add", id="add", tooltip="Queue new work"),
         Binding("r", "retry", "Retry", id="retry", tooltip="Retry the selected failed task"),
-        Binding("R", "retry_all", "All failed", id="retry_all", tooltip="Retry every failed task"),
+        Binding("R", "retry_all", "All", id="retry_all", tooltip="Retry every failed task"),
         Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the selected task"),
-        Binding("d", "delete", "Delete", id="delete", tooltip="Delete the selected job"),
-        Binding("plus,equals_sign", "priority(1)", "Prio+", id="priority_up", tooltip="Raise priority"),
-        Binding("minus", "priority(-1)", "Prio-", id="priority_down", tooltip="Lower priority"),
+        Binding("d", "delete", "Del", id="delete", tooltip="Delete the selected job"),
+        Binding("plus,equals_sign", "priority(1)", "Prio", id="priority_up", key_display="+/-", tooltip="Raise priority (- lowers)"),
+        Binding("minus", "priority(-1)", "Prio-", id="priority_down", show=False, tooltip="Lower priority"),
         Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume the worker"),
-        Binding("l", "log", "Log", id="log", tooltip="Open the full log"),
-        Binding("y", "copy_id", "Copy", id="copy_id", tooltip="Copy the task id"),
+        Binding("l", "log", "Log", id="log", show=False, tooltip="Open the full log (enter too)"),
+        Binding("y", "copy_id", "Copy", id="copy_id", show=False, tooltip="Copy the task id"),
         Binding("x", "dismiss", "Dismiss", id="dismiss", show=False, tooltip="Dismiss a failed task"),
-        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter jobs"),
-        Binding("question_mark", "help", "Help", id="help", tooltip="Every key"),
-        Binding("q,ctrl+q", "quit", "Quit", id="quit", tooltip="Quit lazyqueue"),
+        Binding("slash", "filter", "Filter", id="filter", key_display="/", show=False, tooltip="Filter jobs"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Every key"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit lazyqueue"),
+        Binding("ctrl+q", "quit", "Quit", id="quit_ctrl", show=False),
     ]
 
     def __init__(
@@ -171,6 +172,8 @@ class LazyQueueApp(App[int]):
             text += f" matching “{jobs.filter_text}”"
         if jobs.total > shown:
             text += f" · most recent {shown} shown — / filters the rest"
+        else:
+            text += " · / filters"
         self.jobs_caption.update(text)
 
     def refresh_why(self, now: float) -> None:

@@ -44,8 +44,12 @@ def shown_percent(task: Task) -> int | None:
     return value
 
 
-def progress_text(task: Task, width: int = 10, frame: int = 0) -> Text:
-    """A bar with its percentage; a spinner while running with no known progress."""
+def progress_text(task: Task, width: int = 10, frame: int = 0, compact: bool = False) -> Text:
+    """A bar with its percentage; a spinner while running with no known progress.
+
+    `compact` leaves out the "finalizing" word (the row says it elsewhere); the
+    number still stops at 99 until the task completed.
+    """
     pct = shown_percent(task)
     if pct is None:
         if task.status == "running":
@@ -54,10 +58,15 @@ def progress_text(task: Task, width: int = 10, frame: int = 0) -> Text:
     filled = round(width * pct / 100)
     bar = "█" * filled + "░" * (width - filled)
     suffix = f" {pct:>2}%"
-    if task.status == "running" and task.progress is not None and task.progress >= 100:
+    if finalizing(task) and not compact:
         suffix = " 99% finalizing"
     style = "green" if task.status == "completed" else ("red" if task.status == "failed" else "")
     return Text(bar + suffix, style=style)
+
+
+def finalizing(task: Task) -> bool:
+    """Running and reporting 100 %: the work is not done until the task completed."""
+    return task.status == "running" and task.progress is not None and task.progress >= 100
 
 
 def short_duration(seconds: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from ...core.models import Task, job_ref, parse_iso
-from ..format import ago, first_line, progress_text, short_duration, status_text
+from ..format import ago, finalizing, first_line, progress_text, short_duration, status_text
 from ..view import QueueView
 from .keyed_table import KeyedTable
 
@@ -54,15 +54,18 @@ class ActivityPanel(KeyedTable):
         if task.status == "running":
             started = parse_iso(task.started_at) or now
             info = f"{short_duration(now - started)} elapsed"
+            if finalizing(task):
+                info = "finalizing · " + info
             if task.progress_label:
                 info += f" · {task.progress_label}"
-            return (ref, status_text(task), what, progress_text(task, 6, self.frame), info, job)
+            return (ref, status_text(task), what, progress_text(task, 6, self.frame, compact=True), info, job)
         if task.status == "queued":
             pos = self.positions.get(task.id, 0)
             why = self.why.get(task.id, "")
             stuck = stuck_line(self.view, task, pos, why, now)
             if stuck:
-                info = Text(("⚠ " if stuck[0] == "warning" else "ⓘ ") + stuck[1],
+                waited = now - max(self.view.queued_since.get(task.id, now), parse_iso(task.not_before) or 0.0)
+                info = Text(("⚠ " if stuck[0] == "warning" else "ⓘ ") + f"{why} · waiting {short_duration(waited)}, longer than expected",
                             style="bold yellow" if stuck[0] == "warning" else "italic")
             else:
                 info = Text(why)
@@ -76,7 +79,7 @@ class ActivityPanel(KeyedTable):
         info = ago(now - finished)
         if task.status != "completed" and task.error:
             info = f"{first_line(task.error, 30)} · {info}"
-        return (ref, status_text(task), what, progress_text(task, 6, self.frame), info, job)
+        return (ref, status_text(task), what, progress_text(task, 6, self.frame, compact=True), info, job)
 
     def sync(self, now: float) -> None:
         """Rebuild the groups (membership changed)."""
@@ -105,7 +108,6 @@ class ActivityPanel(KeyedTable):
 
     def tick(self, now: float) -> None:
         """Elapsed times, spinners, waiting reasons and ages move on."""
-        self.frame += 1
         self.update_rows({key: self.task_row(self.view.tasks[int(key[1:])], now) for key in self._order
                           if key.startswith("t") and int(key[1:]) in self.view.tasks})
 

@@ -93,7 +93,7 @@ class DetailPane(VerticalScroll):
     # --------------------------------------------------------------- pieces
     @staticmethod
     def _field(text: Text, name: str, value, style: str = "") -> None:
-        text.append(f"{name:<10}", style="bold")
+        text.append(f"{name:<10} ", style="bold")
         text.append_text(value if isinstance(value, Text) else Text(str(value), style=style))
         text.append("\n")
 

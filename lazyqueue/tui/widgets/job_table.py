@@ -22,7 +22,7 @@ def task_state_phrase(view: QueueView, jid: int) -> Text:
             word = "cancelling…"
         elif task.progress is not None:
             pct = min(int(task.progress), 99)
-            word = f"{pct}% finalizing" if task.progress >= 100 else f"running {pct}%"
+            word = "finalizing" if task.progress >= 100 else f"{pct}%"
         else:
             word = "running"
     else:
@@ -34,8 +34,8 @@ def task_state_phrase(view: QueueView, jid: int) -> Text:
 
 
 class JobTable(KeyedTable):
-    COLUMNS = (("job", "Job", 4), ("title", "Title", 18), ("state", "Stage | task", 27),
-               ("progress", "Progress", 11), ("activity", "Activity", 8))
+    COLUMNS = (("job", "Job", 4), ("title", "Title", 15), ("state", "Stage | task", 31),
+               ("progress", "Progress", 10), ("activity", "Activity", 8))
 
     def __init__(self, view: QueueView, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -50,13 +50,13 @@ class JobTable(KeyedTable):
         task = view.primary_task(jid)
         state = Text(f"{job.stage} | ")
         state.append_text(task_state_phrase(view, jid))
-        title = job.title if len(job.title) <= 18 else job.title[:17] + "…"
+        title = job.title if len(job.title) <= 15 else job.title[:14] + "…"
         activity = view.job_activity.get(jid)
         return (
             Text(job_ref(jid)),
             title,
             state,
-            progress_text(task, 5, self.frame) if task else Text(""),
+            progress_text(task, 5, self.frame, compact=True) if task else Text(""),
             ago(now - activity) if activity else "",
         )
 
@@ -69,5 +69,4 @@ class JobTable(KeyedTable):
             self.update_rows({str(j): self.row(j, now) for j in changed if j in self.view.jobs and self.shown(str(j))})
 
     def tick(self, now: float) -> None:
-        self.frame += 1
         self.update_rows({key: self.row(int(key), now) for key in self._order if int(key) in self.view.jobs})
