@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m lazyqueue.bench` (see BENCHMARKS.md)."""

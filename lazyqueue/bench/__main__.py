@@ -1,0 +1,91 @@
+"""`python -m lazyqueue.bench` — run the benchmarks side by side and print medians and ratios.
+
+    python -m lazyqueue.bench                 # every scenario
+    python -m lazyqueue.bench --quick         # a short run
+    python -m lazyqueue.bench --only add rss  # some scenarios
+    python -m lazyqueue.bench --json          # machine-readable
+
+Optional comparison tools: huey (`pip install 'lazyqueue[bench]'`) and
+task-spooler (`apt-get install task-spooler`); without them the rows say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+SCENARIOS = {
+    "inprocess": "lazyqueue.bench.inprocess",
+    "shell": "lazyqueue.bench.shell",
+    "add": "lazyqueue.bench.cli_add",
+    "rss": "lazyqueue.bench.rss",
+    "tui": None,
+}
+ALIASES = {"cli_add": "add", "in-process": "inprocess", "huey": "inprocess", "tsp": "shell"}
+
+
+def run_tui(quick: bool):
+    from .report import Row
+
+    try:
+        from . import tui  # written separately; optional
+    except Exception as exc:  # noqa: BLE001 - absent or broken: say so, run the rest
+        return [Row("tui", "TUI benchmark not available", note=f"{exc.__class__.__name__}: {exc}"[:200])]
+    run = getattr(tui, "run", None)
+    if run is None:
+        return [Row("tui", "TUI benchmark not available", note="lazyqueue.bench.tui has no run()")]
+    import inspect
+
+    kwargs = {"quick": quick} if "quick" in inspect.signature(run).parameters else {}
+    try:
+        figures = run(**kwargs) or {}
+    except Exception as exc:  # noqa: BLE001
+        return [Row("tui", "TUI benchmark failed", note=f"{exc.__class__.__name__}: {exc}"[:200])]
+    rows = []
+    for key, value in figures.items():
+        unit = "MB" if "rss" in key.lower() or key.lower().endswith("_mb") else "ms"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            rows.append(Row("tui", str(key), lazyqueue=float(value), unit=unit))
+        else:
+            rows.append(Row("tui", str(key), note=str(value)[:200]))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lazyqueue.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="SCENARIO", help=f"some of: {', '.join(SCENARIOS)}")
+    parser.add_argument("--quick", action="store_true", help="fewer tasks and runs (a smoke test)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    args = parser.parse_args(argv)
+    chosen = list(SCENARIOS)
+    if args.only:
+        chosen = []
+        for name in args.only:
+            name = ALIASES.get(name, name)
+            if name not in SCENARIOS:
+                parser.error(f"unknown scenario {name!r} (choose from {', '.join(SCENARIOS)})")
+            chosen.append(name)
+    from importlib import import_module
+
+    from .report import Row, table, to_json
+
+    rows: list[Row] = []
+    for name in chosen:
+        if not args.json:
+            print(f"… {name}", file=sys.stderr, flush=True)
+        if name == "tui":
+            rows += run_tui(args.quick)
+            continue
+        try:
+            rows += import_module(SCENARIOS[name]).run(quick=args.quick)
+        except Exception as exc:  # noqa: BLE001 - one broken scenario must not hide the others
+            rows.append(Row(name, "failed", note=f"{exc.__class__.__name__}: {exc}"[:300]))
+    if args.json:
+        print(to_json(rows))
+    else:
+        table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Headless worker memory with 10,000 tasks in the task file.
+
+The file holds 10,000 queued shell tasks that are not due for an hour, so
+the worker loads them all and then idles. VmRSS/VmHWM are read from
+/proc/PID/status once RSS has settled (three equal reads in a row after the
+first pass), then the worker is stopped with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from .report import Row, median
+from .shell import env_for, lazyqueue_cmd
+
+
+def fill_delayed(home: Path, n: int) -> None:
+    from lazyqueue.core.config import Config
+    from lazyqueue.core.queue import Queue, TaskSpec
+
+    q = Queue(home, config=Config())
+    try:
+        q.enqueue_many([TaskSpec("shell", {"command": f"echo {i}"}, delay=3600) for i in range(n)])
+        with q.store.lock:
+            q.store.compact(retention=False)
+    finally:
+        q.close()
+
+
+def read_status(pid: int) -> dict:
+    out = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) / 1024  # kB -> MB
+    return out
+
+
+def measure(n: int, tmp: Path) -> dict:
+    config = tmp / "config.toml"
+    config.write_text("")
+    home = tmp / "home"
+    fill_delayed(home, n)
+    env = env_for(home, config)
+    proc = subprocess.Popen([*lazyqueue_cmd(), "worker", "-q"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        last, same = None, 0
+        while same < 3:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited early: {proc.stderr.read().decode(errors='replace')[-300:]}")
+            if time.monotonic() > deadline:
+                break
+            status = read_status(proc.pid)
+            same = same + 1 if last is not None and abs(status["VmRSS"] - last) < 0.05 else 0
+            last = status["VmRSS"]
+            time.sleep(0.25)  # sampling interval of the settle check, not a synchronisation
+        status = read_status(proc.pid)
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        status["exit"] = proc.returncode
+        return status
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run(quick: bool = False, n: int = 10_000, rounds: int | None = None) -> list[Row]:
+    rounds = rounds or (1 if quick else 3)
+    rss, hwm = [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="lq-bench-") as d:
+            got = measure(n, Path(d))
+        rss.append(got["VmRSS"])
+        hwm.append(got["VmHWM"])
+    row = Row("rss", f"headless worker, {n:,} tasks: VmRSS", lazyqueue=median(rss), unit="MB",
+              goal="< 50 MB", runs=rounds, samples=rss)
+    row.ok = row.lazyqueue < 50
+    peak = Row("rss", f"headless worker, {n:,} tasks: VmHWM", lazyqueue=median(hwm), unit="MB",
+               goal="< 50 MB", runs=rounds, samples=hwm)
+    peak.ok = peak.lazyqueue < 50
+    return [row, peak]
