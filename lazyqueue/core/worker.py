@@ -465,7 +465,7 @@ class Worker:
         if kind.is_async:
             loop = self._async_loop()
             future = asyncio.run_coroutine_threadsafe(self._run_async(kind.handler, ctx), loop)
-            future.add_done_callback(lambda f, tid=task.id: self._done_future(tid, f))
+            future.add_done_callback(lambda f, tid=task.id, c=ctx: self._done_future(tid, f, c))
         else:
             self._pool.submit(self._run_sync, kind.handler, ctx)
 
@@ -473,9 +473,9 @@ class Worker:
         try:
             value = handler(ctx)
         except BaseException as exc:  # noqa: BLE001 - every failure is recorded
-            self._done(ctx.task.id, "error", exc)
+            self._done(ctx.task.id, "error", exc, ctx)
         else:
-            self._done(ctx.task.id, "ok", value)
+            self._done(ctx.task.id, "ok", value, ctx)
 
     async def _run_async(self, handler, ctx: TaskContext):
         task = asyncio.current_task()
@@ -485,15 +485,20 @@ class Worker:
         except asyncio.CancelledError:
             raise Cancelled(ctx.cancel_reason or "cancel") from None
 
-    def _done_future(self, tid: int, future) -> None:
+    def _done_future(self, tid: int, future, ctx: TaskContext | None = None) -> None:
         try:
             value = future.result()
         except BaseException as exc:  # noqa: BLE001
-            self._done(tid, "error", exc)
+            self._done(tid, "error", exc, ctx)
         else:
-            self._done(tid, "ok", value)
+            self._done(tid, "ok", value, ctx)
 
-    def _done(self, tid: int, kind_of: str, value: Any) -> None:
+    def _done(self, tid: int, kind_of: str, value: Any, ctx: TaskContext | None = None) -> None:
+        if ctx is not None:
+            run = self.running.get(tid)
+            if run is None or run.ctx is not ctx:
+                ctx.close()  # an abandoned attempt: its task was settled (maybe re-run) without it
+                return
         with self._outcome_lock:
             self._outcomes.append((tid, kind_of, value))
         self._wake.set()
