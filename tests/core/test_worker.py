@@ -458,3 +458,40 @@ def test_a_handler_can_set_the_job_stage(queue):
     task, _ = q.enqueue("stage", title="thing")
     final(q, task.id)
     wait_until(lambda: q.job(task.job_id).stage == "Fetched", 5, message="stage")
+
+
+def test_an_abandoned_attempt_does_not_settle_the_next_one(queue, monkeypatch):
+    from lazyqueue.core import worker as worker_mod
+
+    monkeypatch.setattr(worker_mod, "ABANDON_GRACE_S", 0.1)
+    q = queue()
+    gate1, gate2 = threading.Event(), threading.Event()
+    second_started, stale_handed_in = threading.Event(), threading.Event()
+
+    @q.kind("stubborn", max_attempts=2, backoff=TINY, timeout=0.3)
+    def stubborn(ctx):
+        if ctx.attempt == 1:
+            gate1.wait(20)  # ignores cancellation: the worker gives up on it
+            return "stale"
+        second_started.set()
+        hold(ctx, gate2)
+        ctx.check_cancelled()
+        return "fresh"
+
+    worker = q.start_worker()
+    real_done = worker._done
+
+    def done(tid, kind_of, value, *rest):
+        real_done(tid, kind_of, value, *rest)
+        if value == "stale":
+            stale_handed_in.set()
+
+    monkeypatch.setattr(worker, "_done", done)
+    task, _ = q.enqueue("stubborn")
+    assert second_started.wait(10)
+    gate1.set()
+    assert stale_handed_in.wait(5)
+    gate2.set()
+    finished = final(q, task.id)
+    assert finished.status == "completed" and finished.attempt == 2
+    assert finished.result == "fresh"
