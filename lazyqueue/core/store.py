@@ -306,6 +306,8 @@ class Store:
                 )
                 # keep ids monotonic even though the records stay aside
                 self._salvage_ids(raw)
+                if jmoved:
+                    self._salvage_journal_ids(jmoved)
                 return
             try:
                 for rec in data.get("jobs") or []:
@@ -332,6 +334,20 @@ class Store:
             self.head_info.note_task(task.to_dict())
         for job in self.jobs.values():
             self.head_info.note_job(job.to_dict())
+
+    def _salvage_journal_ids(self, path: Path) -> None:
+        """Keep ids monotonic past a journal set aside (its lines name the next ids)."""
+        head = self.head_info
+        for line in path.read_bytes().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict):
+                continue
+            for name in ("next_task_id", "next_job_id"):
+                if isinstance(entry.get(name), int):
+                    setattr(head, name, max(getattr(head, name), entry[name]))
 
     def _salvage_ids(self, raw: bytes) -> None:
         """Keep ids monotonic past a file we cannot use (its records stay aside)."""
