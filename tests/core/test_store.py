@@ -323,3 +323,21 @@ def test_a_refused_snapshot_leaves_memory_as_the_file_says(home, monkeypatch):
     add_task(store)
     assert sorted(loaded(home).tasks) == [1, 2, 3]
     assert sorted(store.tasks) == [1, 2, 3]
+
+
+def test_future_version_with_a_journal_keeps_ids_past_both(home):
+    store = loaded(home)
+    add_task(store)
+    add_task(store)
+    with store.lock:
+        store.compact()
+    add_task(store)  # t3 lives only in the journal
+    data = snapshot_json(home)
+    data["version"] = 99
+    (home / "tasks.json").write_text(json.dumps(data))
+    journal = (home / "tasks.journal").read_bytes()
+    reader = loaded(home)
+    kept = list(home.glob("tasks.journal.unknown-version-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == journal
+    assert str(kept[0]) in reader.warnings[0]
+    assert add_task(reader).id == 4
