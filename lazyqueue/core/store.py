@@ -325,6 +325,7 @@ class Store:
         if problem is not None:
             moved = self._move_aside(self.path, "corrupt")
             recovered = self._salvage(raw)
+            self._salvage_archive_ids()
             self.warnings.append(
                 f"{self.path} {problem}; moved it to {moved} and recovered "
                 f"{recovered} task(s) from it"
@@ -334,6 +335,25 @@ class Store:
             self.head_info.note_task(task.to_dict())
         for job in self.jobs.values():
             self.head_info.note_job(job.to_dict())
+
+    def _salvage_archive_ids(self) -> None:
+        """Keep ids monotonic past archived records (the damaged file may have named none)."""
+        head = self.head_info
+        try:
+            fh = open(self.archive_path, "rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                    rid = entry["record"]["id"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if not isinstance(rid, int):
+                    continue
+                name = "next_job_id" if entry.get("type") == "job" else "next_task_id"
+                setattr(head, name, max(getattr(head, name), rid + 1))
 
     def _salvage_journal_ids(self, path: Path) -> None:
         """Keep ids monotonic past a journal set aside (its lines name the next ids)."""
