@@ -341,3 +341,16 @@ def test_future_version_with_a_journal_keeps_ids_past_both(home):
     assert len(kept) == 1 and kept[0].read_bytes() == journal
     assert str(kept[0]) in reader.warnings[0]
     assert add_task(reader).id == 4
+
+
+def test_ids_stay_past_the_archive_when_the_snapshot_is_garbage(home):
+    store = Store(home, RetentionPolicy(keep=0, max_age_days=36500))
+    store.load()
+    add_task(store, status="completed", job_id=None)
+    add_task(store, status="failed")
+    with store.lock:
+        assert store.compact() == 2
+    (home / "tasks.json").write_bytes(b"\x00garbage")
+    reader = loaded(home)
+    assert len(reader.warnings) == 1
+    assert add_task(reader).id == 3  # t1 and t2 are in the archive: never handed out again
