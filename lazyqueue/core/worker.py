@@ -523,8 +523,9 @@ class Worker:
             self._progress_dirty.add(tid)
             last = self._progress_pub.get(tid, 0.0)
             if now - last < PROGRESS_EVENT_S:
-                self._progress_pending.add(tid)
-                self._wake.set() if len(self._progress_pending) == 1 else None
+                if tid not in self._progress_pending:  # one wake per held-back value, not per report
+                    self._progress_pending.add(tid)
+                    self._wake.set()
                 return
             self._progress_pub[tid] = now
             self._progress_pending.discard(tid)
