@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -124,6 +125,10 @@ class LazyQueueApp(App[int]):
         if self._unsubscribe is not None:
             self._unsubscribe()
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:
+        """Toasts carry labels and error text verbatim: markup off unless asked."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     # ------------------------------------------------------------------ rendering
     def now(self) -> float:
         return self.clock()
@@ -162,7 +167,7 @@ class LazyQueueApp(App[int]):
         status = self.status_line
         status.show(self.view, self.worker_running)
         if self.quitting:
-            status.update(f"lazyqueue  Quitting: {self.quitting}")
+            status.update(Text(f"lazyqueue  Quitting: {self.quitting}"))
 
     def show_caption(self) -> None:
         jobs = self.jobs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -43,8 +44,8 @@ class AddTaskScreen(ModalScreen[dict | None]):
             yield Input(id="dedupe", placeholder="none")
             yield Label("", id="add-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button("Queue it [ctrl+s]", id="submit", variant="primary")
-                yield Button("Cancel [esc]", id="cancel")
+                yield Button(Text("Queue it [ctrl+s]"), id="submit", variant="primary")
+                yield Button(Text("Cancel [esc]"), id="cancel")
 
     async def on_mount(self) -> None:
         await self._show_fields()
@@ -59,7 +60,7 @@ class AddTaskScreen(ModalScreen[dict | None]):
                 label = "Command line (run by sh -c)"
             else:
                 label = f"{field.name}{'' if field.required else ' (optional)'}" + (f" — {field.help}" if field.help else "")
-            widgets.append(Label(label, classes="field-label"))
+            widgets.append(Label(Text(label), classes="field-label"))
             default = "" if field.default is None else str(field.default)
             widgets.append(Input(value=default, id=f"field-{field.name}", placeholder=field.help or field.name))
         if not kind.fields:
@@ -95,7 +96,7 @@ class AddTaskScreen(ModalScreen[dict | None]):
         if kind.name == "shell" and "command" not in payload:
             missing = ["command"]
         if missing:
-            error.update(f"{self.kind_name} needs: {', '.join(missing)}")
+            error.update(Text(f"{self.kind_name} needs: {', '.join(missing)}"))
             return
         priority = self.query_one("#priority", Input).value.strip()
         delay = self.query_one("#delay", Input).value.strip()
@@ -109,6 +110,6 @@ class AddTaskScreen(ModalScreen[dict | None]):
                 "delay": float(delay) if delay else None,
             }
         except ValueError as exc:
-            error.update(f"not a number: {exc}")
+            error.update(Text(f"not a number: {exc}"))
             return
         self.dismiss(spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -27,7 +28,7 @@ class LogScreen(Screen[None]):
         self.following = True
 
     def compose(self) -> ComposeResult:
-        yield Static(self.title_text, id="log-title")
+        yield Static(Text(self.title_text), id="log-title")
         yield Log(id="log-view", highlight=False)
         yield Footer()
 
@@ -55,7 +56,7 @@ class LogScreen(Screen[None]):
         log = self.query_one(Log)
         log.write(data[:cut].decode("utf-8", "replace"), scroll_end=self.following)
         state = "following" if self.following and self.task_running() else "finished" if not self.task_running() else "paused"
-        self.query_one("#log-title", Static).update(f"{self.title_text} · {state}")
+        self.query_one("#log-title", Static).update(Text(f"{self.title_text} · {state}"))
 
     def action_toggle_follow(self) -> None:
         self.following = not self.following

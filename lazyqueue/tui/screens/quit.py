@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,19 +25,19 @@ class QuitScreen(ModalScreen[str | None]):
         self.running = running
 
     def compose(self) -> ComposeResult:
-        noun = "task is" if self.running == 1 else "tasks are"
         with Vertical(classes="dialog"):
-            yield Label(f"{self.running} running — {self.running} {noun} still working.", classes="question")
+            yield Label(Text(f"{self.running} running — [w]ait for them, [r]e-queue them and quit, [c]ancel them"),
+                        classes="question")
             yield Label(
-                "[w]ait for them, then quit · [r]e-queue them and quit (they run again next time) · "
-                "[c]ancel them and quit · escape stays. Nothing is lost whichever you choose.",
+                "Nothing is lost whichever you choose: waiting starts nothing new; re-queued tasks keep their "
+                "attempt and run again next time; cancelled ones stay listed and can be retried. Escape stays.",
                 classes="hint",
             )
             with Horizontal(classes="buttons"):
-                yield Button("Wait [w]", id="wait", variant="primary")
-                yield Button("Re-queue [r]", id="requeue")
-                yield Button("Cancel them [c]", id="cancel", variant="error")
-                yield Button("Stay [esc]", id="stay")
+                yield Button(Text("Wait [w]"), id="wait", variant="primary")
+                yield Button(Text("Re-queue [r]"), id="requeue")
+                yield Button(Text("Cancel them [c]"), id="cancel", variant="error")
+                yield Button(Text("Stay [esc]"), id="stay")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(None if event.button.id == "stay" else event.button.id)

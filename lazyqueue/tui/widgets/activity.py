@@ -48,7 +48,7 @@ class ActivityPanel(KeyedTable):
 
     def task_row(self, task: Task, now: float) -> tuple:
         what = task.label or task.kind
-        what = what if len(what) <= 16 else what[:15] + "…"
+        what = Text(what if len(what) <= 16 else what[:15] + "…")
         job = Text(job_ref(task.job_id)) if task.job_id is not None else Text("")
         ref = Text(task.ref)
         if task.status == "running":
@@ -58,7 +58,7 @@ class ActivityPanel(KeyedTable):
                 info = "finalizing · " + info
             if task.progress_label:
                 info += f" · {task.progress_label}"
-            return (ref, status_text(task), what, progress_text(task, 6, self.frame, compact=True), info, job)
+            return (ref, status_text(task), what, progress_text(task, 6, self.frame, compact=True), Text(info), job)
         if task.status == "queued":
             pos = self.positions.get(task.id, 0)
             why = self.why.get(task.id, "")
@@ -79,7 +79,7 @@ class ActivityPanel(KeyedTable):
         info = ago(now - finished)
         if task.status != "completed" and task.error:
             info = f"{first_line(task.error, 30)} · {info}"
-        return (ref, status_text(task), what, progress_text(task, 6, self.frame, compact=True), info, job)
+        return (ref, status_text(task), what, progress_text(task, 6, self.frame, compact=True), Text(info), job)
 
     def sync(self, now: float) -> None:
         """Rebuild the groups (membership changed)."""

@@ -54,10 +54,10 @@ class JobTable(KeyedTable):
         activity = view.job_activity.get(jid)
         return (
             Text(job_ref(jid)),
-            title,
+            Text(title),
             state,
             progress_text(task, 5, self.frame, compact=True) if task else Text(""),
-            ago(now - activity) if activity else "",
+            Text(ago(now - activity) if activity else ""),
         )
 
     def sync(self, changed: set | None, order: bool, now: float) -> None:
