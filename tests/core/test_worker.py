@@ -504,3 +504,75 @@ def test_an_abandoned_attempt_does_not_settle_the_next_one(queue, monkeypatch):
     finished = final(q, task.id)
     assert finished.status == "completed" and finished.attempt == 2
     assert finished.result == "fresh"
+
+
+def test_async_handlers_complete_and_can_be_cancelled(queue):
+    import asyncio
+
+    q = queue()
+    started = threading.Event()
+
+    @q.kind("fetch")
+    async def fetch(ctx):
+        await asyncio.sleep(0.01)
+        ctx.progress(50, "half")
+        return {"n": ctx.payload["n"]}
+
+    @q.kind("forever")
+    async def forever(ctx):
+        started.set()
+        await asyncio.sleep(30)
+
+    q.start_worker()
+    a, _ = q.enqueue("fetch", {"n": 3})
+    b, _ = q.enqueue("forever")
+    done = final(q, a.id)
+    assert done.status == "completed" and done.result == {"n": 3}
+    assert started.wait(5)
+    assert q.cancel(b.id) == CANCEL_SIGNALLED
+    assert final(q, b.id).status == "cancelled"
+
+
+def test_a_cancel_written_by_another_process_stops_the_handler(home, queue):
+    q = queue()
+    started = threading.Event()
+
+    @q.kind("poll")
+    def poll(ctx):
+        started.set()
+        ctx.wait_cancelled(20)
+        ctx.check_cancelled()
+
+    q.start_worker()
+    task, _ = q.enqueue("poll")
+    assert started.wait(5)
+    other = Queue(home, plugins=False)  # its own view of the file, as the CLI would have
+    assert other.cancel(task.id) == CANCEL_SIGNALLED
+    assert other.wait([task.id], timeout=10, poll=0.01)[0].status == "cancelled"
+    other.close()
+
+
+def test_recovery_stops_the_command_a_dead_worker_left_behind(home, queue):
+    from lazyqueue.core.worker import _proc_start
+
+    leftover = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        dead = _dead_pid()
+        stamp = iso()
+        store = Store(home)
+        store.load()
+        owner = {"pid": dead, "host": HOST, "worker": f"{HOST}:{dead}:gone", "lease_until": iso(time.time() + 30),
+                 "child_pgid": leftover.pid, "child_pstart": _proc_start(leftover.pid)}
+        with store.lock:
+            store.head_info.next_task_id = 2
+            store.commit(Change(tasks=[Task(id=1, kind="shell", status="running", attempt=1, max_attempts=1,
+                                            payload={"argv": ["true"]}, owner=owner, created_at=stamp, updated_at=stamp)]))
+        q = queue()
+        q.start_worker()
+        assert leftover.wait(timeout=10) == -9
+        done = final(q, 1)
+        assert done.status == "failed" and done.error == "interrupted"
+    finally:
+        if leftover.poll() is None:
+            leftover.kill()
+            leftover.wait()
