@@ -162,3 +162,28 @@ def test_disk_full_leaves_memory_as_the_file_says(home, q, monkeypatch):
     assert not dup
     assert q.cancel(t.id) == CANCEL_DONE
     wait_until(lambda: disk(home)[t.id].status == "cancelled", 2, message="cancel on disk")
+
+
+def test_a_light_enqueue_on_a_damaged_file_then_a_full_load(home, q):
+    for _ in range(3):
+        q.enqueue("shell", {"command": "true"})
+    q.prune()  # everything in the snapshot now
+    raw = (home / "tasks.json").read_bytes()
+    damaged = raw[: raw.rfind(b'{"id": 3')]  # t3 torn off
+    (home / "tasks.json").write_bytes(damaged)
+    light = Queue(home, plugins=False, light=True)
+    t4, _ = light.enqueue("shell", {"command": "true"})  # the header line is all `add` reads
+    light.close()
+    assert t4.id == 4
+    full = Queue(home, plugins=False)
+    assert len(full.warnings) == 1 and "moved it to" in full.warnings[0]
+    assert [t.id for t in full.tasks()] == [1, 2, 4]
+    t5, _ = full.enqueue("shell", {"command": "true"})
+    full.close()
+    assert t5.id == 5
+    assert sorted(disk(home)) == [1, 2, 4, 5]
+    [aside] = home.glob("tasks.json.corrupt-*")
+    assert aside.read_bytes() == damaged
+    again = Queue(home, plugins=False)
+    assert again.warnings == []
+    again.close()
