@@ -166,7 +166,7 @@ def apply_config(config: Config, registry: Registry, command_handler) -> None:
         if "command" in spec:
             command = spec["command"]
             names: list[str] = []
-            for item in command:
+            for item in (*command, cwd or ""):  # a {name} in cwd is needed as much as one in the command
                 for p in placeholders(item):
                     if p not in names:
                         names.append(p)
