@@ -170,3 +170,15 @@ def test_config_from_the_environment(home, config_file, monkeypatch):
     write(config_file, "[worker]\nconcurrency = 0\n")
     with pytest.raises(ConfigError):
         Queue(home, plugins=False)
+
+
+def test_cwd_placeholders_are_required_fields_too(home, config_file, tmp_path):
+    q = make_queue(home, config_file, '[kinds.build]\ncommand = ["pwd"]\ncwd = "{project}"\n')
+    with pytest.raises(UsageError, match="project=…"):
+        q.enqueue("build", {})
+    task, _ = q.enqueue("build", {"project": str(tmp_path)})
+    q.start_worker()
+    done = q.wait([task.id], timeout=10, poll=0.02)[0]
+    assert done.status == "completed", done.error
+    assert str(tmp_path) in (home / "logs" / f"{task.id}.log").read_text()
+    q.close()
