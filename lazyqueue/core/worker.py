@@ -629,6 +629,8 @@ class Worker:
         now_iso = iso(now)
         for tid in list(self.store.running_ids):
             task = self.store.tasks[tid]
+            if tid in touched or task.status != RUNNING:
+                continue  # this pass already recorded its outcome; the index is stale
             owner = task.owner or {}
             if owner.get("worker") == self.id and tid in self.running:
                 continue
