@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import events as ev
 from .context import TaskContext
 from .errors import Cancelled, LazyQueueError, StoreError, TaskError
-from .models import CANCELLED, COMPLETED, EXPIRED, FAILED, QUEUED, RUNNING, Task, iso, parse_iso
+from .models import CANCELLED, COMPLETED, EXPIRED, FAILED, QUEUED, RUNNING, Job, Task, iso, parse_iso
 from .scheduling import Caps, due_scan, plan_claims
 from .store import Change
 
@@ -70,6 +70,11 @@ def pid_alive(pid: int, started: str | None = None) -> bool:
     if started and now_start and started != now_start:
         return False  # the pid was reused by another process
     return True
+
+
+def _job_copy(job: Job | None) -> Job | None:
+    """Events hand out copies: a subscriber may keep them while the worker changes the job."""
+    return Job.from_dict(job.to_dict()) if job is not None else None
 
 
 @dataclass
@@ -295,7 +300,7 @@ class Worker:
         return ev.Event(ev.STORE_RELOADED, data={
             "tasks": [tasks[t].copy() for t in changed if t in tasks],
             "removed_tasks": [t for t in changed if t not in tasks],
-            "jobs": [jobs[j] for j in changed_jobs if j in jobs],
+            "jobs": [_job_copy(jobs[j]) for j in changed_jobs if j in jobs],
             "removed_jobs": [j for j in changed_jobs if j not in jobs],
         })
 
@@ -314,7 +319,7 @@ class Worker:
     # ---------------------------------------------------------------- transitions
     def _event(self, task: Task, **data: Any) -> ev.Event:
         job = self.store.jobs.get(task.job_id) if task.job_id is not None else None
-        return ev.Event(ev.STATUS_EVENT[task.status], task=task.copy(), job=job, data=data)
+        return ev.Event(ev.STATUS_EVENT[task.status], task=task.copy(), job=_job_copy(job), data=data)
 
     def _claim(self, task: Task, now: float, now_iso: str) -> None:
         task.status = RUNNING
@@ -446,7 +451,7 @@ class Worker:
             job.stage = stage
             job.updated_at = now_iso
             change.jobs.append(job)
-            published.append(ev.Event(ev.JOB_UPDATED, job=job))
+            published.append(ev.Event(ev.JOB_UPDATED, job=_job_copy(job)))
 
     # ---------------------------------------------------------------- running
     def _dispatch(self, task: Task) -> None:
