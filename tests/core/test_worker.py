@@ -576,3 +576,26 @@ def test_recovery_stops_the_command_a_dead_worker_left_behind(home, queue):
         if leftover.poll() is None:
             leftover.kill()
             leftover.wait()
+
+
+def test_events_carry_copies_that_later_changes_do_not_touch(queue):
+    q = queue()
+    rec = Recorder(q)
+
+    @q.kind("stage")
+    def stage(ctx):
+        ctx.progress(10, "first")
+        ctx.set_stage("Fetched")
+        return {"n": 1}
+
+    q.start_worker()
+    task, _ = q.enqueue("stage", title="thing")
+    final(q, task.id)
+    wait_until(lambda: q.job(task.job_id).stage == "Fetched", 5, message="stage")
+    started = rec.of(task.id, ev.TASK_STARTED)[0]
+    assert started.task.status == "running" and started.task.result is None
+    assert started.job is not None and started.job.stage == "Pending"
+    staged = [e for _, e in rec.events if e.type == ev.JOB_UPDATED]
+    assert staged and staged[0].job.stage == "Fetched"
+    q.set_stage(task.job_id, "Evaluated")
+    assert started.job.stage == "Pending" and staged[0].job.stage == "Fetched"
