@@ -599,3 +599,75 @@ def test_events_carry_copies_that_later_changes_do_not_touch(queue):
     assert staged and staged[0].job.stage == "Fetched"
     q.set_stage(task.job_id, "Evaluated")
     assert started.job.stage == "Pending" and staged[0].job.stage == "Fetched"
+
+
+def test_a_kind_cap_holds_across_two_workers(queue):
+    active, peak = [0], [0]
+    lock = threading.Lock()
+    gate = threading.Event()
+    workers = []
+    passes = {0: 0, 1: 0}
+
+    def solo(ctx):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            hold(ctx, gate)
+        finally:
+            with lock:
+                active[0] -= 1
+        return "done"
+
+    for n in range(2):
+        q = queue()
+        q.kind("solo", concurrency=1)(solo)
+        w = q.start_worker()
+        real = w.tick
+
+        def tick(real=real, n=n):
+            real()
+            passes[n] += 1
+
+        w.tick = tick
+        workers.append(q)
+    a, _ = workers[0].enqueue("solo")
+    b, _ = workers[0].enqueue("solo")
+    wait_until(lambda: active[0] == 1, 5, message="one running")
+    seen = dict(passes)
+    poke, _ = workers[1].enqueue("shell", {"argv": ["true"]})  # both workers look at the file again
+    assert final(workers[1], poke.id).status == "completed"
+    wait_until(lambda: all(passes[n] >= seen[n] + 2 for n in passes), 10, message="both workers to look again")
+    assert peak[0] == 1
+    waiting = b if workers[0].get(a.id).status == "running" else a
+    assert workers[0].get(waiting.id).status == "queued"
+    assert workers[1].why_waiting(waiting.id) == "cap full: solo 1/1"
+    gate.set()
+    for t in (a, b):
+        assert final(workers[0], t.id).status == "completed"
+    assert peak[0] == 1
+
+
+def test_the_global_cap_holds_and_exempt_kinds_pass_it(queue):
+    from lazyqueue.core.registry import Kind
+
+    q = queue()
+    gate = threading.Event()
+
+    @q.kind("busy")
+    def busy(ctx):
+        hold(ctx, gate)
+
+    def remote(ctx):
+        hold(ctx, gate)
+
+    q.registry.register(Kind("remote", handler=remote, uses_slot=False))
+    q.start_worker(concurrency=1)
+    a, _ = q.enqueue("busy")
+    b, _ = q.enqueue("busy")
+    c, _ = q.enqueue("remote")
+    wait_until(lambda: q.get(a.id).status == "running" and q.get(c.id).status == "running", 5, message="a and c running")
+    assert q.get(b.id).status == "queued"
+    assert q.why_waiting(b.id) == "all 1 slots busy"
+    gate.set()
+    assert final(q, b.id).status == "completed"
