@@ -285,7 +285,67 @@ class Store:
         self._rebuild_indexes()
         self.loaded = True
 
+    def _load_lines(self, raw: bytes) -> bool:
+        """Read a snapshot in lazyqueue's own one-record-a-line layout, a record at a time.
+
+        Never holds every record as a dict at once (lower peak memory than one
+        json.loads). Returns False for anything unexpected; the caller then
+        parses the whole document, which also judges damage.
+        """
+        end = raw.find(b"\n")
+        if end < 0 or not raw.startswith(b'{"version": '):
+            return False
+        try:
+            header = json.loads(raw[:end].rstrip().rstrip(b",") + b"}")
+            if header.get("version") != SCHEMA_VERSION:
+                return False
+            tasks: dict[int, Task] = {}
+            jobs: dict[int, Job] = {}
+            group = None
+            pos = end + 1
+            finished = False
+            loads = json.loads
+            while pos < len(raw):
+                nl = raw.find(b"\n", pos)
+                if nl < 0:
+                    nl = len(raw)
+                line = raw[pos:nl]
+                pos = nl + 1
+                if line == b'"jobs": [':
+                    group = "jobs"
+                elif line == b'"tasks": [':
+                    group = "tasks"
+                elif line == b"],":
+                    group = None
+                elif line == b"]}":
+                    finished = True
+                    break
+                elif line and group == "tasks":
+                    task = Task.from_dict(loads(line[:-1] if line.endswith(b",") else line))
+                    tasks[task.id] = task
+                elif line and group == "jobs":
+                    job = Job.from_dict(loads(line[:-1] if line.endswith(b",") else line))
+                    jobs[job.id] = job
+                elif line:
+                    return False
+            if not finished or raw[pos:].strip():
+                return False
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+            return False
+        self.tasks, self.jobs = tasks, jobs
+        self.seq = int(header.get("seq", 0))
+        head = self.head_info
+        head.next_task_id = int(header.get("next_task_id", 1))
+        head.next_job_id = int(header.get("next_job_id", 1))
+        for task in tasks.values():
+            head.note_task({"id": task.id, "status": task.status, "dedupe_key": task.dedupe_key})
+        for job_id in jobs:
+            head.note_job({"id": job_id})
+        return True
+
     def _load_snapshot(self, raw: bytes) -> None:
+        if self._load_lines(raw):
+            return
         problem = None
         data = None
         try:
@@ -332,9 +392,9 @@ class Store:
             )
             return
         for task in self.tasks.values():
-            self.head_info.note_task(task.to_dict())
+            self.head_info.note_task({"id": task.id, "status": task.status, "dedupe_key": task.dedupe_key})
         for job in self.jobs.values():
-            self.head_info.note_job(job.to_dict())
+            self.head_info.note_job({"id": job.id})
 
     def _salvage_archive_ids(self) -> None:
         """Keep ids monotonic past archived records (the damaged file may have named none)."""
@@ -392,7 +452,7 @@ class Store:
     def _salvage(self, raw: bytes) -> int:
         """Recover whole records from a damaged snapshot, one line at a time."""
         count = 0
-        for line in raw.decode("utf-8", "replace").splitlines():
+        for line in raw.decode("utf-8", "replace").split("\n"):  # not splitlines: JSON strings may hold U+2028 etc.
             line = line.strip().rstrip(",")
             if not line.startswith("{"):
                 continue
