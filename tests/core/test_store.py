@@ -354,3 +354,17 @@ def test_ids_stay_past_the_archive_when_the_snapshot_is_garbage(home):
     reader = loaded(home)
     assert len(reader.warnings) == 1
     assert add_task(reader).id == 3  # t1 and t2 are in the archive: never handed out again
+
+
+def test_salvage_keeps_records_holding_unicode_line_separators(home):
+    store = loaded(home)
+    add_task(store, payload={"note": "one\u2028two\x85three\x1cfour"})
+    add_task(store)
+    with store.lock:
+        store.compact()
+    raw = (home / "tasks.json").read_bytes()
+    (home / "tasks.json").write_bytes(raw[: raw.rfind(b'{"id": 2')])
+    reader = loaded(home)
+    assert len(reader.warnings) == 1
+    assert sorted(reader.tasks) == [1]
+    assert reader.tasks[1].payload == {"note": "one\u2028two\x85three\x1cfour"}
