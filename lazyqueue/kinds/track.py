@@ -403,6 +403,10 @@ GATE = PollGate()
 
 
 # ---------------------------------------------------------------- the poll loop
+def _is_async(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
 class PollListener:
     """What a Poller tells its owner; every method is optional."""
 
@@ -558,7 +562,7 @@ class Poller:
                 self._wake.clear()
 
     async def _fetch(self) -> Any:
-        if inspect.iscoroutinefunction(self.fetch):
+        if _is_async(self.fetch):
             async with self.gate.slot():
                 return await self.fetch()
         await self.gate.acquire()
