@@ -671,3 +671,27 @@ def test_the_global_cap_holds_and_exempt_kinds_pass_it(queue):
     assert q.why_waiting(b.id) == "all 1 slots busy"
     gate.set()
     assert final(q, b.id).status == "completed"
+
+
+def test_progress_and_meta_reach_the_file_while_running(home, queue):
+    q = queue()
+    gate = threading.Event()
+
+    @q.kind("work")
+    def work(ctx):
+        ctx.progress(42, "copying")
+        ctx.update_meta(queue_position=3)
+        hold(ctx, gate)
+        return "ok"
+
+    q.start_worker()
+    task, _ = q.enqueue("work")
+
+    def persisted():
+        t = on_disk(home, task.id)
+        return t.status == "running" and t.progress == 42 and t.progress_label == "copying" and t.meta.get("queue_position") == 3
+
+    wait_until(persisted, 5, message="progress in the file")
+    gate.set()
+    done = final(q, task.id)
+    assert done.status == "completed" and done.progress == 100
