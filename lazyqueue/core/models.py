@@ -144,8 +144,10 @@ class Task:
             raise ValueError(f"task {data['id']} has no kind")
         if data.get("status", QUEUED) not in STATUSES:
             raise ValueError(f"task {data['id']} has unknown status {data.get('status')!r}")
-        known = {k: v for k, v in data.items() if k in TASK_FIELDS}
-        task = cls(**known)
+        try:
+            task = cls(**data)  # the common case: exactly our fields
+        except TypeError:  # fields a newer lazyqueue added: keep what we know
+            task = cls(**{k: v for k, v in data.items() if k in _TASK_FIELD_SET})
         if not isinstance(task.payload, dict):
             raise ValueError(f"task {task.id} payload must be an object")
         if not isinstance(task.after, list) or not all(
@@ -156,7 +158,10 @@ class Task:
             raise ValueError(f"task {task.id} priority must be an integer")
         for name, types, nullable in _FIELD_TYPES:
             value = getattr(task, name)
-            if value is None and nullable:
+            if value is None:
+                if nullable:
+                    continue
+            elif type(value) in types:  # fast path; bool is never in `types`
                 continue
             if not isinstance(value, types) or isinstance(value, bool):
                 raise ValueError(f"task {task.id} {name} has the wrong type: {value!r}")
@@ -200,25 +205,26 @@ class Job:
 
 
 TASK_FIELDS = tuple(f.name for f in fields(Task))
+_TASK_FIELD_SET = frozenset(TASK_FIELDS)
 
 # (field, accepted types, may be null): a record failing these would break the worker later
 _FIELD_TYPES = (
-    ("attempt", int, False),
-    ("max_attempts", int, False),
-    ("job_id", int, True),
+    ("attempt", (int,), False),
+    ("max_attempts", (int,), False),
+    ("job_id", (int,), True),
     ("progress", (int, float), True),
     ("timeout_s", (int, float), True),
-    ("label", str, False),
-    ("dedupe_key", str, True),
-    ("error", str, True),
-    ("error_kind", str, True),
-    ("progress_label", str, True),
-    ("created_at", str, False),
-    ("updated_at", str, False),
-    ("started_at", str, True),
-    ("finished_at", str, True),
-    ("not_before", str, True),
-    ("expires_at", str, True),
-    ("owner", dict, True),
+    ("label", (str,), False),
+    ("dedupe_key", (str,), True),
+    ("error", (str,), True),
+    ("error_kind", (str,), True),
+    ("progress_label", (str,), True),
+    ("created_at", (str,), False),
+    ("updated_at", (str,), False),
+    ("started_at", (str,), True),
+    ("finished_at", (str,), True),
+    ("not_before", (str,), True),
+    ("expires_at", (str,), True),
+    ("owner", (dict,), True),
 )
 JOB_FIELDS = tuple(f.name for f in fields(Job))
