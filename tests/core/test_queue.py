@@ -187,3 +187,35 @@ def test_a_light_enqueue_on_a_damaged_file_then_a_full_load(home, q):
     again = Queue(home, plugins=False)
     assert again.warnings == []
     again.close()
+
+
+def test_concurrent_enqueues_from_several_processes_lose_nothing(home, q):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys\n"
+        "from lazyqueue.core.queue import Queue\n"
+        "q = Queue(sys.argv[1], plugins=False, light=True)\n"
+        "for i in range(40):\n"
+        "    q.enqueue('shell', {'command': f'echo {sys.argv[2]}-{i}'}, dedupe_key=f'{sys.argv[2]}-{i % 30}')\n"
+        "    if i % 10 == 0:\n"
+        "        with q.store.lock:\n"
+        "            q.store.load(); q.store.compact()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(root))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(home), name], env=env, stderr=subprocess.PIPE)
+             for name in ("a", "b", "c")]
+    for p in procs:
+        assert p.wait(timeout=60) == 0, p.stderr.read().decode()
+    tasks = q.tasks()
+    assert len(tasks) == 90  # 30 distinct keys per process; the other 10 adds were duplicates
+    assert len({t.id for t in tasks}) == 90
+    assert sorted(t.dedupe_key for t in tasks) == sorted(f"{n}-{i}" for n in "abc" for i in range(30))
+    again = Store(home)
+    with again.lock:
+        head = again.head()
+    assert head.next_task_id == max(t.id for t in tasks) + 1
+    assert len(head.active_keys) == 90
