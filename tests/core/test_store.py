@@ -368,3 +368,28 @@ def test_salvage_keeps_records_holding_unicode_line_separators(home):
     assert len(reader.warnings) == 1
     assert sorted(reader.tasks) == [1]
     assert reader.tasks[1].payload == {"note": "one\u2028two\x85three\x1cfour"}
+
+
+def test_automatic_compaction_keeps_every_reader_in_step(home, monkeypatch):
+    from lazyqueue.core import store as store_mod
+
+    monkeypatch.setattr(store_mod, "COMPACT_BYTES", 3000)
+    monkeypatch.setattr(store_mod, "LIGHT_COMPACT_BYTES", 3000)
+    writer = loaded(home)
+    light = Store(home)
+    reader = loaded(home)
+    seen: set[int] = set()
+    for i in range(40):
+        add_task(writer if i % 2 else light, dedupe_key=f"k{i}", status="completed" if i % 3 == 0 else "queued")
+        if i % 7 == 0:
+            with reader.lock:
+                changed, _ = reader.sync()
+            seen |= changed
+    assert (home / "tasks.json").exists()
+    assert os.path.getsize(home / "tasks.journal") < 3000
+    with reader.lock:
+        changed, _ = reader.sync()
+    seen |= changed
+    assert sorted(reader.tasks) == list(range(1, 41)) and seen == set(range(1, 41))
+    assert {k: v.status for k, v in reader.tasks.items()} == {k: v.status for k, v in loaded(home).tasks.items()}
+    assert reader.head_info.active_keys == {f"k{i}": i + 1 for i in range(40) if i % 3}
