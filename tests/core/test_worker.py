@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -695,3 +696,31 @@ def test_progress_and_meta_reach_the_file_while_running(home, queue):
     gate.set()
     done = final(q, task.id)
     assert done.status == "completed" and done.progress == 100
+
+
+def test_a_task_in_back_off_says_when_it_retries(queue):
+    q = queue()
+
+    @q.kind("flaky", max_attempts=2, backoff=Backoff(base=30, factor=2, max=60, jitter=0))
+    def flaky(ctx):
+        raise RetryableError("server busy")
+
+    q.start_worker()
+    task, _ = q.enqueue("flaky")
+    wait_until(lambda: q.get(task.id).attempt == 1 and q.get(task.id).status == "queued", 5, message="back-off")
+    again = q.get(task.id)
+    assert again.error == "server busy" and again.error_kind == "retryable"
+    assert q.why_waiting(task.id) in ("retry in 30 s", "retry in 29 s")
+    assert q.cancel(task.id) == CANCEL_DONE
+
+
+def test_a_shell_task_stopped_with_the_worker_is_queued_again(home, queue):
+    q = queue()
+    q.start_worker()
+    task, _ = q.enqueue("shell", {"argv": ["sleep", "30"]}, max_attempts=1)
+    pgid = wait_until(lambda: (q.get(task.id).owner or {}).get("child_pgid"), 5, message="child recorded")
+    q.stop_worker(grace=0.1)
+    again = on_disk(home, task.id)
+    assert again.status == "queued" and again.attempt == 0
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
