@@ -522,3 +522,20 @@ def test_e2e_tracks_do_not_take_global_slots(queue, remote):
     done = wait_until(lambda: finished(queue, shell.id), timeout=20, message="the shell task")
     assert done.status == "completed"
     assert all(queue.get(t.id).status == "running" for t in tracks)
+
+
+def test_e2e_ready_without_artifact_then_retry(queue, remote):
+    remote.plan([st("ready", request_id="r-e2e")])
+    queue.start_worker()
+    task, _ = queue.enqueue("track", {"command": remote.command})
+    done = wait_until(lambda: finished(queue, task.id), timeout=20, message="tracking to finish")
+    assert done.status == "completed"
+    assert done.result["artifact_unavailable"] is True and done.result["download_url"] is None
+    assert done.meta["retry_offered"] is True and done.meta["artifact_unavailable"] is True
+    (remote.dir / "state").write_text("ready")  # the source has the file now
+    queue.retry([task.id])
+    again = wait_until(lambda: finished(queue, task.id), timeout=20, message="the retry to finish")
+    assert again.status == "completed"
+    assert again.result["download_url"] == "https://files.example/out.zip"
+    assert "artifact_unavailable" not in again.result
+    assert again.meta["artifact_unavailable"] is None and not again.meta.get("retry_offered")

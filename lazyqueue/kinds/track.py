@@ -104,6 +104,8 @@ CANCEL_CONFIRM_S = 30.0
 POLL_TIMEOUT = 30.0
 MAX_IN_FLIGHT = 3
 GATE_TICK = 0.25
+STALE_KEYS = ("artifact_unavailable", "cancel_too_late", "remote_error", "poll_error", "poll_failures",
+              "last_poll_error", "queue_notice", "cancel")
 QUEUED_NOTICE_S = 60.0
 QUEUED_STUCK_S = 300.0
 MAX_BODY = 1 << 20
@@ -623,7 +625,9 @@ class TaskBridge(PollListener):
         self.payload = payload
         self.clock = clock
         self.source = payload.get("url") or payload.get("command")
-        self.meta: dict = {}
+        # what the record already holds (a retried task keeps its old meta)
+        self.meta: dict = dict(getattr(ctx.task, "meta", None) or {})
+        self._stale = [k for k in STALE_KEYS if self.meta.get(k) not in (None, False, 0, "")]
         self._shown: tuple | None = None
         self._queued_since: float | None = None
         self._notices: set[str] = set()
@@ -667,12 +671,16 @@ class TaskBridge(PollListener):
 
     # listener ------------------------------------------------------------
     def on_transition(self, previous: str | None, status: RemoteStatus) -> None:
-        values: dict[str, Any] = {
+        values: dict[str, Any] = {k: None for k in self._stale}  # left from an earlier run
+        self._stale = []
+        values.update({
             "remote_state": status.state,
             "queue_position": status.queue_position,
             "source": self.source,
-        }
-        for name in ("request_id", "expires_at", "download_url"):
+        })
+        if status.request_id is not None:
+            values["request_id"] = status.request_id  # sticky: a later answer may leave it out
+        for name in ("expires_at", "download_url"):
             value = getattr(status, name)
             if value is not None or name in self.meta:
                 values[name] = value
