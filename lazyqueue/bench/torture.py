@@ -1,0 +1,328 @@
+"""Crash torture: kill -9 the worker and CLI writers at random moments, recover, check.
+
+    python -m lazyqueue.bench.torture                  # 50 trials (LAZYQUEUE_TORTURE_TRIALS)
+    python -m lazyqueue.bench.torture --trials 5 --tasks 200 --seed 1
+
+One trial, on a fresh state directory:
+  1. `lazyqueue add shell --from FILE --json` batches of shell tasks (most with
+     many attempts, some with one); one more batch is written by an `add`
+     that is killed -9 at a random moment (all of it lands, or none).
+  2. `lazyqueue worker` runs them and is killed -9 at a random moment; the
+     file state right after the kill is recorded; again, a few times.
+  3. `lazyqueue worker --exit-when-idle` recovers and finishes everything.
+Each task's command appends `s ID PID` and `e ID PID` to a ledger file
+(`$LAZYQUEUE_TASK_ID` comes from the worker), so runs can be counted.
+
+After every trial:
+  - the task file parses (`lazyqueue ls --json` exits 0);
+  - every acknowledged task is there (lost);
+  - nothing is running or queued after recovery (stuck);
+  - no completed task ran again, no task ran more often than it was claimed,
+    no two runs of one task overlapped (duplicated);
+  - every task ended completed or failed "interrupted" (bad_end);
+  - a killed `add --from` batch is all there or not at all (torn).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PYTHON = sys.executable
+
+
+@dataclass
+class Summary:
+    trials: int = 0
+    tasks: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    stuck: int = 0
+    bad_end: int = 0
+    torn: int = 0
+    kills: int = 0
+    problems: list = field(default_factory=list)
+
+    def add(self, other: "Summary") -> None:
+        for name in ("trials", "tasks", "lost", "duplicated", "stuck", "bad_end", "torn", "kills"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.problems += other.problems
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.stuck or self.bad_end or self.torn)
+
+    def line(self) -> str:
+        return (f"torture: trials={self.trials} tasks={self.tasks} kills={self.kills} lost={self.lost} "
+                f"duplicated={self.duplicated} stuck={self.stuck} bad_end={self.bad_end} torn={self.torn}")
+
+
+class Procs:
+    """Every process a trial starts, so all of them die even when a check fails."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.started: list[subprocess.Popen] = []
+
+    def popen(self, argv, env, **kw) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, env=env, start_new_session=True, **kw)
+        self.started.append(proc)
+        return proc
+
+    def kill_all(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                proc.wait()
+        kill_strays(self.home)
+
+
+def kill_strays(home: Path) -> int:
+    """Kill commands a killed worker left running (they run in their own sessions).
+
+    They are found by the state directory in their environment, and killed by pid.
+    """
+    marker = f"LAZYQUEUE_HOME={home}".encode()
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if marker in env:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+def cli_env(home: Path, config: Path) -> dict:
+    env = dict(os.environ)
+    env["LAZYQUEUE_HOME"] = str(home)
+    env["LAZYQUEUE_CONFIG"] = str(config)
+    env["NO_COLOR"] = "1"
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def lq(env: dict, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, "-m", "lazyqueue", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, input=input)
+
+
+def ls_json(env: dict) -> list[dict]:
+    proc = lq(env, "ls", "--json")
+    if proc.returncode != 0:
+        raise AssertionError(f"ls --json failed ({proc.returncode}): {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
+def read_ledger(path: Path) -> list[tuple[str, int, int]]:
+    """[(event 's'|'e', task id, pid)] in the order they were written."""
+    out = []
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in ("s", "e") and parts[1].isdigit() and parts[2].isdigit():
+            out.append((parts[0], int(parts[1]), int(parts[2])))
+    return out
+
+
+def task_command(ledger: Path, sleep_s: float) -> str:
+    return (f'echo "s $LAZYQUEUE_TASK_ID $$" >> {ledger}; sleep {sleep_s:.3f}; '
+            f'echo "e $LAZYQUEUE_TASK_ID $$" >> {ledger}')
+
+
+def overlapping_runs(ledger: list[tuple[str, int, int]]) -> set[int]:
+    """Ids with two runs at once: a run's end comes after another run of it started."""
+    open_runs: dict[int, list[int]] = {}
+    bad: set[int] = set()
+    for event, tid, pid in ledger:
+        runs = open_runs.setdefault(tid, [])
+        if event == "s":
+            runs.append(pid)
+        elif pid in runs:
+            if runs[-1] != pid:  # a later run of the same task started before this one ended
+                bad.add(tid)
+            runs.remove(pid)
+    return bad
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def run_trial(workdir: Path, n_tasks: int = 200, rng: random.Random | None = None,
+              worker_kills: int = 2, concurrency: int = 4, log=None) -> Summary:
+    """One trial in `workdir` (fresh); returns its counts (problems described in .problems)."""
+    rng = rng or random.Random()
+    home = workdir / "home"
+    config = workdir / "config.toml"
+    config.write_text("")
+    ledger = workdir / "ledger"
+    env = cli_env(home, config)
+    procs = Procs(home)
+    summary = Summary(trials=1)
+    problems = summary.problems
+    acknowledged: set[int] = set()
+    try:
+        # 1. acknowledged batches: most tasks may be re-queued, some have one attempt
+        one_shot = max(1, n_tasks // 4)
+        batches = [(n_tasks - one_shot, "20"), (one_shot, "1")]
+        for size, attempts in batches:
+            lines = [task_command(ledger, rng.choice((0.01, 0.02, 0.05, 0.1, 0.3))) for _ in range(size)]
+            src = workdir / f"batch-{attempts}.txt"
+            src.write_text("\n".join(lines) + "\n")
+            proc = lq(env, "add", "shell", "--from", str(src), "--max-attempts", attempts, "--json")
+            if proc.returncode != 0:
+                raise AssertionError(f"add --from failed: {proc.stderr.strip()}")
+            acknowledged |= {rec["id"] for rec in json.loads(proc.stdout)}
+        # a writer killed mid `add --from`: all of its batch or none of it
+        killed_batch = 50
+        src = workdir / "batch-killed.txt"
+        src.write_text("\n".join(f"echo killed-batch {i}" for i in range(killed_batch)) + "\n")
+        writer = procs.popen([PYTHON, "-m", "lazyqueue", "add", "shell", "--from", str(src), "--json"], env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.0, 0.4))  # the random moment of the kill
+        writer.send_signal(signal.SIGKILL)
+        out, _err = writer.communicate()
+        summary.kills += 1
+        writer_acked = writer.returncode == 0
+        if writer_acked:
+            acknowledged |= {rec["id"] for rec in json.loads(out)}
+
+        # 2. run, kill -9 at a random moment, look at the file, again
+        completed_at_kill: set[int] = set()
+        printed = ""  # what the workers said, in order: "✓ t12 completed", "▶ t12 running"
+        for _ in range(worker_kills):
+            worker = procs.popen([PYTHON, "-m", "lazyqueue", "worker", "--concurrency", str(concurrency)], env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            # wait until it really runs something, then pick the moment
+            wait_for(lambda: read_ledger(ledger) or worker.poll() is not None, 60, "the worker to start a task")
+            time.sleep(rng.uniform(0.0, 1.5))
+            worker.send_signal(signal.SIGKILL)
+            printed += worker.communicate()[0]
+            summary.kills += 1
+            state = ls_json(env)
+            completed_at_kill |= {t["id"] for t in state if t["status"] == "completed"}
+        mark = len(read_ledger(ledger))
+
+        # 3. recover and finish
+        proc = lq(env, "worker", "--exit-when-idle", "--concurrency", str(concurrency), timeout=300)
+        printed += proc.stdout
+        if proc.returncode != 0:
+            problems.append(f"recovery worker exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        kill_strays(home)
+        final = ls_json(env)
+        entries = read_ledger(ledger)
+    finally:
+        procs.kill_all()
+
+    by_id = {t["id"]: t for t in final}
+    summary.tasks = len(by_id)
+    lost = acknowledged - set(by_id)
+    if lost:
+        summary.lost += len(lost)
+        problems.append(f"lost acknowledged tasks: {sorted(lost)[:10]}")
+    batch = [t for t in final if "killed-batch" in str(t["payload"].get("command", ""))]
+    if len(batch) not in (0, killed_batch) or (writer_acked and len(batch) != killed_batch):
+        summary.torn += 1
+        problems.append(f"killed add --from left {len(batch)} of {killed_batch} tasks (acknowledged={writer_acked})")
+    for t in final:
+        if t["status"] in ("running", "queued"):
+            summary.stuck += 1
+            problems.append(f"t{t['id']} still {t['status']} after recovery")
+        elif t["status"] == "failed" and not (t.get("error") or "").startswith("interrupted"):
+            summary.bad_end += 1
+            problems.append(f"t{t['id']} failed: {t.get('error')!r}")
+        elif t["status"] not in ("completed", "failed"):
+            summary.bad_end += 1
+            problems.append(f"t{t['id']} ended {t['status']}")
+    starts: dict[int, int] = {}
+    for event, tid, _pid in entries:
+        if event == "s":
+            starts[tid] = starts.get(tid, 0) + 1
+    dup: set[int] = set()
+    for tid, count in starts.items():
+        task = by_id.get(tid)
+        if task is not None and count > task["attempt"]:
+            dup.add(tid)
+            problems.append(f"t{tid} ran {count} times in {task['attempt']} attempt(s)")
+    rerun = {tid for event, tid, _ in entries[mark:] if event == "s" and tid in completed_at_kill}
+    done_said: set[int] = set()
+    for line in printed.splitlines():  # a worker said it completed, then one started it again
+        parts = line.split()
+        if len(parts) >= 3 and parts[1].startswith("t") and parts[1][1:].isdigit():
+            tid = int(parts[1][1:])
+            if parts[2] == "completed":
+                done_said.add(tid)
+            elif parts[2] == "running" and tid in done_said:
+                rerun.add(tid)
+    overlap = overlapping_runs(entries)
+    for tid in sorted(rerun):
+        problems.append(f"t{tid} was completed, then ran again")
+    for tid in sorted(overlap):
+        problems.append(f"t{tid} ran twice at once")
+    summary.duplicated += len(dup | rerun | overlap)
+    if log is not None:
+        log(summary.line() + ("" if summary.ok else "  " + "; ".join(problems[:5])))
+    return summary
+
+
+def run_trials(trials: int, n_tasks: int = 200, seed: int | None = None, log=None, keep: bool = False) -> Summary:
+    total = Summary()
+    seed = random.randrange(1 << 30) if seed is None else seed
+    for i in range(trials):
+        rng = random.Random(seed + i)
+        with tempfile.TemporaryDirectory(prefix=f"lq-torture-{i}-") as d:
+            total.add(run_trial(Path(d), n_tasks, rng, log=log))
+    return total
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lazyqueue.bench.torture", description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=int(os.environ.get("LAZYQUEUE_TORTURE_TRIALS", "50")))
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: every started process is killed
+    seed = random.randrange(1 << 30) if args.seed is None else args.seed
+    print(f"torture: {args.trials} trials of {args.tasks} tasks, seed {seed}", flush=True)
+    total = run_trials(args.trials, args.tasks, seed, log=lambda line: print("  " + line, flush=True))
+    print(total.line())
+    for problem in total.problems[:50]:
+        print("  " + problem)
+    return 0 if total.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

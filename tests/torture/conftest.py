@@ -1,0 +1,1 @@
+from .helpers import started  # noqa: F401  (fixture)
