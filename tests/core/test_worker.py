@@ -124,8 +124,8 @@ def test_progress_events_are_throttled_but_the_last_value_arrives(queue):
     assert len(passes) < 60  # a held-back value wakes the loop once, not once per report
     progress = [(t, e) for t, e in rec.events if e.type == ev.TASK_PROGRESS and e.task.id == task.id]
     assert 2 <= len(progress) <= 10  # hundreds of reports in ~0.5 s
-    gaps = [b[0] - a[0] for a, b in zip(progress, progress[1:])]
-    assert min(gaps) >= 0.08
+    span = progress[-1][0] - progress[0][0]
+    assert len(progress) - 1 <= span / 0.1 + 1  # at most ~10 a second
     assert progress[-1][1].task.progress_label == "almost"
     gate.set()
     assert final(q, task.id).status == "completed"
