@@ -173,3 +173,24 @@ def test_a_stale_heap_entry_is_not_started_twice(home):
     s.tasks[1].priority = 9  # re-prioritised: a second entry goes on the heap
     s._index(s.tasks[1])
     assert ids(plan_claims(s, caps(), iso())) == [1]
+
+
+def test_dependencies_moved_to_the_archive_still_count(home):
+    from lazyqueue.core.store import RetentionPolicy
+
+    s = Store(home, RetentionPolicy(keep=0, max_age_days=36500))
+    s.load()
+    add_task(s, status="completed")
+    add_task(s, status="failed")
+    with s.lock:
+        assert s.compact() == 2
+    assert sorted(s.tasks) == []
+    add_task(s, after=[1])
+    add_task(s, after=[2])
+    add_task(s, after=[99])  # never existed
+    plan = plan_claims(s, caps(), iso())
+    assert ids(plan) == [3]
+    assert [(t.id, why) for t, why in plan.dependency_failed] == [
+        (4, "dependency t2 did not complete"),
+        (5, "dependency t99 did not complete"),
+    ]
