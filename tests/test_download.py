@@ -62,6 +62,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             server.stalled.set()
             server.release.wait(20)
+        elif route == "/hang":
+            server.stalled.set()  # no status line at all until the test lets go
+            server.release.wait(20)
         elif route == "/short.bin":
             self.send_response(200)
             self.send_header("Content-Length", str(len(BODY)))
@@ -197,7 +200,7 @@ def test_4xx_is_fatal_and_leaves_nothing(server, tmp_path):
     ctx, _ = make_ctx(tmp_path, {"url": server.base + "/missing.bin", "dest": str(tmp_path) + "/"})
     with pytest.raises(FatalError) as info:
         dl.DOWNLOAD.handler(ctx)
-    assert str(info.value) == "HTTP 404 Not Found from 127.0.0.1"
+    assert str(info.value) == "HTTP 404 from 127.0.0.1 (Not Found)"
     assert list(tmp_path.glob("*.bin")) == [] and leftovers(tmp_path) == []
 
 
@@ -238,10 +241,43 @@ def test_cancel_interrupts_a_blocked_read(server, tmp_path):
     assert leftovers(tmp_path) == [] and not (tmp_path / "stall.bin").exists()
 
 
+def test_cancel_while_connecting_does_not_wait_for_the_timeout(server, tmp_path):
+    out = tmp_path / "out"
+    ctx, _ = make_ctx(tmp_path, {"url": server.base + "/hang", "dest": str(out) + "/"})
+    outcome = {}
+
+    def run():
+        try:
+            dl.DOWNLOAD.handler(ctx)
+        except BaseException as exc:  # noqa: BLE001
+            outcome["exc"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert server.stalled.wait(10)
+    ctx.request_cancel("cancel")
+    thread.join(10)  # the socket timeout is 30 s: finishing here means the cancel cut it short
+    assert not thread.is_alive()
+    assert isinstance(outcome.get("exc"), Cancelled)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_rate_meter_over_a_window():
+    now = [0.0]
+    meter = dl.RateMeter(window=3.0, clock=lambda: now[0])
+    assert meter.add(0) is None
+    now[0] = 1.0
+    assert meter.add(1_000_000) == 1_000_000
+    for t in range(2, 10):
+        now[0] = float(t)
+        rate = meter.add(t * 2_000_000)
+    assert rate == pytest.approx(2_000_000)
+
+
 def test_classify_messages():
     err = urllib.error.HTTPError("http://h.example/x", 503, "Service Unavailable", {}, None)
     assert isinstance(dl.classify(err, "http://h.example/x", 30), RetryableError)
-    assert str(dl.classify(err, "http://h.example/x", 30)) == "HTTP 503 Service Unavailable from h.example"
+    assert str(dl.classify(err, "http://h.example/x", 30)) == "HTTP 503 from h.example (Service Unavailable)"
     for code in (400, 403, 404, 410):
         assert isinstance(dl.classify(urllib.error.HTTPError("u", code, "", {}, None), "http://h/x", 30), FatalError)
     for code in (408, 429, 500, 502):
@@ -320,7 +356,7 @@ def test_worker_gives_up_after_three_5xx(server, queue, tmp_path):
     done = wait_until(lambda: finished(queue, task.id), timeout=20, message="the download to fail")
     assert done.status == "failed"
     assert done.attempt == 3 and done.error_kind == "retryable"
-    assert done.error == "HTTP 503 Service Unavailable from 127.0.0.1"
+    assert done.error == "HTTP 503 from 127.0.0.1 (Service Unavailable)"
     assert server.hits["/flaky.bin"] == 3
     assert not (tmp_path / "flaky.bin").exists() and leftovers(tmp_path) == []
 

@@ -174,8 +174,8 @@ def classify(exc: BaseException, url: str, timeout: float) -> Exception:
     """Turn what urllib raised into a RetryableError or a FatalError with a plain message."""
     host = _host(url)
     if isinstance(exc, urllib.error.HTTPError):
-        reason = f" {exc.reason}" if exc.reason else ""
-        message = f"HTTP {exc.code}{reason} from {host}"
+        reason = f" ({exc.reason})" if exc.reason else ""
+        message = f"HTTP {exc.code} from {host}{reason}"
         if 400 <= exc.code < 500 and exc.code not in TRANSIENT_4XX:
             return FatalError(message)
         return RetryableError(message)
@@ -267,6 +267,7 @@ def _download(ctx):
     except Cancelled:
         raise
     except Exception as exc:  # noqa: BLE001 - classified below
+        ctx.check_cancelled()  # a cancel, not a network failure: never retried
         raise classify(exc, url, timeout) from None
     tmp_path = None
     try:
