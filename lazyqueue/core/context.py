@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
@@ -47,7 +48,8 @@ class TaskContext:
     def log(self, line: str) -> None:
         if self._log_fh is None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._log_fh = open(self.log_path, "a", encoding="utf-8", errors="replace")
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # output may hold secrets
+            self._log_fh = open(fd, "a", encoding="utf-8", errors="replace")
         self._log_fh.write(line.rstrip("\n") + "\n")
         self._log_fh.flush()
 

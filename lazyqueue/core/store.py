@@ -549,7 +549,9 @@ class Store:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         target = path.with_name(f"{path.name}.{why}-{stamp}")
         if not target.exists():
-            target.write_bytes(path.read_bytes())
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # task data: private
+            with open(fd, "wb") as fh:
+                fh.write(path.read_bytes())
         return target
 
     def _apply_entry(self, entry: dict, full: bool, changed_t: set, changed_j: set) -> None:
