@@ -168,3 +168,16 @@ def test_missing_working_directory_is_a_user_error(q, tmp_path):
     done = final(q, task.id)
     assert done.status == "failed" and done.error_kind == "user" and done.attempt == 1
     assert "working directory not found" in done.error
+
+
+def test_every_file_in_the_state_directory_is_private(home, q):
+    task, _ = q.enqueue("shell", {"command": "echo secret-output"})
+    assert final(q, task.id).status == "completed"
+    with open(home / "tasks.journal", "ab") as fh:
+        fh.write(b"damaged line\n")
+    q.enqueue("shell", {"command": "true"}, delay=3600)
+    Queue(home, plugins=False).close()  # reads the damaged line: keeps a copy aside
+    assert list(home.glob("tasks.journal.damaged-*"))
+    for path in [home, *home.rglob("*")]:
+        mode = os.stat(path).st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
