@@ -214,6 +214,14 @@ def test_gate_waiter_that_gives_up_passes_no_slot_on_twice():
     asyncio.run(main())
 
 
+def test_polls_after_the_first_land_on_the_gate_tick_grid():
+    clock = FakeClock(start=100.1)
+    fetch = Script(clock, [st("queued"), st("running"), st("running"), st("ready")])
+    poller = tr.Poller(fetch, clock=clock, sleep=clock.sleep, gate=tr.PollGate(3, tick=0.25))
+    asyncio.run(poller.run())
+    assert fetch.times == [100.1, 102.25, 104.25, 106.25]  # trackers on one cadence share ticks
+
+
 def test_gate_aligns_due_times_to_its_tick():
     gate = tr.PollGate(3, tick=0.25)
     assert gate.align(2.0) == 2.0
@@ -539,3 +547,46 @@ def test_e2e_ready_without_artifact_then_retry(queue, remote):
     assert again.result["download_url"] == "https://files.example/out.zip"
     assert "artifact_unavailable" not in again.result
     assert again.meta["artifact_unavailable"] is None and not again.meta.get("retry_offered")
+
+
+def test_e2e_many_tracked_tasks_keep_three_requests_in_flight(queue):
+    lock = threading.Lock()
+    release = threading.Event()
+    seen = {"now": 0, "peak": 0, "total": 0}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):  # noqa: N802
+            with lock:
+                seen["now"] += 1
+                seen["total"] += 1
+                seen["peak"] = max(seen["peak"], seen["now"])
+            release.wait(20)
+            body = json.dumps({"state": "ready", "download_url": "https://files.example" + self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            with lock:
+                seen["now"] -= 1
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        queue.start_worker()
+        tasks = [queue.enqueue("track", {"url": f"{base}/jobs/{i}"})[0] for i in range(12)]
+        wait_until(lambda: seen["now"] == 3 and len(tr.GATE._waiters) == 9, message="three polls out, nine waiting")
+        assert seen["peak"] == 3
+        release.set()
+        done = [wait_until(lambda t=t: finished(queue, t.id), timeout=20, message="tracking to finish") for t in tasks]
+    finally:
+        release.set()
+        srv.shutdown()
+        srv.server_close()
+    assert all(t.status == "completed" for t in done)
+    assert seen["peak"] == 3 and seen["total"] == 12
+    assert tr.GATE.in_flight == 0

@@ -62,7 +62,10 @@ For the detail pane, `task.meta` holds (names are stable):
   source           the url or command polled
 and `task.result` holds the ready result above.
 
-Payload: command | url, cancel_command, cancel_url, interval, poll_timeout, cwd.
+Payload: command | url, cancel_command, cancel_url, interval, poll_timeout
+(per poll or cancel call, default 30 s), cwd (where commands run; defaults to
+the directory the task was added from). Commands get LAZYQUEUE_TASK_ID and,
+once the source has named one, LAZYQUEUE_REQUEST_ID in their environment.
 Dedupe key: `track:<url or command>`.
 """
 
@@ -425,9 +428,9 @@ class Poller:
     `clock()` and `await sleep(seconds)` are injectable so a test can run the
     cadence under a fake clock; `gate` limits polls in flight. Thread-safe
     controls: `poke()` (poll now), `stop(reason)` (run raises PollStopped),
-    `cancel_sent()` (poll at the base cadence; give up with
-    CancelNotConfirmed if the source still says queued/running after
-    `cancel_confirm_s`).
+    `note_cancel()` (a cancel is on its way: poll at the base cadence),
+    `cancel_sent()` (poll at once; give up with CancelNotConfirmed if the
+    source still says queued/running `cancel_confirm_s` later).
     """
 
     def __init__(
