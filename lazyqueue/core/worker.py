@@ -11,7 +11,6 @@ pool, async ones on an event loop thread.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import socket
@@ -468,6 +467,8 @@ class Worker:
             self._done(task.id, "error", err)
             return
         if kind.is_async:
+            import asyncio
+
             loop = self._async_loop()
             future = asyncio.run_coroutine_threadsafe(self._run_async(kind.handler, ctx), loop)
             future.add_done_callback(lambda f, tid=task.id, c=ctx: self._done_future(tid, f, c))
@@ -483,6 +484,8 @@ class Worker:
             self._done(ctx.task.id, "ok", value, ctx)
 
     async def _run_async(self, handler, ctx: TaskContext):
+        import asyncio
+
         task = asyncio.current_task()
         ctx.on_cancel(lambda: self._loop.call_soon_threadsafe(task.cancel))
         try:
@@ -510,6 +513,8 @@ class Worker:
 
     def _async_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
+            import asyncio  # here, not at the top: ~6 MB a headless worker of sync kinds never needs
+
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="lazyqueue-async", daemon=True).start()
             self._loop = loop
