@@ -32,6 +32,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             server.hits[self.path] = server.hits.get(self.path, 0) + 1
             hits = server.hits[self.path]
         route = self.path.split("?")[0]
+        if route.startswith("http://"):  # asked as a proxy: the request line holds the whole URL
+            server.proxied.append(self.path)
+            route = "/" + route.split("/", 3)[3]
         if route == "/file.bin":
             self._send(200, BODY)
         elif route == "/nolength.bin":
@@ -95,6 +98,7 @@ def server():
     srv.daemon_threads = True
     srv.lock = threading.Lock()
     srv.hits = {}
+    srv.proxied = []
     srv.flaky_failures = 1
     srv.stalled = threading.Event()
     srv.release = threading.Event()
@@ -194,6 +198,15 @@ def test_explicit_file_path_is_replaced(server, tmp_path):
     result = dl.DOWNLOAD.handler(make_ctx(tmp_path, {"url": server.base + "/file.bin", "dest": str(target)})[0])
     assert result["path"] == str(target)
     assert target.read_bytes() == BODY
+
+
+def test_proxy_from_the_environment_is_used(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("http_proxy", server.base)
+    monkeypatch.setenv("no_proxy", "")
+    ctx, _ = make_ctx(tmp_path, {"url": "http://files.example.invalid/file.bin", "dest": str(tmp_path) + "/"})
+    result = dl.DOWNLOAD.handler(ctx)
+    assert server.proxied == ["http://files.example.invalid/file.bin"]
+    assert Path(result["path"]).read_bytes() == BODY
 
 
 def test_4xx_is_fatal_and_leaves_nothing(server, tmp_path):

@@ -19,8 +19,8 @@
 - Errors: HTTP 4xx is fatal (not retried) except 408 and 429, which are
   transient; HTTP 5xx, a reset or refused connection, a dropped body and a
   timeout (`socket_timeout`, default 30 s, per connect/read) are retryable.
-- Proxies come from the environment (http_proxy, https_proxy, no_proxy), as
-  urllib's default opener does.
+- Proxies come from the environment (http_proxy, https_proxy, no_proxy), read
+  afresh for each download (urllib's default opener would keep the first ones).
 
 Payload: url (required), dest, cwd, socket_timeout.
 Result: {"path", "bytes", "sha256", "url", "final_url", "content_type"}.
@@ -209,7 +209,8 @@ def _open(ctx, request: urllib.request.Request, timeout: float):
 
     def run() -> None:
         try:
-            resp = urllib.request.urlopen(request, timeout=timeout)
+            # a fresh opener reads the proxy variables as they are now
+            resp = urllib.request.build_opener().open(request, timeout=timeout)
         except BaseException as exc:  # noqa: BLE001 - handed to the handler
             resp, error = None, exc
         else:

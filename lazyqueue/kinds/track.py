@@ -264,7 +264,7 @@ def url_fetcher(url: str, timeout: float = POLL_TIMEOUT) -> Callable[[], RemoteS
     def fetch() -> RemoteStatus:
         request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": USER_AGENT})
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp:
+            with urllib.request.build_opener().open(request, timeout=timeout) as resp:
                 body = resp.read(MAX_BODY + 1)
         except Exception as exc:  # noqa: BLE001 - every failure is one failed poll
             raise PollError(_url_error(exc, url, timeout)) from None
@@ -320,7 +320,7 @@ def send_cancel(payload: dict, env: dict | None = None, timeout: float = POLL_TI
     url = payload["cancel_url"]
     request = urllib.request.Request(url, data=b"", method="POST", headers={"User-Agent": USER_AGENT})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        with urllib.request.build_opener().open(request, timeout=timeout) as resp:
             resp.read(MAX_BODY)
             return f"cancel sent: HTTP {resp.status}"
     except Exception as exc:  # noqa: BLE001
