@@ -307,6 +307,7 @@ def test_banner_in_meta_and_label_then_cleared(tmp_path):
     run_bridge(bridge, poller)
     banner_calls = [m for m in rep.meta_calls if "poll_error" in m]
     assert [m["poll_error"] for m in banner_calls] == [tr.BANNER, None]
+    assert [m["banner"] for m in banner_calls] == [tr.BANNER, None]
     assert banner_calls[0]["last_poll_error"] == "timed out after 30 s (status.example)"
     assert rep.progress == [(40.0, "running"), (40.0, "couldn't refresh status — retrying every 30 s"), (45.0, "running")]
 

@@ -53,6 +53,8 @@ For the detail pane, `task.meta` holds (names are stable):
   download_url     once ready
   remote_error     the source's error text (failed)
   poll_error       the banner text while polls keep failing, else null
+  banner           the same text, under the key the detail pane shows
+  last_poll_error  what the last failed poll said
   poll_failures    consecutive failed polls when the banner was last set
   queue_notice     "taking longer than expected …" after 60 s queued,
                    "stuck in queue …" after 5 min
@@ -107,7 +109,7 @@ CANCEL_CONFIRM_S = 30.0
 POLL_TIMEOUT = 30.0
 MAX_IN_FLIGHT = 3
 GATE_TICK = 0.25
-STALE_KEYS = ("artifact_unavailable", "cancel_too_late", "remote_error", "poll_error", "poll_failures",
+STALE_KEYS = ("artifact_unavailable", "cancel_too_late", "remote_error", "poll_error", "banner", "poll_failures",
               "last_poll_error", "queue_notice", "cancel")
 QUEUED_NOTICE_S = 60.0
 QUEUED_STUCK_S = 300.0
@@ -740,12 +742,12 @@ class TaskBridge(PollListener):
 
     def on_banner(self, shown: bool, error: str | None) -> None:
         if shown:
-            self._meta(poll_error=BANNER, poll_failures=FAILURES_FOR_BANNER, last_poll_error=error)
+            self._meta(poll_error=BANNER, banner=BANNER, poll_failures=FAILURES_FOR_BANNER, last_poll_error=error)
             self.ctx.log(BANNER)
             value = self._shown[0] if self._shown else None
             self._show(value, BANNER)
         else:
-            self._meta(poll_error=None, poll_failures=0)
+            self._meta(poll_error=None, banner=None, poll_failures=0)
             self.ctx.log("status refreshed again")
             self._shown = None
 
