@@ -6,6 +6,7 @@ wrong, e.g. `config.toml: kinds.encode.concurrency: must be a whole number ≥ 1
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
@@ -113,6 +114,8 @@ def parse_config(data: dict, path: Path) -> Config:
         prefix = f"kinds.{name}."
         if not isinstance(table, dict):
             raise check.fail(f"kinds.{name}", "must be a table")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise check.fail(f"kinds.{name}", "a kind name must be letters, digits, '-', '_' or '.'")
         check.unknown(table, KIND_KEYS, prefix)
         spec: dict[str, Any] = {}
         if "command" in table:
