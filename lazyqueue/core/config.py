@@ -55,7 +55,7 @@ class _Checker:
         if name not in table:
             return None
         value = table[name]
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < low:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= low or value == float("inf"):
             raise self.fail(key, f"must be a number ≥ {low:g} (got {value!r})")
         return float(value)
 
