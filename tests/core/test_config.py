@@ -182,3 +182,30 @@ def test_cwd_placeholders_are_required_fields_too(home, config_file, tmp_path):
     assert done.status == "completed", done.error
     assert str(tmp_path) in (home / "logs" / f"{task.id}.log").read_text()
     q.close()
+
+
+def test_a_config_that_is_not_utf8_is_a_config_error(home, config_file):
+    config_file.write_bytes(b"[worker]\nconcurrency = 2  # caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        Queue(home, config=config_file, plugins=False)
+    message = str(info.value)
+    assert message.startswith(f"{config_file}: ") and "UTF-8" in message and "\n" not in message
+
+
+def test_a_bad_kind_name_names_the_file_and_the_key(home, config_file):
+    write(config_file, '[kinds."two words"]\ncommand = ["true"]\n')
+    with pytest.raises(ConfigError) as info:
+        Queue(home, config=config_file, plugins=False)
+    assert str(info.value).startswith(f"{config_file}: kinds.two words:")
+
+
+@pytest.mark.parametrize("text,key", [
+    ('[kinds.x]\ncommand = ["a"]\ntimeout = nan\n', "kinds.x.timeout"),
+    ("[worker]\ngrace = inf\n", "worker.grace"),
+    ('[kinds.x]\ncommand = ["a"]\nbackoff = { base = inf }\n', "kinds.x.backoff.base"),
+])
+def test_numbers_must_be_finite(home, config_file, text, key):
+    write(config_file, text)
+    with pytest.raises(ConfigError) as info:
+        Queue(home, config=config_file, plugins=False)
+    assert str(info.value).startswith(f"{config_file}: {key}: must be a number")
