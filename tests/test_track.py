@@ -344,7 +344,8 @@ def test_long_queue_gets_a_notice(tmp_path):
     bridge, poller, rep, _ = bridge_for(tmp_path, lambda n, t: st("queued", queue_position=4, request_id="r5") if t < 400 else st("ready", download_url="u"))
     run_bridge(bridge, poller)
     notices = [m["queue_notice"] for m in rep.meta_calls if "queue_notice" in m]
-    assert notices == ["taking longer than expected — position 4", "stuck in queue — contact support with request id r5"]
+    assert notices == ["taking longer than expected — position 4", "stuck in queue — contact support with request id r5", None]
+    assert rep.meta_calls[-1]["remote_state"] == "ready"  # cleared with the transition, in one update
 
 
 def test_parse_status_and_expiry_text():

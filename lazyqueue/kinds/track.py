@@ -689,6 +689,8 @@ class TaskBridge(PollListener):
             value = getattr(status, name)
             if value is not None or name in self.meta:
                 values[name] = value
+        if status.state != "queued" and self.meta.get("queue_notice"):
+            values["queue_notice"] = None
         if status.state == "failed":
             values["remote_error"] = status.error
         if status.state == "ready":
@@ -732,8 +734,6 @@ class TaskBridge(PollListener):
                 self._notices.add("slow")
                 values["queue_notice"] = f"taking longer than expected — {where}"
                 self.ctx.log(f"still queued after {waited:.0f} s ({where})")
-        elif status.state != "queued" and self.meta.get("queue_notice"):
-            values["queue_notice"] = None
         self._meta(**values)
         self._refresh(status)
 
