@@ -56,7 +56,10 @@ class Backoff:
         """Seconds to wait after attempt `failed_attempt` failed (`rng`: a random.Random)."""
         if rng is None:
             import random as rng
-        raw = min(self.max, self.base * self.factor ** max(0, failed_attempt - 1))
+        try:
+            raw = min(self.max, self.base * self.factor ** max(0, failed_attempt - 1))
+        except OverflowError:  # a float factor past ~1000 attempts: long since capped
+            raw = self.max
         spread = raw * self.jitter
         r = rng.uniform(-spread, spread)
         return max(0.0, min(self.max, raw + r))
