@@ -141,3 +141,9 @@ def test_lazy_kinds_load_on_first_use():
     assert reg.find("net-b") is not None
     assert reg.get("net-a").name == "net-a"
     assert loads == [1]
+
+
+def test_backoff_after_very_many_attempts_is_the_cap():
+    b = Backoff(base=1.0, factor=2.0, max=10.0, jitter=0)
+    assert b.delay(1100) == 10.0
+    assert b.delay(10**6) == 10.0
