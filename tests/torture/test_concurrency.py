@@ -96,8 +96,8 @@ def test_two_workers_share_caps_and_never_run_a_task_twice(cli_env, tmp_path, st
             workers.append(started.lazyqueue(cli_env, "worker", "--concurrency", "3", stdout=fh, stderr=subprocess.STDOUT))
     # small batches while both workers run, so both find work; plus racing dedupe adds
     expected = 0
-    for batch in range(16):
-        for kind, count in (("slow", 1), ("fast", 4)):
+    for batch in range(8):
+        for kind, count in (("slow", 2), ("fast", 8)):
             src = tmp_path / f"{kind}-{batch}.txt"
             src.write_text("".join(f"ledger={ledger} n={batch}-{i}\n" for i in range(count)))
             proc = lq(cli_env, "add", kind, "--from", str(src))
