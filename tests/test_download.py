@@ -155,6 +155,7 @@ def test_download_with_content_length(server, tmp_path):
     assert result["sha256"] == hashlib.sha256(BODY).hexdigest()
     assert result["final_url"] == server.base + "/file.bin"
     assert leftovers(out) == []
+    assert path.stat().st_mode & 0o777 == 0o666 & ~dl._umask()
     values = [v for v, _ in rep.progress if v is not None]
     assert values and values[-1] == 100.0
     assert all(0 <= v <= 100 for v in values)

@@ -247,6 +247,18 @@ def _interrupt(resp) -> None:
         pass
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 def _target(dest: str, headers, final_url: str) -> tuple[Path, bool]:
     """(final path, replace allowed)."""
     path = Path(dest)
@@ -329,9 +341,7 @@ def _download(ctx):
                 raise RetryableError(f"connection to {_host(final_url)} closed after {human_bytes(done)} of {human_bytes(total)}")
             out.flush()
             os.fsync(out.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp made it 0600; give it a normal file's mode
         if not may_replace and target.exists():  # someone took the name meanwhile
             target = _unique(folder, target.name)
         os.replace(tmp_path, target)

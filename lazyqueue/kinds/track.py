@@ -820,6 +820,7 @@ async def _track(ctx):
             return
 
         poller.note_cancel()
+        bridge._refresh()  # "cancelling…"
 
         def send() -> None:
             try:
