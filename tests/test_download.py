@@ -166,6 +166,18 @@ def test_download_with_content_length(server, tmp_path):
     assert rep.meta["path"] == str(path)
 
 
+def test_a_temp_file_left_by_a_dead_worker_is_removed_on_the_next_run(server, tmp_path):
+    ctx, _ = make_ctx(tmp_path, {"url": server.base + "/file.bin", "dest": str(tmp_path) + "/"})
+    tag = dl._part_tag(ctx)
+    stale = tmp_path / f".file.bin.{tag}.x1y2{dl.PART_SUFFIX}"
+    stale.write_bytes(b"partial")
+    other = tmp_path / f".file.bin.t99-abcdef.x1y2{dl.PART_SUFFIX}"  # another task's: left alone
+    other.write_bytes(b"partial")
+    dl.DOWNLOAD.handler(ctx)
+    assert not stale.exists() and other.exists()
+    assert (tmp_path / "file.bin").read_bytes() == BODY
+
+
 def test_download_without_content_length_is_indeterminate(server, tmp_path):
     ctx, rep = make_ctx(tmp_path, {"url": server.base + "/nolength.bin", "dest": str(tmp_path / "x.bin")})
     result = dl.DOWNLOAD.handler(ctx)

@@ -9,9 +9,10 @@
   directory, recorded when the task is queued). A trailing "/" or an existing
   directory means "a directory".
 - The body streams to a hidden temporary file in the destination folder
-  (`.NAME.XXXX.lqpart`) and is renamed into place only once complete; a
-  cancelled or failed download removes it, so no partial file ever sits under
-  the final name. Into a directory, an existing file is never replaced: the
+  (`.NAME.tID-QUEUE.XXXX.lqpart`) and is renamed into place only once
+  complete; a cancelled or failed download removes it, so no partial file ever
+  sits under the final name. One left by a worker that died is removed when
+  the task runs again. Into a directory, an existing file is never replaced: the
   name gets " (1)", " (2)"…; an explicit file path is replaced atomically.
 - Progress comes from Content-Length ("12.3 MB of 40.0 MB · 3.1 MB/s"); without
   one it is indeterminate (`progress None`, "12.3 MB · 3.1 MB/s").
@@ -247,6 +248,12 @@ def _interrupt(resp) -> None:
         pass
 
 
+def _part_tag(ctx) -> str:
+    """Names this task's temporary files: its id and its queue (task ids are per queue)."""
+    queue = hashlib.sha256(str(Path(ctx.log_path).parent).encode()).hexdigest()[:6]
+    return f"t{ctx.task.id}-{queue}"
+
+
 def _umask() -> int:
     """The process umask, read without changing it (os.umask would race other threads)."""
     try:
@@ -302,8 +309,15 @@ def _download(ctx):
             raise UserInputError(f"{target} is a directory")
         ctx.update_meta(url=url, path=str(target), total_bytes=total)
         ctx.log(f"saving to {target}" + (f" ({human_bytes(total)})" if total else " (size unknown)"))
+        tag = _part_tag(ctx)
+        for stale in folder.glob(f".*.{tag}.*{PART_SUFFIX}"):  # left by this task's run in a worker that died
+            try:
+                stale.unlink()
+                ctx.log(f"removed {stale.name} (left by an interrupted attempt)")
+            except OSError:
+                pass
         try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:80]}.", suffix=PART_SUFFIX, dir=folder)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:80]}.{tag}.", suffix=PART_SUFFIX, dir=folder)
         except OSError as exc:
             raise UserInputError(f"cannot write in {folder}: {exc.strerror or exc}") from None
         tmp_path = Path(tmp_name)
