@@ -56,8 +56,12 @@ class TaskContext:
     def update_meta(self, **values) -> None:
         """Merge values into the task's `meta` (queue position, request id, banners…).
 
-        Persisted and published like progress (coalesced).
+        Persisted and published like progress (coalesced). Values must be JSON
+        (TypeError here otherwise, not a failed write later).
         """
+        import json
+
+        json.dumps(values)
         self._reporter.report_meta(self.task.id, values)
 
     def set_stage(self, stage: str) -> None:

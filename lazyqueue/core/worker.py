@@ -11,6 +11,7 @@ pool, async ones on an event loop thread.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -386,6 +387,11 @@ class Worker:
     def _apply_outcome(self, task: Task, kind_of: str, value: Any, run: Running | None, change: Change, published: list, now: float) -> None:
         cancel_asked = task.cancel_requested or (run is not None and run.ctx.cancel_reason == "cancel")
         if kind_of == "ok":
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:  # it could never be written: fail the task, not the pass
+                self._failed(task, f"the handler's result is not JSON: {exc}", "fatal", published, now)
+                return
             self._finish(task, COMPLETED, now, result=value)
             published.append(self._event(task, cancel_too_late=cancel_asked))
             self._follow_ups(task, change, published, now)
