@@ -725,3 +725,33 @@ def test_a_shell_task_stopped_with_the_worker_is_queued_again(home, queue):
     assert again.status == "queued" and again.attempt == 0
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
+
+
+def test_a_result_that_is_not_json_fails_the_task_and_not_the_worker(home, queue):
+    from pathlib import Path
+
+    q = queue()
+    meta_error: list[str] = []
+
+    @q.kind("weird")
+    def weird(ctx):
+        try:
+            ctx.update_meta(where=Path("/tmp"))
+        except TypeError as exc:
+            meta_error.append(str(exc))
+        return {"path": Path("/tmp/x")}
+
+    @q.kind("fine")
+    def fine(ctx):
+        return 1
+
+    worker = q.start_worker()
+    a, _ = q.enqueue("weird")
+    done = final(q, a.id)
+    assert done.status == "failed" and done.error_kind == "fatal"
+    assert "not JSON" in done.error and "PosixPath" in done.error
+    assert meta_error and "PosixPath" in meta_error[0]
+    assert on_disk(home, a.id).status == "failed"
+    b, _ = q.enqueue("fine")
+    assert final(q, b.id).status == "completed"
+    assert worker.errors == []
