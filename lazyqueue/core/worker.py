@@ -653,7 +653,9 @@ class Worker:
             if owner.get("worker") != self.id and not self._owner_dead(owner, now_iso):
                 continue
             self._stop_orphan_child(owner)
-            if task.attempt < task.max_attempts:
+            if task.cancel_requested:  # someone asked to cancel it before its death was noticed
+                self._finish(task, CANCELLED, now, error="cancelled", error_kind="user")
+            elif task.attempt < task.max_attempts:
                 self._requeue(task, now, spend_attempt=True)
                 task.error = "interrupted (its worker stopped); re-queued"
                 task.error_kind = "retryable"
