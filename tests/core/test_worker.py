@@ -755,3 +755,26 @@ def test_a_result_that_is_not_json_fails_the_task_and_not_the_worker(home, queue
     b, _ = q.enqueue("fine")
     assert final(q, b.id).status == "completed"
     assert worker.errors == []
+
+
+def test_a_cancel_asked_of_a_dead_workers_task_holds_after_recovery(home, queue):
+    dead = _dead_pid()
+    stamp = iso()
+    store = Store(home)
+    store.load()
+    with store.lock:
+        store.head_info.next_task_id = 2
+        store.commit(Change(tasks=[Task(id=1, kind="work", status="running", attempt=1, max_attempts=3, created_at=stamp, updated_at=stamp,
+                                        owner={"pid": dead, "host": HOST, "worker": f"{HOST}:{dead}:gone", "lease_until": iso(time.time() + 30)})]))
+    q = queue()
+    ran = []
+
+    @q.kind("work")
+    def work(ctx):
+        ran.append(ctx.task.id)
+
+    assert q.cancel(1) == CANCEL_SIGNALLED  # it looks running: its worker's death is not known yet
+    q.start_worker()
+    done = final(q, 1)
+    assert done.status == "cancelled"
+    assert ran == []
