@@ -399,7 +399,7 @@ class Worker:
         exc = value
         reason = run.ctx.cancel_reason if run is not None else None
         if isinstance(exc, Cancelled) or (reason and not isinstance(exc, TaskError)):
-            if reason == "shutdown":
+            if reason == "shutdown" and not task.cancel_requested:  # a cancel asked meanwhile still holds
                 self._requeue(task, now, spend_attempt=False)
                 published.append(self._event(task, shutdown=True))
                 return
