@@ -778,3 +778,25 @@ def test_a_cancel_asked_of_a_dead_workers_task_holds_after_recovery(home, queue)
     done = final(q, 1)
     assert done.status == "cancelled"
     assert ran == []
+
+
+def test_a_cancel_during_shutdown_is_not_undone_by_the_requeue(home, queue):
+    q = queue()
+    saw, gate = threading.Event(), threading.Event()
+
+    @q.kind("slow-stop")
+    def slow_stop(ctx):
+        ctx.wait_cancelled(20)
+        saw.set()
+        gate.wait(10)  # cleaning up
+        ctx.check_cancelled()
+
+    worker = q.start_worker()
+    task, _ = q.enqueue("slow-stop")
+    wait_until(lambda: q.get(task.id).status == "running", 5, message="running")
+    worker.stop(grace=0.05, wait=False)
+    assert saw.wait(5)
+    assert q.cancel(task.id) == CANCEL_SIGNALLED
+    gate.set()
+    assert worker.join(10)
+    assert on_disk(home, task.id).status == "cancelled"
