@@ -108,6 +108,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _entry_shape_ok(entry: dict) -> bool:
+    """A journal line that parses but is not shaped like one lazyqueue writes counts as damaged."""
+    if not _is_id(entry.get("seq", 0)):
+        return False
+    for key in ("tasks", "jobs", "patches"):
+        records = entry.get(key, [])
+        if not isinstance(records, list) or not all(isinstance(r, dict) and _is_id(r.get("id")) for r in records):
+            return False
+    for key in ("del_tasks", "del_jobs"):
+        ids = entry.get(key, [])
+        if not isinstance(ids, list) or not all(_is_id(i) for i in ids):
+            return False
+    return all(_is_id(entry[key]) for key in ("next_task_id", "next_job_id") if key in entry)
+
+
 def _disk_error(exc: OSError, what: Path) -> StoreError:
     if exc.errno == errno.ENOSPC:
         return StoreError(f"disk full while writing {what}; the previous state is intact")
@@ -527,15 +546,19 @@ class Store:
                 continue
             try:
                 entry = json.loads(line)
-                if not isinstance(entry, dict):
-                    raise ValueError("not an object")
+                if not isinstance(entry, dict) or not _entry_shape_ok(entry):
+                    raise ValueError("not a journal entry")
             except ValueError:
                 bad += 1
                 continue
             if entry.get("seq", 0) <= self.seq:
                 continue  # already folded into the snapshot
             self.seq = entry["seq"]
-            self._apply_entry(entry, full, changed_t, changed_j)
+            try:
+                self._apply_entry(entry, full, changed_t, changed_j)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                bad += 1  # a malformed record: what of the line could be applied is kept
+                continue
             self._journal_lines += 1
         self._journal_offset += len(body)
         if bad:
