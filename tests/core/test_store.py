@@ -393,3 +393,25 @@ def test_automatic_compaction_keeps_every_reader_in_step(home, monkeypatch):
     assert sorted(reader.tasks) == list(range(1, 41)) and seen == set(range(1, 41))
     assert {k: v.status for k, v in reader.tasks.items()} == {k: v.status for k, v in loaded(home).tasks.items()}
     assert reader.head_info.active_keys == {f"k{i}": i + 1 for i in range(40) if i % 3}
+
+
+@pytest.mark.parametrize("bad", [
+    b'{"seq": 2, "tasks": [{"id": "two", "kind": "k"}]}\n',
+    b'{"seq": 2, "tasks": [{"id": 2, "kind": "k", "attempt": "x"}]}\n',
+    b'{"seq": 2, "patches": [{"progress": 5}]}\n',
+    b'{"seq": 2, "tasks": {"id": 2}}\n',
+    b'{"seq": "2", "tasks": []}\n',
+    b'{"seq": 2, "jobs": [{"id": null}]}\n',
+])
+def test_a_journal_line_that_parses_but_is_malformed_counts_as_damaged(home, bad):
+    store = Store(home)
+    add_task(store)
+    with open(home / "tasks.journal", "ab") as fh:
+        fh.write(bad)
+    add_task(store)  # a light writer only needs the head; it must not trip either
+    reader = loaded(home)
+    assert sorted(reader.tasks) == [1, 2] or sorted(reader.tasks) == [1, 3]
+    assert len(reader.warnings) == 1 and "damaged" in reader.warnings[0]
+    assert list(home.glob("tasks.journal.damaged-*"))
+    highest = max(reader.tasks)
+    assert add_task(reader).id > highest
