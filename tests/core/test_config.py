@@ -209,3 +209,22 @@ def test_numbers_must_be_finite(home, config_file, text, key):
     with pytest.raises(ConfigError) as info:
         Queue(home, config=config_file, plugins=False)
     assert str(info.value).startswith(f"{config_file}: {key}: must be a number")
+
+
+def test_shell_concurrency_override_holds_in_the_worker(home, config_file):
+    from tests.conftest import wait_until
+
+    q = make_queue(home, config_file, "[kinds.shell]\nconcurrency = 1\n")
+    q.start_worker(concurrency=4)
+    try:
+        a, _ = q.enqueue("shell", {"argv": ["sleep", "30"]})
+        b, _ = q.enqueue("shell", {"argv": ["sleep", "30"]})
+        wait_until(lambda: q.get(a.id).status == "running", 5, message="first running")
+        assert q.get(b.id).status == "queued"
+        assert q.why_waiting(b.id) == "cap full: shell 1/1"
+        assert q.cancel(b.id) == "cancelled"
+        q.cancel(a.id)
+        assert q.wait([a.id], timeout=10, poll=0.02)[0].status == "cancelled"
+    finally:
+        q.stop_worker(grace=0.5)
+        q.close()
