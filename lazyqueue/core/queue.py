@@ -205,7 +205,7 @@ class Queue:
                     return existing, existing
         if priority is None:
             priority = kind.priority
-        if not (isinstance(priority, int) and PRIORITY_MIN <= priority <= PRIORITY_MAX):
+        if not (isinstance(priority, int) and not isinstance(priority, bool) and PRIORITY_MIN <= priority <= PRIORITY_MAX):
             raise UsageError(f"priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX} (got {priority!r})")
         attempts = kind.max_attempts if max_attempts is None else max_attempts
         if not isinstance(attempts, int) or attempts < 1:
@@ -433,8 +433,8 @@ class Queue:
         return answer
 
     def set_priority(self, task_id: int, priority: int) -> Task:
-        if not (PRIORITY_MIN <= priority <= PRIORITY_MAX):
-            raise UsageError(f"priority must be {PRIORITY_MIN}..{PRIORITY_MAX}")
+        if not (isinstance(priority, int) and not isinstance(priority, bool) and PRIORITY_MIN <= priority <= PRIORITY_MAX):
+            raise UsageError(f"priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX} (got {priority!r})")
         with self.store.lock:
             self._catch_up_full()
             task = self.store.tasks.get(task_id)
