@@ -219,3 +219,16 @@ def test_concurrent_enqueues_from_several_processes_lose_nothing(home, q):
         head = again.head()
     assert head.next_task_id == max(t.id for t in tasks) + 1
     assert len(head.active_keys) == 90
+
+
+@pytest.mark.parametrize("priority", [True, 5.5, "7"])
+def test_a_priority_that_is_not_a_whole_number_is_refused(home, q, priority):
+    with pytest.raises(UsageError):
+        q.enqueue("shell", {"command": "true"}, priority=priority)
+    t, _ = q.enqueue("shell", {"command": "true"})
+    with pytest.raises(UsageError):
+        q.set_priority(t.id, priority)
+    assert q.get(t.id).priority == 5
+    reader = Store(home)
+    reader.load()
+    assert reader.warnings == [] and list(reader.tasks) == [t.id]
