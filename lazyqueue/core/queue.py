@@ -208,10 +208,11 @@ class Queue:
         if not (isinstance(priority, int) and not isinstance(priority, bool) and PRIORITY_MIN <= priority <= PRIORITY_MAX):
             raise UsageError(f"priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX} (got {priority!r})")
         attempts = kind.max_attempts if max_attempts is None else max_attempts
-        if not isinstance(attempts, int) or attempts < 1:
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
             raise UsageError(f"max attempts must be at least 1 (got {attempts!r})")
         for value, what in ((timeout, "timeout"), (delay, "delay"), (expires, "expires")):
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            # not bool (stored as true), not NaN, not so large a time stamp overflows (~30 years)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1e9):
                 raise UsageError(f"{what} must be a number of seconds ≥ 0 (got {value!r})")
         for dep in after or ():
             self._check_dependency(dep)
