@@ -232,3 +232,19 @@ def test_a_priority_that_is_not_a_whole_number_is_refused(home, q, priority):
     reader = Store(home)
     reader.load()
     assert reader.warnings == [] and list(reader.tasks) == [t.id]
+
+
+@pytest.mark.parametrize("options", [
+    {"max_attempts": True},
+    {"timeout": True},
+    {"timeout": float("nan")},
+    {"delay": float("inf")},
+    {"delay": 1e300},
+    {"expires": float("nan")},
+])
+def test_odd_numbers_are_usage_errors_not_broken_records(home, q, options):
+    with pytest.raises(UsageError):
+        q.enqueue("shell", {"command": "true"}, **options)
+    reader = Store(home)
+    reader.load()
+    assert reader.warnings == [] and reader.tasks == {}
