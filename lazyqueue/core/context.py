@@ -43,6 +43,8 @@ class TaskContext:
     def progress(self, value: float | None, label: str | None = None) -> None:
         if value is not None:
             value = max(0.0, min(100.0, float(value)))
+        if label is not None and not isinstance(label, str):
+            label = str(label)  # the record's progress_label is text
         self._reporter.report_progress(self.task.id, value, label)
 
     def log(self, line: str) -> None:
