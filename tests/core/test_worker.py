@@ -800,3 +800,18 @@ def test_a_cancel_during_shutdown_is_not_undone_by_the_requeue(home, queue):
     gate.set()
     assert worker.join(10)
     assert on_disk(home, task.id).status == "cancelled"
+
+
+def test_a_progress_label_that_is_not_text_is_shown_as_text(queue):
+    q = queue()
+
+    @q.kind("count")
+    def count(ctx):
+        ctx.progress(30, 3)  # "step 3": a number, not a string
+        return "ok"
+
+    q.start_worker()
+    task, _ = q.enqueue("count")
+    done = final(q, task.id)
+    assert done.status == "completed" and done.progress_label == "3"
+    assert q.worker.errors == []
