@@ -214,6 +214,11 @@ class Queue:
             # not bool (stored as true), not NaN, not so large a time stamp overflows (~30 years)
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1e9):
                 raise UsageError(f"{what} must be a number of seconds ≥ 0 (got {value!r})")
+        for value, what in ((label, "label"), (title, "title"), (dedupe_key, "dedupe key")):
+            if value is not None and not isinstance(value, str):
+                raise UsageError(f"{what} must be text (got {value!r})")
+        if meta is not None and not isinstance(meta, dict):
+            raise UsageError(f"meta must be a mapping (got {meta!r})")
         for dep in after or ():
             self._check_dependency(dep)
         now = time.time() if now is None else now
