@@ -248,3 +248,12 @@ def test_odd_numbers_are_usage_errors_not_broken_records(home, q, options):
     reader = Store(home)
     reader.load()
     assert reader.warnings == [] and reader.tasks == {}
+
+
+@pytest.mark.parametrize("options", [{"label": 5}, {"dedupe_key": 7}, {"title": ["x"]}, {"meta": "x"}])
+def test_fields_of_the_wrong_type_are_usage_errors_not_broken_records(home, q, options):
+    with pytest.raises(UsageError):
+        q.enqueue("shell", {"command": "true"}, **options)
+    reader = Store(home)
+    reader.load()
+    assert reader.warnings == [] and reader.tasks == {} and reader.jobs == {}
