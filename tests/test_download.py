@@ -412,3 +412,31 @@ def test_same_url_is_deduplicated_while_active(server, queue, tmp_path):
     first, dup1 = queue.enqueue("download", {"url": server.base + "/file.bin", "dest": str(tmp_path) + "/"})
     second, dup2 = queue.enqueue("download", {"url": server.base + "/file.bin", "dest": str(tmp_path / "other") + "/"})
     assert (dup1, dup2) == (False, True) and second.id == first.id
+
+
+# ---------------------------------------------------------------- from the command line
+def test_cli_download_lands_in_the_directory_it_was_added_from(server, cli_env, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    where = tmp_path / "here"
+    where.mkdir()
+
+    def lq(*args):
+        return subprocess.run([sys.executable, "-m", "lazyqueue", *args], env=cli_env, cwd=where,
+                              capture_output=True, text=True, timeout=60)
+
+    added = lq("add", "download", f"url={server.base}/file.bin", "--json")
+    assert added.returncode == 0, added.stderr
+    record = json.loads(added.stdout)
+    assert record["payload"]["dest"] == str(where) + "/" and record["dedupe_key"] == f"download:{server.base}/file.bin"
+    again = lq("add", "download", f"url={server.base}/file.bin")
+    assert again.returncode == 0 and "already queued" in again.stdout
+    bad = lq("add", "download", "url=ftp://example.com/x")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "http" in bad.stderr
+    worker = lq("worker", "--exit-when-idle")
+    assert worker.returncode == 0, worker.stderr
+    assert (where / "file.bin").read_bytes() == BODY
+    shown = json.loads(lq("show", str(record["id"]), "--json").stdout)
+    assert shown["status"] == "completed" and shown["result"]["path"] == str(where / "file.bin")
