@@ -81,13 +81,16 @@ def plan_claims(store: "Store", caps: Caps, now_iso: str, limit: int | None = No
     free = caps.total - total
     if limit is not None:
         free = min(free, limit)
-    if free <= 0 and not caps.exempt:
+    # past the global cap only exempt kinds may start: walk the heap for them only if one is queued
+    # (else a full cap walked every queued task on every pass: O(queued) per pass)
+    exempt_queued = bool(caps.exempt) and any(store.tasks[t].kind in caps.exempt for t in store.queued_ids)
+    if free <= 0 and not exempt_queued:
         return plan
     heap = store.ready_heap
     skipped: list[tuple[int, int]] = []
     seen: set[int] = set()
     full_kinds: set[str] = set()
-    while heap and (free > 0 or caps.exempt):
+    while heap and (free > 0 or exempt_queued):
         entry = heapq.heappop(heap)
         prio, tid = entry
         task = store.tasks.get(tid)
