@@ -592,3 +592,28 @@ def test_e2e_many_tracked_tasks_keep_three_requests_in_flight(queue):
     assert all(t.status == "completed" for t in done)
     assert seen["peak"] == 3 and seen["total"] == 12
     assert tr.GATE.in_flight == 0
+
+
+# ---------------------------------------------------------------- from the command line
+def test_cli_track_command_until_ready(cli_env, tmp_path):
+    import subprocess
+
+    where = tmp_path / "here"
+    where.mkdir()
+    (where / "status.json").write_text(json.dumps({"state": "ready", "download_url": "https://files.example/a.zip", "request_id": "r1"}))
+
+    def lq(*args):
+        return subprocess.run([sys.executable, "-m", "lazyqueue", *args], env=cli_env, cwd=where,
+                              capture_output=True, text=True, timeout=60)
+
+    added = lq("add", "track", "command=cat status.json", "interval=0.2", "--json")
+    assert added.returncode == 0, added.stderr
+    record = json.loads(added.stdout)
+    assert record["payload"] == {"command": "cat status.json", "interval": 1.0, "cwd": str(where)}
+    missing = lq("add", "track")
+    assert missing.returncode == 2 and "command=" in missing.stderr and missing.stderr.count("\n") == 1
+    worker = lq("worker", "--exit-when-idle")
+    assert worker.returncode == 0, worker.stderr
+    shown = json.loads(lq("show", str(record["id"]), "--json").stdout)
+    assert shown["status"] == "completed"
+    assert shown["result"]["download_url"] == "https://files.example/a.zip" and shown["meta"]["request_id"] == "r1"
