@@ -617,3 +617,13 @@ def test_cli_track_command_until_ready(cli_env, tmp_path):
     shown = json.loads(lq("show", str(record["id"]), "--json").stdout)
     assert shown["status"] == "completed"
     assert shown["result"]["download_url"] == "https://files.example/a.zip" and shown["meta"]["request_id"] == "r1"
+
+
+def test_e2e_a_task_timeout_stops_tracking(queue, remote):
+    remote.plan([st("running")])
+    queue.start_worker()
+    task, _ = queue.enqueue("track", {"command": remote.command, "interval": "30"}, timeout=0.5, max_attempts=1)
+    done = wait_until(lambda: finished(queue, task.id), timeout=20, message="the timeout")
+    assert done.status == "failed" and done.error.startswith("timed out after 0.5 s")
+    assert remote.polls() == 1
+    assert not (remote.dir / "cancel-called").exists()
