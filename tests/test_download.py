@@ -351,11 +351,6 @@ def queue(home):
 
 
 def finished(q, tid):
-    # Worker workaround: a task re-queued with a retry back-off is only claimed
-    # when something wakes the worker (it plans no wake-up for its not_before),
-    # so the wait nudges it; harmless once the worker plans that wake itself.
-    if q.worker is not None:
-        q.worker.wake()
     task = q.get(tid)
     return task if task.finished else None
 
