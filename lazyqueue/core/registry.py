@@ -106,14 +106,22 @@ class Kind:
         if self.dedupe is None:
             return None
         if callable(self.dedupe):
-            key = self.dedupe(payload)
+            try:
+                key = self.dedupe(payload)
+            except KeyError as exc:  # a field the rule needs is missing
+                raise UsageError(f"kind {self.name!r} needs {exc.args[0]}=… (for its dedupe key)") from None
+            except (ValueError, TypeError) as exc:
+                raise UsageError(f"kind {self.name!r}: dedupe key: {exc}") from None
             return str(key) if key else None
         return fill_template(self.dedupe, payload, f"dedupe key of kind {self.name!r}")
 
     def make_label(self, payload: dict) -> str:
         if callable(self.label):
-            return str(self.label(payload))
-        if isinstance(self.label, str):
+            try:
+                return str(self.label(payload))
+            except (KeyError, ValueError, TypeError):
+                pass  # the plain label below
+        elif isinstance(self.label, str):
             try:
                 return fill_template(self.label, payload)
             except UsageError:
@@ -137,6 +145,8 @@ class Kind:
         if self.validate is not None:
             try:
                 result = self.validate(out)
+            except KeyError as exc:
+                raise UsageError(f"kind {self.name!r} needs {exc.args[0]}=…") from None
             except (ValueError, TypeError) as exc:
                 raise UsageError(f"kind {self.name!r}: {exc}") from exc
             if result is not None:
