@@ -147,3 +147,14 @@ def test_backoff_after_very_many_attempts_is_the_cap():
     b = Backoff(base=1.0, factor=2.0, max=10.0, jitter=0)
     assert b.delay(1100) == 10.0
     assert b.delay(10**6) == 10.0
+
+
+def test_python_rules_that_miss_a_field_are_usage_errors_naming_it():
+    kind = Kind("get", dedupe=lambda p: "get:" + p["url"], label=lambda p: p["url"],
+                validate=lambda p: {**p, "host": p["url"].split("/")[2]})
+    with pytest.raises(UsageError, match=r"needs url=…"):
+        kind.dedupe_key({})
+    with pytest.raises(UsageError, match=r"needs url=…"):
+        kind.check_payload({})
+    assert kind.make_label({"n": 1}) == "get n=1"
+    assert kind.make_label({"url": "u"}) == "u"

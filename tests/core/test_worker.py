@@ -11,7 +11,7 @@ import time
 import pytest
 
 from lazyqueue.core import events as ev
-from lazyqueue.core.errors import FatalError, RetryableError
+from lazyqueue.core.errors import FatalError, RetryableError, UsageError
 from lazyqueue.core.models import Task, iso, parse_iso
 from lazyqueue.core.queue import CANCEL_DONE, CANCEL_SIGNALLED, Queue
 from lazyqueue.core.registry import Backoff
@@ -815,3 +815,26 @@ def test_a_progress_label_that_is_not_text_is_shown_as_text(queue):
     done = final(q, task.id)
     assert done.status == "completed" and done.progress_label == "3"
     assert q.worker.errors == []
+
+
+def test_a_follow_up_that_cannot_be_built_does_not_break_the_pass(home, queue):
+    q = queue()
+
+    @q.kind("first", then=["second"])
+    def first(ctx):
+        return {"no": "url"}
+
+    @q.kind("second", dedupe=lambda p: "get:" + p["url"], label=lambda p: p["url"])
+    def second(ctx):
+        return None
+
+    worker = q.start_worker()
+    task, _ = q.enqueue("first")
+    done = final(q, task.id)
+    assert done.status == "completed"
+    assert on_disk(home, task.id).status == "completed"
+    assert "url" in done.meta.get("then_error", "")
+    assert q.tasks(kind="second") == []
+    assert worker.errors == []
+    with pytest.raises(UsageError, match="url"):
+        q.enqueue("second", {})
