@@ -204,29 +204,50 @@ def run_trial(workdir: Path, n_tasks: int = 200, rng: random.Random | None = Non
             if proc.returncode != 0:
                 raise AssertionError(f"add --from failed: {proc.stderr.strip()}")
             acknowledged |= {rec["id"] for rec in json.loads(proc.stdout)}
-        # a writer killed mid `add --from`: all of its batch or none of it
-        killed_batch = 50
-        src = workdir / "batch-killed.txt"
-        src.write_text("\n".join(f"echo killed-batch {i}" for i in range(killed_batch)) + "\n")
-        writer = procs.popen([PYTHON, "-m", "lazyqueue", "add", "shell", "--from", str(src), "--json"], env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # writers killed mid `add --from`: all of a batch or none of it
+        killed_batches: list[tuple[str, int, bool]] = []  # (tag, size, acknowledged)
+
+        def start_writer(tag: str, size: int) -> subprocess.Popen:
+            src = workdir / f"{tag}.txt"
+            src.write_text("\n".join(f"echo {tag} {i}" for i in range(size)) + "\n")
+            return procs.popen([PYTHON, "-m", "lazyqueue", "add", "shell", "--from", str(src), "--json"], env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def kill_writer(writer: subprocess.Popen, tag: str, size: int) -> None:
+            writer.send_signal(signal.SIGKILL)
+            out, _err = writer.communicate()
+            summary.kills += 1
+            acked = writer.returncode == 0
+            if acked:
+                acknowledged.update(rec["id"] for rec in json.loads(out))
+            killed_batches.append((tag, size, acked))
+
+        writer = start_writer("killed-batch-0", 50)
         time.sleep(rng.uniform(0.0, 0.4))  # the random moment of the kill
-        writer.send_signal(signal.SIGKILL)
-        out, _err = writer.communicate()
-        summary.kills += 1
-        writer_acked = writer.returncode == 0
-        if writer_acked:
-            acknowledged |= {rec["id"] for rec in json.loads(out)}
+        kill_writer(writer, "killed-batch-0", 50)
 
         # 2. run, kill -9 at a random moment, look at the file, again
         completed_at_kill: set[int] = set()
         printed = ""  # what the workers said, in order: "✓ t12 completed", "▶ t12 running"
-        for _ in range(worker_kills):
+        for k in range(worker_kills):
             worker = procs.popen([PYTHON, "-m", "lazyqueue", "worker", "--concurrency", str(concurrency)], env,
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             # wait until it really runs something, then pick the moment
             wait_for(lambda: read_ledger(ledger) or worker.poll() is not None, 60, "the worker to start a task")
-            time.sleep(rng.uniform(0.0, 1.5))
+            # meanwhile a writer and a `prune` (snapshot rewrite) are killed at random moments too
+            tag = f"killed-batch-{k + 1}"
+            writer = start_writer(tag, 20)
+            pruner = procs.popen([PYTHON, "-m", "lazyqueue", "prune"], env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            moments = sorted(rng.uniform(0.0, 1.5) for _ in range(3))
+            t0 = time.monotonic()
+            time.sleep(moments[0])
+            kill_writer(writer, tag, 20)
+            time.sleep(max(0.0, moments[1] - (time.monotonic() - t0)))
+            pruner.send_signal(signal.SIGKILL)
+            pruner.wait()
+            summary.kills += 1
+            time.sleep(max(0.0, moments[2] - (time.monotonic() - t0)))
             worker.send_signal(signal.SIGKILL)
             printed += worker.communicate()[0]
             summary.kills += 1
@@ -251,10 +272,11 @@ def run_trial(workdir: Path, n_tasks: int = 200, rng: random.Random | None = Non
     if lost:
         summary.lost += len(lost)
         problems.append(f"lost acknowledged tasks: {sorted(lost)[:10]}")
-    batch = [t for t in final if "killed-batch" in str(t["payload"].get("command", ""))]
-    if len(batch) not in (0, killed_batch) or (writer_acked and len(batch) != killed_batch):
-        summary.torn += 1
-        problems.append(f"killed add --from left {len(batch)} of {killed_batch} tasks (acknowledged={writer_acked})")
+    for tag, size, acked in killed_batches:
+        batch = [t for t in final if str(t["payload"].get("command", "")).startswith(f"echo {tag} ")]
+        if len(batch) not in (0, size) or (acked and len(batch) != size):
+            summary.torn += 1
+            problems.append(f"killed add --from left {len(batch)} of {size} tasks (acknowledged={acked})")
     for t in final:
         if t["status"] in ("running", "queued"):
             summary.stuck += 1
