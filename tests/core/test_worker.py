@@ -838,3 +838,18 @@ def test_a_follow_up_that_cannot_be_built_does_not_break_the_pass(home, queue):
     assert worker.errors == []
     with pytest.raises(UsageError, match="url"):
         q.enqueue("second", {})
+
+
+def test_an_async_handler_times_out(queue):
+    import asyncio
+
+    q = queue()
+
+    @q.kind("hang")
+    async def hang(ctx):
+        await asyncio.sleep(30)
+
+    q.start_worker()
+    task, _ = q.enqueue("hang", timeout=0.2)
+    done = final(q, task.id)
+    assert done.status == "failed" and done.error == "timed out after 0.2 s"
