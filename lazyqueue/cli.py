@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
 
@@ -292,6 +291,43 @@ def cmd_add(args) -> int:
     return 0
 
 
+_WORD = None
+
+
+def split_words(line: str) -> list[str]:
+    """Split like a POSIX shell (quotes, backslashes) in linear time.
+
+    shlex.split reads a character at a time and takes seconds on a long value.
+    """
+    import re
+
+    global _WORD
+    if _WORD is None:
+        _WORD = re.compile(r"""(?:[^\s'"\\]+|'[^']*'|"(?:[^"\\]|\\.)*"|\\.)+|(\S)""", re.S)
+    words = []
+    for match in _WORD.finditer(line):
+        if match.group(1) is not None:
+            raise ValueError("No closing quotation")
+        words.append(_unquote(match.group(0)))
+    return words
+
+
+def _unquote(word: str) -> str:
+    import re
+
+    def piece(m: re.Match) -> str:
+        text = m.group(0)
+        if text.startswith("'"):
+            return text[1:-1]
+        if text.startswith('"'):
+            return re.sub(r'\\([\\"$`])', r"\1", text[1:-1])
+        if text.startswith("\\"):
+            return text[1:]
+        return text
+
+    return re.sub(r"""'[^']*'|"(?:[^"\\]|\\.)*"|\\.|[^'"\\]+""", piece, word, flags=re.S)
+
+
 def _read_lines(kind: str, source: str) -> list[dict]:
     if source == "-":
         text = sys.stdin.read()
@@ -312,7 +348,7 @@ def _read_lines(kind: str, source: str) -> list[dict]:
             payloads.append({"command": line})
             continue
         try:
-            items = shlex.split(line)
+            items = split_words(line)
         except ValueError as exc:
             raise UsageError(f"line {n}: {exc}") from None
         payloads.append(_parse_fields(items, where=f"line {n}: "))

@@ -580,9 +580,14 @@ class Worker:
             info["child_pstart"] = start
         with self._progress_lock:
             self._children[tid] = info
-        # the child is recorded on the task with the next lease write
-        self._next_heartbeat = 0.0
-        self._wake.set()
+        # durable now: a worker that recovers this task must be able to stop the command
+        with self.store.lock:
+            self.store.sync()
+            task = self.store.tasks.get(tid)
+            if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
+                raise Cancelled("cancel")  # no longer ours to run
+            task.owner = {**task.owner, **info}
+            self.store.commit(Change(patches=[{"id": tid, "owner": task.owner}]))
 
     def _persist_progress(self, change: Change, touched: dict) -> None:
         with self._progress_lock:

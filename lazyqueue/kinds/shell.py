@@ -17,6 +17,9 @@ from ..core.errors import Cancelled, RetryableError, UsageError
 from ..core.registry import Field, Kind, fill_template
 
 KILL_GRACE_S = 3.0
+# stdin is the gate: the command runs once "go" arrives, then reads EOF like /dev/null.
+# A missing command exits 127 from `exec`; we report it as "command not found".
+_GATE = 'IFS= read -r go && [ "$go" = go ] && exec 0</dev/null "$@"'
 TAIL_LINES = 12
 
 
@@ -66,6 +69,24 @@ def terminate_group(pid: int, grace: float = KILL_GRACE_S, done: threading.Event
         threading.Thread(target=finish, daemon=True).start()
 
 
+def _check_program(program: str, cwd: str | None, path: str | None) -> None:
+    """Fail early, and never retried, when the program cannot be run at all."""
+    import shutil
+
+    from ..core.errors import UserInputError
+
+    if cwd and not os.path.isdir(cwd):
+        raise UserInputError(f"working directory not found: {cwd}")
+    if os.sep in program:
+        where = program if os.path.isabs(program) or not cwd else os.path.join(cwd, program)
+        if not os.path.exists(where):
+            raise UserInputError(f"command not found: {program}")
+        if os.path.isdir(where) or not os.access(where, os.X_OK):
+            raise UserInputError(f"permission denied: {program}")
+    elif shutil.which(program, path=path) is None:
+        raise UserInputError(f"command not found: {program}")
+
+
 def run_command(ctx, argv: list[str] | None = None, command: str | None = None, cwd: str | None = None, env: dict | None = None):
     """Run a command for a task; returns its `::result` value or {"exit_code": 0}."""
     import json
@@ -75,10 +96,13 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
     if env:
         child_env.update(env)
     child_env["LAZYQUEUE_TASK_ID"] = str(ctx.task.id)
-    if command is not None:
-        args, use_shell = command, True
-    else:
-        args, use_shell = argv, False
+    if argv:
+        _check_program(argv[0], cwd, child_env.get("PATH"))
+    # The command starts only after its process group is durably recorded on the task:
+    # a tiny sh waits for "go" on stdin. If this worker dies first, the pipe closes,
+    # `read` fails and the command never runs, so a recovered task never runs twice at once.
+    real = ["/bin/sh", "-c", command] if command is not None else list(argv)
+    args, use_shell = ["/bin/sh", "-c", _GATE, "lazyqueue-task", *real], False
     ctx.log(f"── attempt {ctx.attempt} · {_label({'argv': argv} if argv else {'command': command})}")
     try:
         proc = subprocess.Popen(
@@ -86,7 +110,7 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
             shell=use_shell,
             cwd=cwd or None,
             env=child_env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -102,7 +126,15 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
         from ..core.errors import UserInputError
 
         raise UserInputError(f"permission denied: {exc.filename}") from None
-    ctx.note_child(proc.pid)
+    try:
+        ctx.note_child(proc.pid)  # durable before the command may start
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+    except BaseException:
+        proc.stdin.close()  # EOF: the gate exits without running the command
+        proc.wait()
+        raise
     exited = threading.Event()
     ctx.on_cancel(lambda: terminate_group(proc.pid, done=exited))
     tail: deque[str] = deque(maxlen=TAIL_LINES)
