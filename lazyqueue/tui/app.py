@@ -37,6 +37,9 @@ from .widgets.status_line import StatusLine
 TOO_LATE = "Cancel arrived too late — the task completed"
 TOASTS_PER_BATCH = 4
 QUIT_GRACE = {"wait": 10**9, "requeue": 0.0, "cancel": 30.0}
+FOOTER_ACTIONS = [("retry", ()), ("cancel", ()), ("priority", (1,)), ("log", ()), ("copy_id", ()),
+                  ("dismiss", ()), ("delete", ()), ("retry_all", ()), ("pause", ())]
+LOAD_IN_BACKGROUND = 2000  # tasks; fewer are read before the first frame
 
 
 class LazyQueueApp(App[int]):
@@ -83,6 +86,8 @@ class LazyQueueApp(App[int]):
         self.latency_samples: list[float] | None = None  # the benchmark turns this on
         self._unsubscribe = None
         self._ticks = 0
+        self.loaded = False
+        self._footer_state: tuple | None = None
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -105,21 +110,36 @@ class LazyQueueApp(App[int]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self.jobs.clock = self.activity.clock = self.now
         # subscribe before the snapshot: nothing between the two is missed
         self._unsubscribe = self.queue.subscribe(self.bridge)
+        self.jobs.focus()
+        for warning in self.queue.warnings:
+            self.notify(warning, title="lazyqueue", severity="warning", timeout=10)
+        if len(getattr(self.queue.store, "tasks", ())) > LOAD_IN_BACKGROUND:
+            # copying a big history takes a while: paint first, fill in when it is read
+            self.status_line.update(Text(f"lazyqueue  reading {len(self.queue.store.tasks):,} tasks…"))
+            self._load_in_background()
+        else:
+            self._loaded(*self.queue.snapshot())
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load_in_background(self) -> None:
         tasks, jobs = self.queue.snapshot()
+        self.call_from_thread(self._loaded, tasks, jobs)
+
+    def _loaded(self, tasks: dict, jobs: dict) -> None:
         self.view.load(tasks, jobs)
+        self.loaded = True
         if self.queue.worker is not None:
             self.view.paused = self.queue.worker.paused
         if self.start_worker and self.queue.worker is None:
             self.queue.start_worker()
         self.render_all()
-        self.jobs.focus()
-        if self.jobs.row_count:
+        if self.jobs.row_count and self.selection is None:
             self._select(("job", int(self.jobs.selected_key)) if self.jobs.selected_key else None)
-        for warning in self.queue.warnings:
-            self.notify(warning, title="lazyqueue", severity="warning", timeout=10)
         self.set_interval(self.tick_s, self.tick)
+        self.flush_now()  # events that arrived while reading
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -161,7 +181,7 @@ class LazyQueueApp(App[int]):
             if full or ch.order or self._touches_selection(ch):
                 detail.show(self.selection, now)
         if full or ch.order or self._touches_selection(ch):
-            self.refresh_bindings()
+            self.update_footer()
 
     def show_status(self) -> None:
         status = self.status_line
@@ -217,13 +237,15 @@ class LazyQueueApp(App[int]):
                 jobs.tick(now)
                 self.show_status()
             else:
-                activity.update_tasks(self.view.ids("running"), now)
+                activity.update_tasks(self.view.ids("running"), now)  # spinners, elapsed
             self.detail.show(self.selection, now)
 
     # ------------------------------------------------------------------ events from the queue
     def on_queue_changed(self, message: QueueChanged) -> None:
+        if not self.loaded or not self.jobs.is_attached:
+            return  # events wait in the bridge until the snapshot is in
         events, stamps = self.bridge.drain()
-        if not events or not self.jobs.is_attached:
+        if not events:
             return
         ch = self.view.apply(events)
         self.render_changes(ch)
@@ -233,7 +255,8 @@ class LazyQueueApp(App[int]):
 
     def _record_latency(self, stamps: list[float]) -> None:
         done = time.perf_counter()
-        self.latency_samples.extend(done - s for s in stamps)
+        if self.latency_samples is not None:
+            self.latency_samples.extend(done - s for s in stamps)
 
     def announce(self, transitions: list) -> None:
         """One toast per transition (never per refresh); a burst is summarised."""
@@ -284,12 +307,19 @@ class LazyQueueApp(App[int]):
         task = self.view.tasks.get(ident)
         return task.job_id if task is not None and task.job_id in self.view.jobs else None
 
+    def update_footer(self) -> None:
+        """Refresh the footer only when a key's enabled state changed (it rebuilds its widgets)."""
+        state = tuple(self.check_action(name, params) for name, params in FOOTER_ACTIONS)
+        if state != self._footer_state:
+            self._footer_state = state
+            self.refresh_bindings()
+
     def _select(self, selection: tuple[str, int] | None) -> None:
         if selection == self.selection:
             return
         self.selection = selection
         self.detail.show(selection, self.now())
-        self.refresh_bindings()
+        self.update_footer()
 
     def _focused(self):
         try:
@@ -338,7 +368,7 @@ class LazyQueueApp(App[int]):
         if isinstance(event.widget, (JobTable, ActivityPanel)):
             self._select_from_focus()
             self.detail.show(self.selection, self.now())
-            self.refresh_bindings()
+            self.update_footer()
 
     # ------------------------------------------------------------------ footer
     def check_action(self, action: str, parameters: tuple) -> bool | None:

@@ -59,6 +59,7 @@ class QueueView:
         self.job_activity: dict[int, float] = {}
         self.queued_since: dict[int, float] = {}
         self.dismissed: set[int] = set()
+        self.completed_at: dict[int, float] = {}  # for "done today" without re-parsing history
         self.paused = False
         self.worker_error: str | None = None
 
@@ -66,6 +67,7 @@ class QueueView:
     def load(self, tasks: dict[int, Task], jobs: dict[int, Job]) -> None:
         self.tasks, self.jobs = {}, dict(jobs)
         self.by_job = {}
+        self.completed_at = {}
         for s in self.by_status.values():
             s.clear()
         self.job_activity = {jid: _ts(j.updated_at or j.created_at) for jid, j in jobs.items()}
@@ -93,6 +95,11 @@ class QueueView:
             self.queued_since.pop(task.id, None)
         if task.status != "failed":
             self.dismissed.discard(task.id)
+        if task.status == "completed":
+            if old_status != "completed" or task.id not in self.completed_at:
+                self.completed_at[task.id] = _ts(task.finished_at)
+        else:
+            self.completed_at.pop(task.id, None)
         return old_status
 
     def _drop(self, tid: int) -> None:
@@ -104,6 +111,7 @@ class QueueView:
             self.by_job[task.job_id].discard(tid)
         self.queued_since.pop(tid, None)
         self.dismissed.discard(tid)
+        self.completed_at.pop(tid, None)
 
     def _drop_job(self, jid: int) -> None:
         self.jobs.pop(jid, None)
@@ -183,9 +191,8 @@ class QueueView:
 
     def _task_changed(self, task: Task, ch: Changes, data: dict) -> None:
         current = self.tasks.get(task.id)
-        if current is not None and task.updated_at and current.updated_at and task.updated_at < current.updated_at \
-                and task.status == current.status:
-            return  # older copy than what we hold
+        if current is not None and task.updated_at and current.updated_at and task.updated_at < current.updated_at:
+            return  # older copy than what we hold (an event from before the snapshot)
         if task.job_id is not None and task.job_id not in self.jobs and self.job_loader is not None:
             try:
                 self._job_changed(self.job_loader(task.job_id), ch)
@@ -269,4 +276,4 @@ class QueueView:
     def done_today(self) -> int:
         today = datetime.fromtimestamp(self.clock()).date()
         start = datetime(today.year, today.month, today.day).timestamp()
-        return sum(1 for t in self.ids("completed") if _ts(self.tasks[t].finished_at) >= start)
+        return sum(1 for ts in self.completed_at.values() if ts >= start)

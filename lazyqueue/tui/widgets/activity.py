@@ -102,14 +102,17 @@ class ActivityPanel(KeyedTable):
         rows += [(f"t{t}", self.task_row(view.tasks[t], now)) for t in done]
         self.reconcile(rows)
 
+    def make_row(self, key: str, now: float) -> tuple | None:
+        tid = self.task_id(key)
+        task = self.view.tasks.get(tid) if tid is not None else None
+        return self.task_row(task, now) if task is not None else None
+
     def update_tasks(self, ids, now: float) -> None:
-        self.update_rows({f"t{t}": self.task_row(self.view.tasks[t], now) for t in ids
-                          if t in self.view.tasks and self.shown(f"t{t}")})
+        self.refresh_keys([f"t{t}" for t in ids], now)
 
     def tick(self, now: float) -> None:
-        """Elapsed times, spinners, waiting reasons and ages move on."""
-        self.update_rows({key: self.task_row(self.view.tasks[int(key[1:])], now) for key in self._order
-                          if key.startswith("t") and int(key[1:]) in self.view.tasks})
+        """Elapsed times, spinners, waiting reasons and ages move on (rows on screen)."""
+        self.refresh_visible(now)
 
     @staticmethod
     def task_id(key: str | None) -> int | None:

@@ -82,13 +82,21 @@ class DetailPane(VerticalScroll):
             self._task_fields(text, task, now)
         else:
             text.append("That item is gone (deleted or archived).")
-        body.update(text)
+        self._set(body, text)
         if task is not None:
             tail = read_tail(self.logs_dir / f"{task.id}.log")
             head = Text(f"log of {task.ref}" + (" (l opens it, following)" if task.status == "running" else " (l opens it)"), style="bold")
-            log.update(Text("\n").join([head] + [Text(line) for line in tail]) if tail else Text(f"no log output for {task.ref}", style="dim"))
+            self._set(log, Text("\n").join([head] + [Text(line) for line in tail]) if tail else Text(f"no log output for {task.ref}", style="dim"))
         else:
-            log.update("")
+            self._set(log, Text(""))
+
+    @staticmethod
+    def _set(widget: Static, text: Text) -> None:
+        """Update only when the text changed: an update re-lays out the pane."""
+        if getattr(widget, "_shown_text", None) == text:
+            return
+        widget._shown_text = text
+        widget.update(text)
 
     # --------------------------------------------------------------- pieces
     @staticmethod

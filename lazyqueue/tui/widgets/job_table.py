@@ -60,13 +60,17 @@ class JobTable(KeyedTable):
             Text(ago(now - activity) if activity else ""),
         )
 
+    def make_row(self, key: str, now: float) -> tuple | None:
+        jid = int(key)
+        return self.row(jid, now) if jid in self.view.jobs else None
+
     def sync(self, changed: set | None, order: bool, now: float) -> None:
         """Re-window when order changed, else update the changed rows in place."""
         if order or changed is None:
             ids, self.total = self.view.jobs_by_activity(WINDOW, self.filter_text)
             self.reconcile([(str(j), self.row(j, now)) for j in ids])
         else:
-            self.update_rows({str(j): self.row(j, now) for j in changed if j in self.view.jobs and self.shown(str(j))})
+            self.refresh_keys([str(j) for j in changed if j is not None], now)
 
     def tick(self, now: float) -> None:
-        self.update_rows({key: self.row(int(key), now) for key in self._order if int(key) in self.view.jobs})
+        self.refresh_visible(now)

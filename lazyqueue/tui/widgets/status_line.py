@@ -41,7 +41,13 @@ class StatusLine(Static):
     StatusLine { height: 1; background: $panel; color: $text; padding: 0 1; }
     """
 
+    _last = None
+
     def show(self, view: QueueView, worker_running: bool = True) -> None:
+        words = status_words(view, worker_running)
+        if words == self._last:
+            return  # an update re-lays out the screen: only when the words change
+        self._last = words
         text = Text("lazyqueue  ", style="bold")
-        text.append(status_words(view, worker_running))
+        text.append(words)
         self.update(text)
