@@ -59,6 +59,8 @@ def machine() -> dict:
 def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
+    if not unit:
+        return f"{value:g}"
     if unit == "MB" or value >= 100:
         return f"{value:.1f} {unit}"
     if value >= 10:
