@@ -389,6 +389,8 @@ class Queue:
                     task.expires_at = None
                 task.updated_at = stamp
                 change.tasks.append(task)
+                if task.dedupe_key:  # the next id in this call with the same key answers "already queued"
+                    self.store.head_info.active_keys[task.dedupe_key] = task.id
                 out.append(Enqueued(task.copy(), False))
                 published.append(ev.Event(ev.TASK_QUEUED, task=task.copy(), data={"retried": True}))
             self.store.commit(change)
