@@ -29,3 +29,37 @@ def test_an_outcome_and_a_recovery_scan_in_one_pass_keep_the_task_completed(home
         worker.stop(grace=0, wait=False)
         worker._pool.shutdown(wait=True)
         q.store.close()
+
+
+def test_retrying_two_failed_tasks_with_one_dedupe_key_requeues_only_one(home):
+    """retry() checked each task's key against the file, not against the tasks it had just re-queued."""
+    from lazyqueue.core.errors import TaskError
+
+    q = Queue(home, config=Config(concurrency=2))
+
+    def fail(ctx):
+        raise TaskError("no", error_kind="fatal")
+
+    q.kind("flaky", max_attempts=1)(fail)
+    worker = Worker(q)
+    q.worker = worker
+    try:
+        ids = []
+        for _ in range(2):
+            task, dup = q.enqueue("flaky", {}, dedupe_key="same")
+            assert not dup
+            ids.append(task.id)
+            worker.tick()
+            wait_until(lambda: worker._outcomes, message="the handler's outcome")
+            worker.tick()
+            assert q.get(task.id).status == "failed"
+        answers = q.retry(ids)
+        assert [a.deduplicated for a in answers] == [False, True]
+        active = [t.id for t in q.tasks() if t.status in ("queued", "running")]
+        assert active == [ids[0]], "two active tasks hold one dedupe key"
+        again, dup = q.enqueue("flaky", {}, dedupe_key="same")
+        assert dup and again.id == ids[0]
+    finally:
+        worker.stop(grace=0, wait=False)
+        worker._pool.shutdown(wait=True)
+        q.store.close()
