@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from ..core.errors import LazyQueueError
 from ..core.models import RETRYABLE_STATUSES, Task, job_ref
@@ -32,6 +32,7 @@ from .view import Changes, QueueView
 from .widgets.activity import ActivityPanel
 from .widgets.detail import DetailPane
 from .widgets.job_table import WINDOW, JobTable
+from .widgets.keyed_table import KeyedTable
 from .widgets.status_line import StatusLine
 
 TOO_LATE = "Cancel arrived too late — the task completed"
@@ -39,7 +40,8 @@ TOASTS_PER_BATCH = 4
 QUIT_GRACE = {"wait": 10**9, "requeue": 0.0, "cancel": 30.0}
 FOOTER_ACTIONS = [("retry", ()), ("cancel", ()), ("priority", (1,)), ("log", ()), ("copy_id", ()),
                   ("dismiss", ()), ("delete", ()), ("retry_all", ()), ("pause", ())]
-LOAD_IN_BACKGROUND = 2000  # tasks; fewer are read before the first frame
+LOAD_IN_BACKGROUND = 2000
+PROGRESS_PAINT_S = 0.05  # progress-only changes are painted at most 20 times a second  # tasks; fewer are read before the first frame
 
 
 class LazyQueueApp(App[int]):
@@ -88,6 +90,10 @@ class LazyQueueApp(App[int]):
         self._ticks = 0
         self.loaded = False
         self._footer_state: tuple | None = None
+        self._pending: Changes | None = None  # progress waiting for the next paint
+        self._pending_timer = None
+        self._pending_stamps: list[float] = []
+        self._last_paint = 0.0
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -187,7 +193,7 @@ class LazyQueueApp(App[int]):
         status = self.status_line
         status.show(self.view, self.worker_running)
         if self.quitting:
-            status.update(Text(f"lazyqueue  Quitting: {self.quitting}"))
+            status.update(Text(f"lazyqueue  Quitting: {self.quitting}"), layout=False)
 
     def show_caption(self) -> None:
         jobs = self.jobs
@@ -199,7 +205,7 @@ class LazyQueueApp(App[int]):
             text += f" · most recent {shown} shown — / filters the rest"
         else:
             text += " · / filters"
-        self.jobs_caption.update(text)
+        self.jobs_caption.update(Text(text), layout=False)
 
     def refresh_why(self, now: float) -> None:
         """Why queued tasks wait, asked of the core only for rows on screen (once a tick)."""
@@ -248,8 +254,37 @@ class LazyQueueApp(App[int]):
         if not events:
             return
         ch = self.view.apply(events)
+        self._pending_stamps.extend(stamps)
+        if self._pending is not None:
+            self._pending.tasks |= ch.tasks
+            self._pending.jobs |= ch.jobs
+            self._pending.order |= ch.order
+            self._pending.worker |= ch.worker
+            self._pending.transitions += ch.transitions
+            ch = self._pending
+        wait = self._last_paint + PROGRESS_PAINT_S - time.perf_counter()
+        if not (ch.order or ch.transitions or ch.worker) and wait > 0:
+            # progress only: paint at most every PROGRESS_PAINT_S; keys and transitions do not wait
+            self._pending = ch
+            if self._pending_timer is None:
+                self._pending_timer = self.set_timer(wait, self._paint_pending)
+            return
+        self._paint(ch)
+
+    def _paint_pending(self) -> None:
+        self._pending_timer = None
+        if self._pending is not None and self.jobs.is_attached:
+            self._paint(self._pending)
+
+    def _paint(self, ch: Changes) -> None:
+        self._pending = None
+        if self._pending_timer is not None:
+            self._pending_timer.stop()
+            self._pending_timer = None
+        self._last_paint = time.perf_counter()
         self.render_changes(ch)
         self.announce(ch.transitions)
+        stamps, self._pending_stamps = self._pending_stamps, []
         if self.latency_samples is not None:
             self.call_after_refresh(self._record_latency, stamps)
 
@@ -343,8 +378,8 @@ class LazyQueueApp(App[int]):
             activity.focus()
         self._select(("task", tid))
 
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(KeyedTable.RowHighlighted)
+    def _highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         key = event.row_key.value if event.row_key is not None else None
         if key is None or not self.jobs.is_attached:
             return
@@ -357,8 +392,8 @@ class LazyQueueApp(App[int]):
             if tid is not None and (focused is event.data_table or self.selection is None):
                 self._select(("task", tid))
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
+    @on(KeyedTable.RowSelected)
+    def _row_selected(self, event: KeyedTable.RowSelected) -> None:
         key = event.row_key.value if event.row_key is not None else None
         if event.data_table.id == "activity" and ActivityPanel.task_id(key) is None:
             return

@@ -95,8 +95,11 @@ class DetailPane(VerticalScroll):
         """Update only when the text changed: an update re-lays out the pane."""
         if getattr(widget, "_shown_text", None) == text:
             return
+        # a re-layout of the screen costs more than anything else here: only when the shape changed
+        shape = tuple(len(line) for line in text.plain.split("\n"))
         widget._shown_text = text
-        widget.update(text)
+        widget.update(text, layout=shape != getattr(widget, "_shown_shape", None))
+        widget._shown_shape = shape
 
     # --------------------------------------------------------------- pieces
     @staticmethod

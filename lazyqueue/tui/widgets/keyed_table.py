@@ -1,27 +1,92 @@
-"""A DataTable updated by diff: rows keyed, only changed cells touched, never cleared on a tick."""
+"""KeyedTable: a light, keyed table updated by diff — never cleared and rebuilt on a tick.
+
+A DataTable keys its render caches on one table-wide counter, so one changed
+cell or a cursor move re-renders every visible row; with a hundred tasks
+reporting progress that took most of the frame budget. Here each row's
+rendered line is cached by its key and only rows whose cells changed (or
+that the cursor enters or leaves) are rendered again. Rows are `(key, cells)`
+with fixed-width columns.
+"""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from rich.segment import Segment
 from rich.text import Text
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
+from textual.binding import Binding
+from textual.events import Click
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 
-def _plain(value) -> str:
-    return value.plain if isinstance(value, Text) else str(value)
+class RowKeyRef(NamedTuple):
+    value: str
 
 
-class KeyedTable(DataTable):
-    """Rows are `(key, cells)`; the first cell's text must be unique (it carries the order)."""
+class KeyedTable(ScrollView, can_focus=True):
+    COLUMNS: tuple[tuple[str, str, int], ...] = ()  # (key, label, width)
 
-    COLUMNS: tuple[tuple[str, str, int | None], ...] = ()  # (key, label, width)
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+        Binding("enter", "select_cursor", "Open", show=False),
+    ]
+    COMPONENT_CLASSES = {"keyed-table--header", "keyed-table--cursor", "keyed-table--cursor-blurred"}
+    DEFAULT_CSS = """
+    KeyedTable { background: $surface; }
+    KeyedTable > .keyed-table--header { text-style: bold; background: $panel; }
+    KeyedTable > .keyed-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
+    }
+    KeyedTable > .keyed-table--cursor-blurred { background: $block-cursor-blurred-background; }
+    """
+
+    class RowHighlighted(Message):
+        def __init__(self, table: "KeyedTable", key: str) -> None:
+            super().__init__()
+            self.data_table = table
+            self.row_key = RowKeyRef(key)
+
+    class RowSelected(Message):
+        def __init__(self, table: "KeyedTable", key: str) -> None:
+            super().__init__()
+            self.data_table = table
+            self.row_key = RowKeyRef(key)
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", **kwargs)
+        super().__init__(**kwargs)
         self._cells: dict[str, tuple] = {}
         self._order: list[str] = []
-        self._stale: set[str] = set()  # changed while off screen: redrawn when scrolled into view
+        self._index: dict[str, int] = {}
+        self._strips: dict[tuple, Strip] = {}
+        self._stale: set[str] = set()  # changed while off screen: rendered when scrolled into view
+        self.cursor_row = 0
         self.clock = None  # set by the owner: now() for rows refreshed on scroll
+        self._width = sum(w + 2 for _, _, w in self.COLUMNS)
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def selected_key(self) -> str | None:
+        if not self._order:
+            return None
+        return self._order[min(self.cursor_row, len(self._order) - 1)]
+
+    def shown(self, key: str) -> bool:
+        return key in self._cells
+
+    def get_row_index(self, key: str) -> int:
+        return self._index[key]
 
     def make_row(self, key: str, now: float) -> tuple | None:
         """The cells of one row now (None: leave it as is)."""
@@ -29,8 +94,107 @@ class KeyedTable(DataTable):
 
     def visible_keys(self) -> list[str]:
         top = max(0, int(self.scroll_y))
-        height = max(1, self.size.height)
-        return self._order[top: top + height]
+        return self._order[top: top + max(1, self.size.height - 1)]
+
+    # ------------------------------------------------------------------ cursor
+    def select_key(self, key: str, scroll: bool = True) -> bool:
+        index = self._index.get(key)
+        if index is None:
+            return False
+        self.move_cursor(row=index, scroll=scroll)
+        return True
+
+    def move_cursor(self, *, row: int, scroll: bool = True) -> None:
+        if not self._order:
+            self.cursor_row = 0
+            return
+        row = max(0, min(row, len(self._order) - 1))
+        old = self.cursor_row
+        self.cursor_row = row
+        if scroll:
+            self._scroll_to_cursor()
+        self.refresh()
+        if row != old or old >= len(self._order):
+            self.post_message(self.RowHighlighted(self, self._order[row]))
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(1, self.size.height - 1)
+        top = int(self.scroll_y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(row=self.cursor_row + delta)
+
+    def action_page(self, delta: int) -> None:
+        self.move_cursor(row=self.cursor_row + delta * max(1, self.size.height - 2))
+
+    def action_edge(self, end: int) -> None:
+        self.move_cursor(row=(len(self._order) - 1) if end else 0)
+
+    def action_select_cursor(self) -> None:
+        key = self.selected_key
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
+
+    def on_click(self, event: Click) -> None:
+        if event.y < 1:
+            return
+        index = int(self.scroll_y) + event.y - 1
+        if 0 <= index < len(self._order):
+            if index == self.cursor_row or event.chain > 1:
+                self.move_cursor(row=index, scroll=False)
+                self.post_message(self.RowSelected(self, self._order[index]))
+            else:
+                self.move_cursor(row=index, scroll=False)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # ------------------------------------------------------------------ changing rows
+    def reconcile(self, rows: list[tuple[str, tuple]]) -> None:
+        """Make the table show `rows` in this order, re-rendering only rows that differ."""
+        selected = self.selected_key
+        had_rows = bool(self._order)
+        new_cells = {}
+        for key, cells in rows:
+            if self._cells.get(key) != cells:
+                self._forget(key)
+            new_cells[key] = cells
+        for key in self._cells.keys() - new_cells.keys():
+            self._forget(key)
+        self._cells = new_cells
+        self._order = [key for key, _ in rows]
+        self._index = {key: i for i, key in enumerate(self._order)}
+        self._stale &= new_cells.keys()
+        self.virtual_size = Size(self._width, len(self._order) + 1)
+        if selected is not None and selected in self._index:
+            self.cursor_row = self._index[selected]
+        elif self._order:
+            self.cursor_row = max(0, min(self.cursor_row, len(self._order) - 1))
+            if self._order[self.cursor_row] != selected or not had_rows:
+                self.post_message(self.RowHighlighted(self, self._order[self.cursor_row]))
+        else:
+            self.cursor_row = 0
+        self.refresh()
+
+    def update_rows(self, rows: dict[str, tuple]) -> None:
+        """Update the cells of rows already shown (others are ignored)."""
+        changed = False
+        for key, cells in rows.items():
+            old = self._cells.get(key)
+            if old is None or old == cells:
+                continue
+            self._cells[key] = cells
+            self._forget(key)
+            changed = True
+        if changed:
+            self.refresh()
 
     def refresh_keys(self, keys, now: float) -> None:
         """Recompute rows on screen now; rows off screen are marked stale."""
@@ -65,117 +229,53 @@ class KeyedTable(DataTable):
             if keys:
                 self.refresh_keys(keys, self.clock())
 
+    def _forget(self, key: str) -> None:
+        for variant in ((key, 0), (key, 1), (key, 2)):
+            self._strips.pop(variant, None)
+
+    # ------------------------------------------------------------------ rendering
     def on_resize(self) -> None:
+        self._strips.clear()
         if self._stale and self.clock is not None:
             self.refresh_keys([k for k in self.visible_keys() if k in self._stale], self.clock())
 
-    def on_mount(self) -> None:
-        for key, label, width in self.COLUMNS:
-            self.add_column(label, key=key, width=width)
+    def _line(self, cells: tuple, style_name: str | None) -> Strip:
+        text = Text(no_wrap=True, end="")
+        for (_, _, width), cell in zip(self.COLUMNS, cells):
+            part = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+            part.no_wrap = True
+            part.truncate(width, overflow="ellipsis", pad=True)
+            text.append(" ")
+            text.append_text(part)
+            text.append(" ")
+        base = self.rich_style
+        segments = list(text.render(self.app.console, end=""))
+        segments = list(Segment.apply_style(segments, base))
+        if style_name is not None:
+            segments = list(Segment.apply_style(segments, post_style=self.get_component_rich_style(style_name)))
+        return Strip(segments)
 
-    @property
-    def selected_key(self) -> str | None:
-        if not self._order or self.cursor_row < 0:
-            return None
-        try:
-            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        except Exception:
-            return None
-        return row_key.value
-
-    def select_key(self, key: str, scroll: bool = True) -> bool:
-        try:
-            index = self.get_row_index(key)
-        except RowDoesNotExist:
-            return False
-        self.move_cursor(row=index, scroll=scroll)
-        return True
-
-    def reconcile(self, rows: list[tuple[str, tuple]]) -> None:
-        """Make the table show `rows` in this order, touching only what differs."""
-        selected = self.selected_key
-        wanted = {key for key, _ in rows}
-        for key in [k for k in self._order if k not in wanted]:
-            self.remove_row(key)
-            del self._cells[key]
-            self._stale.discard(key)
-        columns = [c[0] for c in self.COLUMNS]
-        added = False
-        for key, cells in rows:
-            old = self._cells.get(key)
-            if old is None:
-                self.add_row(*cells, key=key)
-                added = True
-            elif old != cells:
-                for col, before, after in zip(columns, old, cells):
-                    if before != after:
-                        self.update_cell(key, col, after)
-            self._cells[key] = cells
-            self._stale.discard(key)
-        new_order = [key for key, _ in rows]
-        current = self._order if not added else [k for k in self._order if k in wanted] + [
-            k for k in new_order if k not in self._order
-        ]
-        if current != new_order:
-            rank = {_plain(cells[0]): i for i, (_, cells) in enumerate(rows)}
-            self.sort(columns[0], key=lambda value: rank.get(_plain(value), len(rank)))
-        self._order = new_order
-        if selected is not None and selected in wanted:
-            if self.selected_key != selected:
-                self.select_key(selected, scroll=False)
-
-    def update_rows(self, rows: dict[str, tuple]) -> None:
-        """Update the cells of rows already shown (others are ignored), with one refresh.
-
-        `update_cell` refreshes the widget per cell; a hundred progress rows
-        per batch made that the hot path, so changed cells are written
-        directly (fixed-width columns: no re-measuring needed) and the table is
-        refreshed once.
-        """
-        columns = [ColumnKey(c[0]) for c in self.COLUMNS]
-        changed = False
-        changed_keys: set[str] = set()
-        changed_cells: set[tuple] = set()
-        for key, cells in rows.items():
-            old = self._cells.get(key)
-            if old is None or old == cells:
-                continue
-            data = self._data.get(RowKey(key))
-            if data is None:
-                continue
-            for col, before, after in zip(columns, old, cells):
-                if before != after:
-                    data[col] = after
-                    changed = True
-                    changed_keys.add(key)
-                    changed_cells.add((RowKey(key), col))
-            self._cells[key] = cells
-        if changed:
-            self._invalidate(changed_keys, changed_cells)
-            self.refresh()
-
-    def _invalidate(self, keys: set, cells: set) -> None:
-        """Forget the cached renders of changed rows only.
-
-        DataTable keys its render caches on a table-wide update counter, so one
-        changed cell re-renders every visible line; with a hundred tasks
-        reporting progress that is most of the frame budget. Rows whose cells
-        did not change keep their cached renders. (Relies on DataTable's cache
-        layout in Textual 8.2; anything unexpected falls back to the counter.)
-        """
-        try:
-            row_keys = {RowKey(k) for k in keys}
-            indexes = {self._row_locations.get(k) for k in row_keys}
-            cell_cache = self._cell_render_cache
-            for cache_key in [c for c in cell_cache.keys() if (c[0], c[1]) in cells]:
-                cell_cache.discard(cache_key)  # only the cells that changed are rendered again
-            for cache_key in [c for c in self._row_render_cache.keys() if c[0] in row_keys]:
-                self._row_render_cache.discard(cache_key)
-            for cache_key in [c for c in self._row_renderable_cache.keys() if c[1] in indexes]:
-                self._row_renderable_cache.discard(cache_key)
-            self._line_cache.clear()
-        except Exception:
-            self._update_count += 1
-
-    def shown(self, key: str) -> bool:
-        return key in self._cells
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x = int(self.scroll_x)
+        if y == 0:
+            strip = self._strips.get(("__header__", 0))
+            if strip is None:
+                labels = tuple(Text(label) for _, label, _ in self.COLUMNS)
+                strip = self._line(labels, "keyed-table--header")
+                self._strips[("__header__", 0)] = strip
+        else:
+            index = int(self.scroll_y) + y - 1
+            if index >= len(self._order):
+                return Strip.blank(width, self.rich_style)
+            key = self._order[index]
+            if index == self.cursor_row:
+                variant = 1 if self.has_focus else 2
+            else:
+                variant = 0
+            strip = self._strips.get((key, variant))
+            if strip is None:
+                style = {0: None, 1: "keyed-table--cursor", 2: "keyed-table--cursor-blurred"}[variant]
+                strip = self._line(self._cells[key], style)
+                self._strips[(key, variant)] = strip
+        return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, self.rich_style)

@@ -50,4 +50,4 @@ class StatusLine(Static):
         self._last = words
         text = Text("lazyqueue  ", style="bold")
         text.append(words)
-        self.update(text)
+        self.update(text, layout=False)  # always one line
