@@ -1,0 +1,110 @@
+"""What the screen claims: progress, waiting, expiry, transitions, external changes."""
+
+from __future__ import annotations
+
+from lazyqueue import Queue
+from lazyqueue.core.config import Config
+from lazyqueue.core.models import Task
+from lazyqueue.tui.app import LazyQueueApp
+from lazyqueue.tui.format import countdown, progress_text
+from lazyqueue.tui.screens.help import KEYS
+
+from .conftest import cell, gate, row_text, toasts, until
+from .fixed import NOW, busy_queue, clock
+
+SIZE = (120, 36)
+
+
+def test_running_at_100_shows_99_finalizing():
+    task = Task(id=1, kind="k", status="running", progress=100.0)
+    assert progress_text(task).plain.endswith("99% finalizing")
+    assert "100" not in progress_text(task, compact=True).plain
+    task.status = "completed"
+    assert progress_text(task).plain.endswith("100%")
+
+
+def test_countdown_turns_to_expired_never_negative():
+    assert countdown(65).startswith("expires in 1m")
+    assert countdown(0) == "expired"
+    assert countdown(-3) == "expired"
+
+
+async def test_busy_queue_words_and_waiting_lines(home):
+    q = busy_queue(home)
+    app = LazyQueueApp(q, clock=clock, start_worker=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            status = str(app.status_line.render())
+            assert "Building 3 items: crunch #005 (+2 more) · 4 queued · 1 failed" in status
+            assert "finalizing" in row_text(app.activity, "t4")
+            assert "99%" in cell(app.activity, "t4", "progress")
+            assert "working" in cell(app.activity, "t5", "progress")  # no known progress: a spinner
+            assert "retry in 8 s" in row_text(app.activity, "t9")
+            assert "ⓘ" in row_text(app.activity, "t6") and "longer than expected" in row_text(app.activity, "t6")
+            assert "⚠" in row_text(app.activity, "t10")  # queued over 5 minutes: a warning
+            assert "waiting on t3" in row_text(app.activity, "t10")
+            app.select_task(10)
+            await pilot.pause()
+            body = app.detail.body.render()
+            assert "waiting longer than expected" in str(body) and "0 ahead" not in str(body)
+            app.select_task(2)  # completed, with an artifact that expires in 10 minutes
+            await pilot.pause()
+            assert "expires in 10m" in str(app.detail.body.render())
+            app.clock = lambda: NOW + 700
+            app.tick()
+            assert "expired" in str(app.detail.body.render())
+            assert "expires in -" not in str(app.detail.body.render())
+            app.select_task(8)
+            await pilot.pause()
+            assert "req_demo_0008" in str(app.detail.body.render())
+    finally:
+        q.close()
+
+
+async def test_completion_is_announced_once(queue):
+    t = queue.enqueue("hold", {"gate": "once"}).task
+    app = LazyQueueApp(queue, tick_s=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.view.tasks[t.id].status == "running")
+        gate("once").set()
+        await until(pilot, lambda: app.view.tasks[t.id].status == "completed")
+        for _ in range(5):
+            await pilot.pause(0.06)  # several ticks and refreshes
+        assert sum(f"t{t.id} completed" in m for m in toasts(app)) == 1
+
+
+async def test_changes_from_another_process_show_within_a_second(queue, home):
+    app = LazyQueueApp(queue)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: queue.worker is not None)
+        await pilot.press("p")  # paused: the new task stays queued where we can see it
+        other = Queue(home, config=Config(), plugins=False)
+        try:
+            added = other.enqueue("shell", {"command": "true"}, title="from the CLI").task
+        finally:
+            other.store.close()
+        await until(pilot, lambda: app.activity.shown(f"t{added.id}"), timeout=1.0, what="external add on screen")
+        assert any("from the CLI" in row_text(app.jobs, k) for k in app.jobs._order)
+
+
+def test_help_lists_every_key():
+    listed = " ".join(k for k, _ in KEYS)
+    for key in ("a", "r", "R", "c", "d", "+", "-", "p", "l", "enter", "y", "x", "/", "ctrl+p", "?", "q"):
+        assert key in listed.split() or key in listed, key
+    bindings = {b.action.split("(")[0] for b in LazyQueueApp.BINDINGS}
+    assert {"add", "retry", "retry_all", "cancel", "delete", "priority", "pause", "log", "copy_id", "dismiss",
+            "filter", "help", "quit"} <= bindings
+
+
+async def test_command_palette_offers_actions(queue):
+    from lazyqueue.tui.commands import ACTIONS
+
+    app = LazyQueueApp(queue, start_worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"retry all")
+        await pilot.pause(0.3)
+        assert "Retry all failed" in [title for _, title, _ in ACTIONS]
+        await pilot.press("escape")
