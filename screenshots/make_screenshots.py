@@ -1,0 +1,69 @@
+"""Regenerate the README screenshots from the real app (fixed clock, fixed data).
+
+    python screenshots/make_screenshots.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+os.environ.pop("NO_COLOR", None)
+os.environ["TZ"] = "UTC"
+time.tzset()
+
+from lazyqueue.tui.app import LazyQueueApp  # noqa: E402
+from lazyqueue.tui.screens.quit import QuitScreen  # noqa: E402
+from tests.tui.fixed import busy_queue, clock  # noqa: E402
+
+
+async def shot(name: str, size: tuple[int, int], action=None) -> None:
+    q = busy_queue(tempfile.mkdtemp(prefix="lazyqueue-shot-"))
+    app = LazyQueueApp(q, clock=clock, start_worker=False, tick_s=3600)
+    app.animation_level = "none"
+    try:
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            if action is not None:
+                await action(app, pilot)
+            await pilot.pause()
+            app.save_screenshot(str(HERE / f"{name}.svg"))
+    finally:
+        q.close()
+
+
+async def select_failed(app, pilot):
+    app.select_task(8)
+
+
+async def press(*keys):
+    async def run(app, pilot):
+        await pilot.press(*keys)
+        from textual.widgets import Input
+
+        for widget in app.screen.query(Input):
+            widget.cursor_blink = False
+    return run
+
+
+async def ask_quit(app, pilot):
+    app.push_screen(QuitScreen(3))
+
+
+async def main() -> None:
+    await shot("busy", (120, 36))
+    await shot("failed-detail", (120, 36), select_failed)
+    await shot("add", (120, 36), await press("a"))
+    await shot("help", (120, 36), await press("question_mark"))
+    await shot("quit", (120, 36), ask_quit)
+    await shot("narrow-80x24", (80, 24))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
