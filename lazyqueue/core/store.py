@@ -631,8 +631,11 @@ class Store:
             prefix = f'{{"id": {task_id},'.encode()
             try:
                 with open(self.path, "rb") as fh:
+                    in_tasks = False  # job records come first, and a job often has the same id
                     for line in fh:
-                        if line.startswith(prefix):
+                        if not in_tasks:
+                            in_tasks = line.startswith(b'"tasks"')
+                        elif line.startswith(prefix):
                             rec = json.loads(line.rstrip().rstrip(b","))
                             break
             except (OSError, ValueError):
