@@ -138,3 +138,12 @@ def test_two_workers_share_caps_and_never_run_a_task_twice(cli_env, tmp_path, st
     assert sorted(said[0] + said[1]) == sorted(starts)
     print(f"\ntwo workers: {len(tasks)} tasks ({len(said[0])} + {len(said[1])} started by each), "
           f"peak {peak_total} running (cap 3), slow peak {peak_kind.get('slow')} (cap 1)")
+
+
+def test_dedupe_holds_after_the_journal_is_folded_into_the_snapshot(cli_env, home):
+    """`add` looked a key's task up in the snapshot by its id line, and found the job with that id first."""
+    first = json.loads(lq(cli_env, "add", "--json", "shell", "--dedupe", "k", "--", "sleep", "100").stdout)
+    assert lq(cli_env, "prune").returncode == 0  # the queued task now lives in tasks.json only
+    again = json.loads(lq(cli_env, "add", "--json", "shell", "--dedupe", "k", "--", "sleep", "100").stdout)
+    assert (again["id"], again["deduplicated"]) == (first["id"], True)
+    assert [t["id"] for t in ls_json(cli_env)] == [first["id"]]
