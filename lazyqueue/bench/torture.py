@@ -2,6 +2,7 @@
 
     python -m lazyqueue.bench.torture                  # 50 trials (LAZYQUEUE_TORTURE_TRIALS)
     python -m lazyqueue.bench.torture --trials 5 --tasks 200 --seed 1
+    python -m lazyqueue.bench.torture --trials 20 --chaos 12     # plus random-operation trials
 
 One trial, on a fresh state directory:
   1. `lazyqueue add shell --from FILE --json` batches of shell tasks (most with
@@ -318,6 +319,120 @@ def run_trial(workdir: Path, n_tasks: int = 200, rng: random.Random | None = Non
     return summary
 
 
+def archived_ids(home: Path) -> set[int]:
+    ids = set()
+    try:
+        with open(home / "archive.jsonl", "rb") as fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("type") == "task":
+                    ids.add(entry["record"]["id"])
+    except FileNotFoundError:
+        pass
+    return ids
+
+
+def run_chaos(workdir: Path, seconds: float = 10.0, rng: random.Random | None = None, cap: int = 3,
+              log=None) -> Summary:
+    """Random operations racing a worker that is started, killed -9 and stopped, then recovery.
+
+    Operations: add, add with one of 3 dedupe keys, add --after, cancel, retry --failed,
+    prune, start a worker, kill it (-9 or TERM), look at the file. Every look checks that
+    at most `cap` tasks run and at most one active task holds a dedupe key.
+    """
+    rng = rng or random.Random()
+    home = workdir / "home"
+    config = workdir / "config.toml"
+    config.write_text(f"[worker]\nconcurrency = {cap}\n")
+    ledger = workdir / "ledger"
+    env = cli_env(home, config)
+    procs = Procs(home)
+    summary = Summary(trials=1)
+    problems = summary.problems
+    ids: list[int] = []
+
+    def check_cli(what: str, proc: subprocess.CompletedProcess, codes=(0,)) -> bool:
+        if proc.returncode not in codes or "Traceback" in proc.stderr:
+            problems.append(f"{what} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+            summary.bad_end += 1
+            return False
+        return proc.returncode == 0
+
+    def add(*args: str) -> None:
+        proc = lq(env, "add", "--json", "shell", *args, "--", "sh", "-c",
+                  task_command(ledger, rng.choice((0.05, 0.2, 0.5))))
+        if check_cli("add " + " ".join(args), proc, codes=(0, 1)):
+            ids.append(json.loads(proc.stdout)["id"])
+
+    worker = None
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            op = rng.choice(("add", "add", "dedupe", "after", "cancel", "retry", "prune", "worker", "kill", "look"))
+            if op == "add":
+                add("--max-attempts", rng.choice(("1", "3")))
+            elif op == "dedupe":
+                add("--dedupe", f"k{rng.randrange(3)}")
+            elif op == "after" and ids:
+                add("--after", str(rng.choice(ids)))
+            elif op == "cancel" and ids:
+                check_cli("cancel", lq(env, "cancel", str(rng.choice(ids))), codes=(0, 1))
+            elif op == "retry":
+                check_cli("retry --failed", lq(env, "retry", "--failed"), codes=(0, 1))
+            elif op == "prune":
+                check_cli("prune", lq(env, "prune"))
+            elif op == "worker" and (worker is None or worker.poll() is not None):
+                worker = procs.popen([PYTHON, "-m", "lazyqueue", "worker", "-q"], env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            elif op == "kill" and worker is not None and worker.poll() is None:
+                worker.send_signal(rng.choice((signal.SIGKILL, signal.SIGTERM)))
+                worker.wait(60)
+                summary.kills += 1
+            elif op == "look":
+                tasks = ls_json(env)
+                running = [t["id"] for t in tasks if t["status"] == "running"]
+                if len(running) > cap:
+                    summary.duplicated += 1
+                    problems.append(f"{len(running)} running at once (cap {cap}): {running}")
+                holders: dict[str, list[int]] = {}
+                for t in tasks:
+                    if t["dedupe_key"] and t["status"] in ("queued", "running"):
+                        holders.setdefault(t["dedupe_key"], []).append(t["id"])
+                for key, held in holders.items():
+                    if len(held) > 1:
+                        summary.duplicated += 1
+                        problems.append(f"dedupe key {key} held by {held} at once")
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            summary.kills += 1
+        proc = lq(env, "worker", "--exit-when-idle", "-q", timeout=300)
+        check_cli("recovery worker", proc)
+        kill_strays(home)
+        final = ls_json(env)
+    finally:
+        procs.kill_all()
+    by_id = {t["id"]: t for t in final}
+    summary.tasks = len(set(ids))
+    lost = set(ids) - set(by_id) - archived_ids(home)
+    if lost:
+        summary.lost += len(lost)
+        problems.append(f"lost acknowledged tasks: {sorted(lost)[:10]}")
+    for t in final:
+        if t["status"] in ("running", "queued"):
+            summary.stuck += 1
+            problems.append(f"t{t['id']} still {t['status']} after recovery")
+    for tid in sorted(overlapping_runs(read_ledger(ledger))):
+        summary.duplicated += 1
+        problems.append(f"t{tid} ran twice at once")
+    if log is not None:
+        log(summary.line() + ("" if summary.ok else "  " + "; ".join(problems[:5])))
+    return summary
+
+
 def run_trials(trials: int, n_tasks: int = 200, seed: int | None = None, log=None, keep: bool = False) -> Summary:
     total = Summary()
     seed = random.randrange(1 << 30) if seed is None else seed
@@ -335,11 +450,18 @@ def main(argv=None) -> int:
     parser.add_argument("--trials", type=int, default=int(os.environ.get("LAZYQUEUE_TORTURE_TRIALS", "50")))
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--chaos", type=float, default=0.0, metavar="S",
+                        help="also run random-operation trials (add, dedupe, after, cancel, retry, prune, kill) of S seconds each")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: every started process is killed
     seed = random.randrange(1 << 30) if args.seed is None else args.seed
     print(f"torture: {args.trials} trials of {args.tasks} tasks, seed {seed}", flush=True)
     total = run_trials(args.trials, args.tasks, seed, log=lambda line: print("  " + line, flush=True))
+    if args.chaos:
+        for i in range(args.trials):
+            with tempfile.TemporaryDirectory(prefix=f"lq-chaos-{i}-") as d:
+                total.add(run_chaos(Path(d), args.chaos, random.Random(seed + 10_000 + i),
+                                    log=lambda line: print("  chaos " + line, flush=True)))
     print(total.line())
     for problem in total.problems[:50]:
         print("  " + problem)
