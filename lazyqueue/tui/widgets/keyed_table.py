@@ -66,6 +66,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._order: list[str] = []
         self._index: dict[str, int] = {}
         self._strips: dict[tuple, Strip] = {}
+        self._cell_cache: dict[tuple, list] = {}
         self._stale: set[str] = set()  # changed while off screen: rendered when scrolled into view
         self.cursor_row = 0
         self.clock = None  # set by the owner: now() for rows refreshed on scroll
@@ -236,20 +237,38 @@ class KeyedTable(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ rendering
     def on_resize(self) -> None:
         self._strips.clear()
+        self._cell_cache.clear()
         if self._stale and self.clock is not None:
             self.refresh_keys([k for k in self.visible_keys() if k in self._stale], self.clock())
 
-    def _line(self, cells: tuple, style_name: str | None) -> Strip:
-        text = Text(no_wrap=True, end="")
-        for (_, _, width), cell in zip(self.COLUMNS, cells):
+    def _cell(self, cell, width: int) -> list[Segment]:
+        """A cell's segments, cached by its text and styles: a row that changes one cell renders one cell."""
+        if isinstance(cell, Text):
+            key = (cell.plain, str(cell.style), tuple((s.start, s.end, str(s.style)) for s in cell.spans), width)
+        else:
+            key = (str(cell), "", (), width)
+        segments = self._cell_cache.get(key)
+        if segments is None:
             part = cell.copy() if isinstance(cell, Text) else Text(str(cell))
             part.no_wrap = True
+            part.end = ""
             part.truncate(width, overflow="ellipsis", pad=True)
-            text.append(" ")
-            text.append_text(part)
-            text.append(" ")
+            segments = list(part.render(self.app.console, end=""))
+            if part.style:  # Text.render leaves the base style out when there are no spans
+                segments = list(Segment.apply_style(segments, self.app.console.get_style(part.style)))
+            if len(self._cell_cache) > 20_000:
+                self._cell_cache.clear()
+            self._cell_cache[key] = segments
+        return segments
+
+    def _line(self, cells: tuple, style_name: str | None) -> Strip:
+        space = Segment(" ")
+        segments: list[Segment] = []
+        for (_, _, width), cell in zip(self.COLUMNS, cells):
+            segments.append(space)
+            segments.extend(self._cell(cell, width))
+            segments.append(space)
         base = self.rich_style
-        segments = list(text.render(self.app.console, end=""))
         segments = list(Segment.apply_style(segments, base))
         if style_name is not None:
             segments = list(Segment.apply_style(segments, post_style=self.get_component_rich_style(style_name)))
