@@ -141,8 +141,12 @@ class LazyQueueApp(App[int]):
         self.call_from_thread(self._loaded, tasks, jobs)
 
     def _loaded(self, tasks: dict, jobs: dict) -> None:
+        first = not self.loaded
         self.view.load(tasks, jobs)
         self.loaded = True
+        if not first:
+            self.render_all()
+            return
         if self.queue.worker is not None:
             self.view.paused = self.queue.worker.paused
         if self.start_worker and self.queue.worker is None:
@@ -260,6 +264,8 @@ class LazyQueueApp(App[int]):
         if not events:
             return
         ch = self.view.apply(events)
+        if ch.reload:
+            self._load_in_background()
         self._pending_stamps.extend(stamps)
         if self._pending is not None:
             self._pending.tasks |= ch.tasks

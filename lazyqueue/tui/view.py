@@ -38,6 +38,7 @@ class Changes:
     transitions: list = field(default_factory=list)
     worker: bool = False
     removed_jobs: set = field(default_factory=set)
+    reload: bool = False  # the file changed in a way the event does not detail (prune): read it again
 
     def __bool__(self) -> bool:
         return bool(self.tasks or self.jobs or self.order or self.worker)
@@ -138,6 +139,9 @@ class QueueView:
             ch.order = True
             return
         if kind == ev.STORE_RELOADED:
+            if "tasks" not in event.data and "jobs" not in event.data:
+                ch.reload = True
+                return
             for task in event.data.get("tasks", ()):
                 self._task_changed(task, ch, {})
             for tid in event.data.get("removed_tasks", ()):

@@ -108,3 +108,16 @@ async def test_command_palette_offers_actions(queue):
         await pilot.pause(0.3)
         assert "Retry all failed" in [title for _, title, _ in ACTIONS]
         await pilot.press("escape")
+
+
+async def test_prune_elsewhere_reloads_the_view(queue):
+    done = queue.enqueue("quick", {}).task
+    app = LazyQueueApp(queue)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.view.tasks.get(done.id) and app.view.tasks[done.id].status == "completed")
+        queue.store.retention.keep = 0
+        queue.store.retention.max_age_days = 0
+        queue.prune()
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: done.id not in app.view.tasks, what="pruned task gone")
+        assert not app.activity.shown(f"t{done.id}")
