@@ -40,8 +40,8 @@ TOASTS_PER_BATCH = 4
 QUIT_GRACE = {"wait": 10**9, "requeue": 0.0, "cancel": 30.0}
 FOOTER_ACTIONS = [("retry", ()), ("cancel", ()), ("priority", (1,)), ("log", ()), ("copy_id", ()),
                   ("dismiss", ()), ("delete", ()), ("retry_all", ()), ("pause", ())]
-LOAD_IN_BACKGROUND = 2000
-PROGRESS_PAINT_S = 0.05  # progress-only changes are painted at most 20 times a second  # tasks; fewer are read before the first frame
+LOAD_IN_BACKGROUND = 2000  # tasks; fewer are read before the first frame
+PROGRESS_PAINT_S = 0.05  # progress-only changes are painted at most 20 times a second
 
 
 class LazyQueueApp(App[int]):
