@@ -242,6 +242,8 @@ class Worker:
                         self._finish(task, FAILED, now, error=why, error_kind="fatal")
                         touched[task.id] = task
                         published.append(self._event(task))
+                    if plan.dependency_failed:
+                        self._wake.set()  # tasks waiting on these were judged before they failed: look again
                     for task in plan.start:
                         self._claim(task, now, now_iso)
                         touched[task.id] = task
