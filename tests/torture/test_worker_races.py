@@ -63,3 +63,26 @@ def test_retrying_two_failed_tasks_with_one_dedupe_key_requeues_only_one(home):
         worker.stop(grace=0, wait=False)
         worker._pool.shutdown(wait=True)
         q.store.close()
+
+
+def test_a_chain_of_tasks_after_a_cancelled_one_all_fail_and_the_idle_worker_exits(cli_env, tmp_path):
+    """A pass failed t2 (its dependency was cancelled) but judged t3 (after t2) before t2's failure
+    was applied; nothing woke the worker again, so t3 stayed queued and `worker --exit-when-idle` never exited."""
+    import json
+    import subprocess
+    import sys
+
+    def lq(*args, timeout=60):
+        return subprocess.run([sys.executable, "-m", "lazyqueue", *args], env=cli_env, capture_output=True,
+                              text=True, timeout=timeout)
+
+    first = json.loads(lq("add", "--json", "shell", "--delay", "3600", "--", "true").stdout)["id"]
+    ids = [first]
+    for _ in range(3):
+        ids.append(json.loads(lq("add", "--json", "shell", "--after", str(ids[-1]), "--", "true").stdout)["id"])
+    assert lq("cancel", str(first)).returncode == 0
+    proc = lq("worker", "--exit-when-idle", "-q", timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    tasks = {t["id"]: t for t in json.loads(lq("ls", "--json").stdout)}
+    assert [tasks[i]["status"] for i in ids] == ["cancelled", "failed", "failed", "failed"]
+    assert [tasks[i]["error"] for i in ids[1:]] == [f"dependency t{i} did not complete" for i in ids[:-1]]
