@@ -257,10 +257,16 @@ def run_trial(workdir: Path, n_tasks: int = 200, rng: random.Random | None = Non
         mark = len(read_ledger(ledger))
 
         # 3. recover and finish
-        proc = lq(env, "worker", "--exit-when-idle", "--concurrency", str(concurrency), timeout=300)
-        printed += proc.stdout
-        if proc.returncode != 0:
-            problems.append(f"recovery worker exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        try:
+            proc = lq(env, "worker", "--exit-when-idle", "--concurrency", str(concurrency), timeout=300)
+        except subprocess.TimeoutExpired:
+            summary.stuck += 1
+            problems.append("worker --exit-when-idle did not exit within 300 s")
+        else:
+            printed += proc.stdout
+            if proc.returncode != 0:
+                summary.bad_end += 1
+                problems.append(f"recovery worker exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
         kill_strays(home)
         final = ls_json(env)
         entries = read_ledger(ledger)
@@ -409,8 +415,11 @@ def run_chaos(workdir: Path, seconds: float = 10.0, rng: random.Random | None = 
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             summary.kills += 1
-        proc = lq(env, "worker", "--exit-when-idle", "-q", timeout=300)
-        check_cli("recovery worker", proc)
+        try:
+            check_cli("recovery worker", lq(env, "worker", "--exit-when-idle", "-q", timeout=120))
+        except subprocess.TimeoutExpired:
+            summary.stuck += 1
+            problems.append("worker --exit-when-idle did not exit within 120 s")
         kill_strays(home)
         final = ls_json(env)
     finally:
