@@ -102,12 +102,3 @@ def row_text(table, key: str) -> str:
 
 _ = asyncio
 
-
-@pytest.fixture(autouse=True)
-def no_orphan_scan_race(monkeypatch):
-    """Core bug (reported): a recovery scan in the same worker pass that records an
-    outcome re-marks the just-finished task "interrupted". These tests run one
-    worker in-process, so no orphans exist: scan once at start, not every 2 s."""
-    import lazyqueue.core.worker as worker
-
-    monkeypatch.setattr(worker, "RECOVERY_SCAN_S", 3600.0)
