@@ -34,6 +34,12 @@ STATUS_STYLE = {
 }
 
 
+# lazyqueue speaks English; argparse's own strings would go through gettext, which
+# searches the disk for message catalogues on every call (~10 ms of each `add`)
+argparse._ = lambda message: message
+argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line (plus the usage hint), exit 2."""
 
@@ -93,20 +99,7 @@ def _common(default) -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        prog="lazyqueue",
-        description="Queue long-running work and keep working while it runs. Without a command: open the TUI.",
-        parents=[_common(None)],
-    )
-    # given after the command too; SUPPRESS keeps a value given before it
-    common = _common(argparse.SUPPRESS)
-    parser.add_argument("--version", action="version", version=f"lazyqueue {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
-
-    sub.add_parser("demo", parents=[common], help="open the TUI on a throw-away queue with a demo pipeline")
-
-    add = sub.add_parser("add", parents=[common], help="queue a task: add KIND [key=value ...] [-- COMMAND ...]")
+def _add_args(add) -> None:
     add.add_argument("kind", help="kind of task (see 'lazyqueue kinds')")
     add.add_argument("fields", nargs="*", metavar="key=value", help="payload fields")
     add.add_argument("--from", dest="from_file", metavar="FILE", help="one task per line ('-' = stdin); shell: each line is a command")
@@ -121,38 +114,94 @@ def build_parser() -> ArgumentParser:
     add.add_argument("--expires", type=_positive_float, metavar="S", help="expire if not started within S seconds")
     add.add_argument("--json", action="store_true", help="print the task record (plus 'deduplicated')")
 
-    ls = sub.add_parser("ls", parents=[common], help="list tasks")
+
+def _ls_args(ls) -> None:
     ls.add_argument("--status", choices=STATUSES)
     ls.add_argument("--kind")
     ls.add_argument("--job", type=_job_id)
     ls.add_argument("--json", action="store_true", help="print a JSON array of task records")
 
-    show = sub.add_parser("show", parents=[common], help="show one task")
+
+def _show_args(show) -> None:
     show.add_argument("id", type=_task_id)
     show.add_argument("--json", action="store_true")
 
-    retry = sub.add_parser("retry", parents=[common], help="queue failed/cancelled/expired tasks again")
+
+def _retry_args(retry) -> None:
     retry.add_argument("ids", type=_task_id, nargs="*", metavar="ID")
     retry.add_argument("--failed", action="store_true", help="every failed task")
 
-    cancel = sub.add_parser("cancel", parents=[common], help="cancel tasks (queued: now; running: signalled)")
+
+def _cancel_args(cancel) -> None:
     cancel.add_argument("ids", type=_task_id, nargs="+", metavar="ID")
 
-    log = sub.add_parser("log", parents=[common], help="print a task's output")
+
+def _log_args(log) -> None:
     log.add_argument("id", type=_task_id)
     log.add_argument("--follow", "-f", action="store_true", help="keep printing until the task finishes")
 
-    wait = sub.add_parser("wait", parents=[common], help="block until tasks finish; exit 0 only if all completed")
+
+def _wait_args(wait) -> None:
     wait.add_argument("ids", type=_task_id, nargs="+", metavar="ID")
     wait.add_argument("--timeout", type=_positive_float, metavar="S", help="give up after S seconds (exit 1)")
 
-    worker = sub.add_parser("worker", parents=[common], help="run a headless worker (same loop as the TUI's)")
+
+def _worker_args(worker) -> None:
     worker.add_argument("--exit-when-idle", action="store_true", help="exit 0 once nothing can run without outside help")
     worker.add_argument("--concurrency", type=_count, help="global cap (default: [worker] concurrency)")
     worker.add_argument("--quiet", "-q", action="store_true", help="print no per-task lines")
 
-    sub.add_parser("prune", parents=[common], help="apply the retention policy now")
-    sub.add_parser("kinds", parents=[common], help="list kinds with caps and policies")
+
+# command -> (help, function adding its arguments)
+SUBCOMMANDS = {
+    "demo": ("open the TUI on a throw-away queue with a demo pipeline", None),
+    "add": ("queue a task: add KIND [key=value ...] [-- COMMAND ...]", _add_args),
+    "ls": ("list tasks", _ls_args),
+    "show": ("show one task", _show_args),
+    "retry": ("queue failed/cancelled/expired tasks again", _retry_args),
+    "cancel": ("cancel tasks (queued: now; running: signalled)", _cancel_args),
+    "log": ("print a task's output", _log_args),
+    "wait": ("block until tasks finish; exit 0 only if all completed", _wait_args),
+    "worker": ("run a headless worker (same loop as the TUI's)", _worker_args),
+    "prune": ("apply the retention policy now", None),
+    "kinds": ("list kinds with caps and policies", None),
+}
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The subcommand named in argv (skipping --home/--config values), if any."""
+    skip = False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item in ("--home", "--config"):
+            skip = True
+        elif not item.startswith("-"):
+            return item
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> ArgumentParser:
+    """The parser; with `argv`, only the named command gets its arguments (argparse is slow to build)."""
+    parser = ArgumentParser(
+        prog="lazyqueue",
+        description="Queue long-running work and keep working while it runs. Without a command: open the TUI.",
+        parents=[_common(None)],
+    )
+    # given after the command too; SUPPRESS keeps a value given before it
+    common = _common(argparse.SUPPRESS)
+    parser.add_argument("--version", action="version", version=f"lazyqueue {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    wanted = _command_in(argv) if argv is not None else None
+    if wanted not in SUBCOMMANDS:
+        wanted = None
+    for name, (text, add_arguments) in SUBCOMMANDS.items():
+        if wanted is not None and name != wanted:
+            sub.add_parser(name, help=text, add_help=False)  # listed in --help, never parsed
+            continue
+        command = sub.add_parser(name, parents=[common], help=text)
+        if add_arguments is not None:
+            add_arguments(command)
     return parser
 
 
@@ -168,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, command_tail = argv[:cut], argv[cut + 1:]
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if command_tail is not None and args.command != "add":
         parser.error("'-- COMMAND' only goes with 'add'")

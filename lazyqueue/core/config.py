@@ -6,28 +6,26 @@ wrong, e.g. `config.toml: kinds.encode.concurrency: must be a whole number ≥ 1
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
     from typing import Any
 
 from .errors import ConfigError
-from .registry import Backoff, Field, Kind, Registry, placeholders
+from .record import Factory, Record
+from .registry import Backoff, Field, Kind, Registry, placeholders, valid_kind_name
 from .store import RetentionPolicy
 
 DEFAULT_CONCURRENCY = 2
 DEFAULT_GRACE_S = 10.0
 
 
-@dataclass
-class Config:
+class Config(Record):
     path: Path | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     grace_s: float = DEFAULT_GRACE_S
-    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
-    kinds: dict[str, dict] = field(default_factory=dict)  # validated [kinds.*] tables
+    retention: RetentionPolicy = Factory(RetentionPolicy)
+    kinds: dict[str, dict] = Factory(dict)  # validated [kinds.*] tables
 
 
 KIND_KEYS = {
@@ -72,6 +70,11 @@ def load_config(path: Path | None, required: bool = False) -> Config:
         if required and path is not None:
             raise ConfigError(f"{path}: config file not found")
         return Config(path=None)
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            return Config(path=path)  # nothing to read: spare the TOML parser's import
+    except OSError:
+        pass
     import tomllib
 
     try:
@@ -114,7 +117,7 @@ def parse_config(data: dict, path: Path) -> Config:
         prefix = f"kinds.{name}."
         if not isinstance(table, dict):
             raise check.fail(f"kinds.{name}", "must be a table")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        if not valid_kind_name(name):
             raise check.fail(f"kinds.{name}", "a kind name must be letters, digits, '-', '_' or '.'")
         check.unknown(table, KIND_KEYS, prefix)
         spec: dict[str, Any] = {}
@@ -190,7 +193,7 @@ def apply_config(config: Config, registry: Registry, command_handler) -> None:
                 raise ConfigError(f"{path}: kinds.{name}.command: {name!r} is a built-in kind; choose another name")
             registry.register(kind)
         elif name in registry:
-            registry._kinds[name] = replace(registry.get(name), **spec)
+            registry._kinds[name] = registry.get(name).replace(**spec)
         else:
             raise ConfigError(f"{path}: kinds.{name}: no such kind to override, and no command = [...] to define one")
     for kind in list(registry._kinds.values()):  # loaded kinds; lazy built-ins are sound

@@ -7,7 +7,9 @@ quick (the TUI's subscriber only posts a message to its own queue).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+
+from .record import Factory, Record
+
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
     from typing import Any, Callable
@@ -39,14 +41,13 @@ STATUS_EVENT = {
 }
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(Record):
     """One thing that happened. `task`/`job` are copies, safe to keep."""
 
     type: str
     task: Any = None  # models.Task copy
     job: Any = None  # models.Job copy
-    data: dict = field(default_factory=dict)  # e.g. {"cancel_too_late": True}
+    data: dict = Factory(dict)  # e.g. {"cancel_too_late": True}
 
 
 

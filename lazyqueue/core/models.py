@@ -7,8 +7,6 @@ scripts read them from `ls --json`, so none may change meaning.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
     from typing import Any
@@ -34,14 +32,16 @@ def iso(ts: float | None = None) -> str:
     """A fixed-width ISO-8601 UTC string; fixed width keeps string order = time order."""
     if ts is None:
         ts = time.time()
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    secs, ms = divmod(int(ts * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
 
 
 def parse_iso(value: str | None) -> float | None:
     """Seconds since the epoch for an ISO-8601 string (any offset), or None."""
     if not value:
         return None
+    from datetime import datetime, timezone  # only here: `lazyqueue add` never parses a time
+
     text = value.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
@@ -89,34 +89,103 @@ def parse_id(text: Any, prefix: str = "t") -> int:
     return value
 
 
-@dataclass(slots=True)
 class Task:
-    id: int
-    kind: str
-    status: str = QUEUED
-    job_id: int | None = None
-    label: str = ""
-    priority: int = PRIORITY_DEFAULT
-    dedupe_key: str | None = None
-    payload: dict = field(default_factory=dict)
-    result: Any = None
-    error: str | None = None
-    error_kind: str | None = None
-    attempt: int = 0
-    max_attempts: int = 1
-    progress: float | None = None
-    progress_label: str | None = None
-    created_at: str = ""
-    updated_at: str = ""
-    started_at: str | None = None
-    finished_at: str | None = None
-    not_before: str | None = None
-    expires_at: str | None = None
-    timeout_s: float | None = None
-    after: list = field(default_factory=list)
-    owner: dict | None = None
-    meta: dict = field(default_factory=dict)
-    cancel_requested: bool = False
+    """One unit of background work (the JSON record's fields, in order)."""
+
+    __slots__ = (
+        "id",
+        "kind",
+        "status",
+        "job_id",
+        "label",
+        "priority",
+        "dedupe_key",
+        "payload",
+        "result",
+        "error",
+        "error_kind",
+        "attempt",
+        "max_attempts",
+        "progress",
+        "progress_label",
+        "created_at",
+        "updated_at",
+        "started_at",
+        "finished_at",
+        "not_before",
+        "expires_at",
+        "timeout_s",
+        "after",
+        "owner",
+        "meta",
+        "cancel_requested",
+    )
+
+    def __init__(
+        self,
+        id,
+        kind,
+        status=QUEUED,
+        job_id=None,
+        label="",
+        priority=PRIORITY_DEFAULT,
+        dedupe_key=None,
+        payload=None,
+        result=None,
+        error=None,
+        error_kind=None,
+        attempt=0,
+        max_attempts=1,
+        progress=None,
+        progress_label=None,
+        created_at="",
+        updated_at="",
+        started_at=None,
+        finished_at=None,
+        not_before=None,
+        expires_at=None,
+        timeout_s=None,
+        after=None,
+        owner=None,
+        meta=None,
+        cancel_requested=False,
+    ):
+        self.id = id
+        self.kind = kind
+        self.status = status
+        self.job_id = job_id
+        self.label = label
+        self.priority = priority
+        self.dedupe_key = dedupe_key
+        self.payload = {} if payload is None else payload
+        self.result = result
+        self.error = error
+        self.error_kind = error_kind
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.progress = progress
+        self.progress_label = progress_label
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.not_before = not_before
+        self.expires_at = expires_at
+        self.timeout_s = timeout_s
+        self.after = [] if after is None else after
+        self.owner = owner
+        self.meta = {} if meta is None else meta
+        self.cancel_requested = cancel_requested
+
+    def __repr__(self) -> str:
+        return f"Task(id={self.id!r}, kind={self.kind!r}, status={self.status!r}, label={self.label!r})"
+
+    def __eq__(self, other) -> bool:
+        if type(other) is not Task:
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
 
     @property
     def active(self) -> bool:
@@ -174,16 +243,28 @@ class Task:
         return clone
 
 
-@dataclass(slots=True)
 class Job:
     """The record a person cares about; tasks hang off it."""
 
-    id: int
-    title: str = ""
-    stage: str = "Pending"
-    created_at: str = ""
-    updated_at: str = ""
-    meta: dict = field(default_factory=dict)
+    __slots__ = ("id", "title", "stage", "created_at", "updated_at", "meta")
+
+    def __init__(self, id, title="", stage="Pending", created_at="", updated_at="", meta=None):
+        self.id = id
+        self.title = title
+        self.stage = stage
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.meta = {} if meta is None else meta
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id!r}, title={self.title!r}, stage={self.stage!r})"
+
+    def __eq__(self, other) -> bool:
+        if type(other) is not Job:
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
 
     @property
     def ref(self) -> str:
@@ -204,7 +285,7 @@ class Job:
         return job
 
 
-TASK_FIELDS = tuple(f.name for f in fields(Task))
+TASK_FIELDS = Task.__slots__
 _TASK_FIELD_SET = frozenset(TASK_FIELDS)
 
 # (field, accepted types, may be null): a record failing these would break the worker later
@@ -227,4 +308,4 @@ _FIELD_TYPES = (
     ("expires_at", (str,), True),
     ("owner", (dict,), True),
 )
-JOB_FIELDS = tuple(f.name for f in fields(Job))
+JOB_FIELDS = Job.__slots__

@@ -17,7 +17,6 @@ This is the API an application uses:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
@@ -31,6 +30,7 @@ from .models import (
     RUNNING, Job, Task, iso, task_ref,
 )
 from .paths import config_path, state_dir
+from .record import Record
 from .registry import Registry
 from .scheduling import Caps, queue_position, wait_reason
 from .store import Change, Store
@@ -63,8 +63,7 @@ CANCEL_TOO_LATE = "too-late"  # it had already completed
 CANCEL_NOTHING = "finished"  # failed/cancelled/expired already
 
 
-@dataclass
-class TaskSpec:
+class TaskSpec(Record):
     """One task to enqueue (for `enqueue_many`)."""
 
     kind: str

@@ -9,16 +9,20 @@ entry-point group).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
     from typing import Any, Callable
 
 from .errors import ConfigError, UsageError
 from .models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
+from .record import Factory, Record
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TOKEN_PATTERN = r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}"  # {{, }}, {name}
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def valid_kind_name(name: str) -> bool:
+    return bool(name) and all(c in _NAME_CHARS for c in name)
 
 
 def fill_template(template: str, values: dict, what: str = "template") -> str:
@@ -36,15 +40,14 @@ def fill_template(template: str, values: dict, what: str = "template") -> str:
         value = values[name]
         return value if isinstance(value, str) else str(value)
 
-    return _TOKEN.sub(sub, template)
+    return re.sub(_TOKEN_PATTERN, sub, template) if "{" in template or "}" in template else template
 
 
 def placeholders(template: str) -> list[str]:
-    return [m.group(1) for m in _TOKEN.finditer(template) if m.group(1)]
+    return [m.group(1) for m in re.finditer(_TOKEN_PATTERN, template) if m.group(1)]
 
 
-@dataclass(frozen=True)
-class Backoff:
+class Backoff(Record):
     """Exponential back-off: base * factor^(n-1) seconds, capped at max, ±20% jitter."""
 
     base: float = 5.0
@@ -65,8 +68,7 @@ class Backoff:
         return max(0.0, min(self.max, raw + r))
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(Record):
     """A payload field the add form asks for and validation checks."""
 
     name: str
@@ -75,8 +77,7 @@ class Field:
     default: Any = None
 
 
-@dataclass
-class Kind:
+class Kind(Record):
     """A kind of task. `handler(ctx)` returns the result (JSON-able) or raises."""
 
     name: str
@@ -84,7 +85,7 @@ class Kind:
     concurrency: int | None = None  # per-kind cap; None = only the global cap
     timeout: float | None = None
     max_attempts: int = 1
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = Factory(Backoff)
     dedupe: str | Callable[[dict], str | None] | None = None
     validate: Callable[[dict], dict] | None = None
     fields: tuple[Field, ...] = ()
@@ -194,7 +195,7 @@ class Registry:
             self.warnings += self.load_plugins()
 
     def register(self, kind: Kind) -> Kind:
-        if not kind.name or not re.fullmatch(r"[A-Za-z0-9_.-]+", kind.name):
+        if not valid_kind_name(kind.name):
             raise ConfigError(f"kind name {kind.name!r} must be letters, digits, '-', '_' or '.'")
         if not (PRIORITY_MIN <= kind.priority <= PRIORITY_MAX):
             raise ConfigError(f"kind {kind.name!r}: priority must be {PRIORITY_MIN}..{PRIORITY_MAX}")
@@ -220,7 +221,7 @@ class Registry:
     def override(self, name: str, **changes: Any) -> Kind:
         self._resolve(name)
         kind = self.get(name)
-        new = replace(kind, **changes)
+        new = kind.replace(**changes)
         self._kinds[name] = new
         return new
 
@@ -259,12 +260,12 @@ class Registry:
             try:
                 obj = ep.load()
                 if isinstance(obj, Kind):
-                    self.register(replace(obj, source=f"plugin {ep.name}"))
+                    self.register(obj.replace(source=f"plugin {ep.name}"))
                 elif callable(obj) and not isinstance(obj, type):
                     obj(self)
                 else:
                     for kind in obj:
-                        self.register(replace(kind, source=f"plugin {ep.name}"))
+                        self.register(kind.replace(source=f"plugin {ep.name}"))
             except Exception as exc:  # a broken plugin must not stop the app
                 warnings.append(f"plugin {ep.name!r} failed to load: {exc}")
         return warnings

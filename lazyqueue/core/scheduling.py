@@ -14,28 +14,25 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 
 from .models import COMPLETED, FINISHED, QUEUED, RUNNING, Task, parse_iso, task_ref
+from .record import Factory, Record
 
 if TYPE_CHECKING:
     from typing import Callable
     from .store import Store
 
 
-@dataclass
-class Caps:
+class Caps(Record):
     total: int
-    per_kind: dict[str, int | None] = field(default_factory=dict)
+    per_kind: dict[str, int | None] = Factory(dict)
     exempt: frozenset = frozenset()  # kinds not held to (nor counted in) the global cap
 
 
-@dataclass
-class Plan:
-    start: list[Task] = field(default_factory=list)
-    dependency_failed: list[tuple[Task, str]] = field(default_factory=list)
+class Plan(Record):
+    start: list[Task] = Factory(list)
+    dependency_failed: list[tuple[Task, str]] = Factory(list)
 
 
 def running_counts(store: "Store", exempt: frozenset = frozenset()) -> tuple[int, dict[str, int]]:
@@ -181,7 +178,7 @@ def wait_reason(
             left = when - now
             if task.attempt > 0:
                 return f"retry in {_short(left)}"
-            stamp = clock_fmt(when) if clock_fmt else datetime.fromtimestamp(when).strftime("%H:%M")
+            stamp = clock_fmt(when) if clock_fmt else time.strftime("%H:%M", time.localtime(when))
             return f"starts at {stamp}"
     if paused:
         return "paused"

@@ -25,7 +25,6 @@ import heapq
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
@@ -35,27 +34,26 @@ from .errors import StoreError
 from .filelock_posix import ProcessLock
 from .models import ACTIVE, FINISHED, Job, Task, iso, parse_iso
 from .paths import ensure_private_dir
+from .record import Factory, Record
 
 SCHEMA_VERSION = 1
 COMPACT_BYTES = 2 * 1024 * 1024  # fold the journal into the snapshot past this
 LIGHT_COMPACT_BYTES = 8 * 1024 * 1024  # a head-only writer compacts only past this
 
 
-@dataclass
-class RetentionPolicy:
+class RetentionPolicy(Record):
     """Finished tasks beyond the newest `keep` or older than `max_age_days` are archived."""
 
     keep: int = 1000
     max_age_days: float = 30.0
 
 
-@dataclass
-class Head:
+class Head(Record):
     """What an append-only writer needs: next ids and the active dedupe keys."""
 
     next_task_id: int = 1
     next_job_id: int = 1
-    active_keys: dict = field(default_factory=dict)
+    active_keys: dict = Factory(dict)
 
     def note_task(self, data: dict) -> None:
         tid = data["id"]
@@ -73,15 +71,14 @@ class Head:
             self.next_job_id = data["id"] + 1
 
 
-@dataclass
-class Change:
+class Change(Record):
     """One durable mutation: records to put, fields to patch, ids to delete."""
 
-    tasks: list = field(default_factory=list)
-    jobs: list = field(default_factory=list)
-    patches: list = field(default_factory=list)  # [{"id": n, field: value, ...}]
-    del_tasks: list = field(default_factory=list)
-    del_jobs: list = field(default_factory=list)
+    tasks: list = Factory(list)
+    jobs: list = Factory(list)
+    patches: list = Factory(list)  # [{"id": n, field: value, ...}]
+    del_tasks: list = Factory(list)
+    del_jobs: list = Factory(list)
 
     def __bool__(self) -> bool:
         return bool(self.tasks or self.jobs or self.patches or self.del_tasks or self.del_jobs)
