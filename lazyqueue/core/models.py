@@ -239,7 +239,15 @@ class Task:
         return task
 
     def copy(self) -> "Task":
-        clone = Task.from_dict(self.to_dict())
+        """An independent copy (its containers copied one level deep), cheap enough per event."""
+        clone = Task.__new__(Task)
+        for name in TASK_FIELDS:
+            value = getattr(self, name)
+            if type(value) is dict:
+                value = dict(value)
+            elif type(value) is list:
+                value = list(value)
+            object.__setattr__(clone, name, value)
         return clone
 
 

@@ -164,7 +164,11 @@ class Queue:
                 )
                 results.append(Enqueued(task, dup is not None))
                 if dup is None:
-                    published.append(ev.Event(ev.TASK_QUEUED, task=task.copy()))
+                    job = next((j for j in change.jobs if j.id == task.job_id), None)
+                    if job is None and self.store.loaded:
+                        job = self.store.jobs.get(task.job_id)
+                    job = Job.from_dict(job.to_dict()) if job is not None else None
+                    published.append(ev.Event(ev.TASK_QUEUED, task=task.copy(), job=job))
             self.store.commit(change)
             self._after_read()
         for event in published:
