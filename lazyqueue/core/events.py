@@ -69,6 +69,10 @@ class EventBus:
 
         return unsubscribe
 
+    def wants(self, event_type: str) -> bool:
+        """Whether any subscriber listens for this type (spares building unheard events)."""
+        return any(types is None or event_type in types for _, types in self._subscribers)
+
     def publish(self, event: Event) -> None:
         for callback, types in self._subscribers:  # copy-on-write list: no lock needed
             if types is None or event.type in types:

@@ -25,6 +25,7 @@ class ProcessLock:
         self._depth = 0
         self._fd: int | None = None
         self._fallback = None
+        self.on_release = None
 
     def acquire(self) -> None:
         self._thread_lock.acquire()
@@ -38,9 +39,16 @@ class ProcessLock:
 
     def release(self) -> None:
         self._depth -= 1
-        if self._depth == 0:
+        outermost = self._depth == 0
+        if outermost:
             self._release_os()
         self._thread_lock.release()
+        if outermost and self.on_release is not None:
+            self.on_release()  # in this thread, with no lock held (the store's fsync)
+
+    def held_by_me(self) -> bool:
+        """True in the thread that holds the lock."""
+        return self._depth > 0 and self._thread_lock._is_owned()
 
     def _acquire_os(self) -> None:
         if fcntl is None:  # pragma: no cover

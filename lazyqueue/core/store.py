@@ -24,6 +24,7 @@ import errno
 import heapq
 import json
 import os
+import threading
 import time
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
@@ -145,6 +146,8 @@ class Store:
         self.archive_path = self.home / "archive.jsonl"
         self.logs_dir = self.home / "logs"
         self.lock = ProcessLock(self.home / "tasks.lock")
+        self.lock.on_release = self._sync_pending
+        self._tls = threading.local()
         self.retention = retention or RetentionPolicy()
         self.tasks: dict[int, Task] = {}
         self.jobs: dict[int, Job] = {}
@@ -705,33 +708,58 @@ class Store:
             self.compact()
 
     def _append(self, line: bytes) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        """Append one journal line now; it is fsynced as the lock is let go.
+
+        Group commit: the fsync runs after the lock is released (before the
+        caller's `with store.lock` returns, so nothing is acknowledged before it
+        is durable), letting another thread or process write meanwhile.
+        """
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND
         try:
             fd = os.open(self.journal_path, flags, 0o600)
         except OSError as exc:
             raise _disk_error(exc, self.journal_path) from exc
         try:
             size = os.fstat(fd).st_size
-            if size > self._journal_offset and self.loaded is False and size:
-                pass
             # cut a torn tail left by a writer that died mid-line
-            if size:
-                with open(self.journal_path, "rb") as fh:
-                    fh.seek(max(0, size - 1))
-                    if fh.read(1) != b"\n":
-                        fh.seek(0)
-                        content = fh.read()
-                        keep = content.rfind(b"\n") + 1
-                        os.truncate(self.journal_path, keep)
-                        size = keep
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                content = os.pread(fd, size, 0)
+                size = content.rfind(b"\n") + 1
+                os.truncate(self.journal_path, size)
             try:
-                os.write(fd, line)
-                os.fsync(fd)
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
             except OSError as exc:
                 os.truncate(self.journal_path, size)  # leave no partial line
                 raise _disk_error(exc, self.journal_path) from exc
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        if self.lock.held_by_me():
+            pending = getattr(self._tls, "fds", None)
+            if pending is None:
+                pending = self._tls.fds = []
+            pending.append(fd)
+        else:
+            self._tls.fds = [fd]
+            self._sync_pending()
+
+    def _sync_pending(self) -> None:
+        """fsync this thread's journal writes (called as the lock is released)."""
+        fds = getattr(self._tls, "fds", None)
+        if not fds:
+            return
+        self._tls.fds = []
+        error = None
+        try:
+            os.fsync(fds[-1])  # one fsync makes every earlier write to the file durable
+        except OSError as exc:
+            error = exc
+        for fd in fds:
+            os.close(fd)
+        if error is not None:
+            raise _disk_error(error, self.journal_path)
 
     def compact(self, retention: bool = True) -> int:
         """Fold the journal into a new snapshot; archive old finished tasks. Hold the lock.

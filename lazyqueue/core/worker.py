@@ -36,6 +36,7 @@ LEASE_S = 30.0
 HEARTBEAT_S = LEASE_S / 3
 RECOVERY_SCAN_S = 2.0
 EXTERNAL_POLL_S = 0.25
+COALESCE_S = 0.002  # a finished task waits at most this long to share its write
 PROGRESS_EVENT_S = 0.1  # at most ~10 progress events a second per task
 PROGRESS_WRITE_S = 1.0  # progress reaches the file at most once a second
 ABANDON_GRACE_S = 5.0  # a handler that ignores cancel is abandoned this long after
@@ -192,12 +193,26 @@ class Worker:
                 timeout = max(0.0, min(timeout, self._due_at - now))
             if self._wake.wait(timeout):
                 self._wake.clear()
+                self._coalesce()
                 return
             now = time.time()
             if self._due_at is not None and now >= self._due_at:
                 return
             if self.store.changed_on_disk():
                 return
+
+    def _coalesce(self) -> None:
+        """Give other running handlers a moment to finish so one write records them all."""
+        deadline = time.monotonic() + COALESCE_S
+        while True:
+            with self._outcome_lock:
+                waiting = len(self._outcomes)
+            if waiting == 0 or waiting >= len(self.running):
+                return
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._wake.wait(left):
+                return
+            self._wake.clear()
 
     def tick(self) -> None:
         """One pass under the lock; see the module docstring."""
@@ -320,8 +335,11 @@ class Worker:
 
     # ---------------------------------------------------------------- transitions
     def _event(self, task: Task, **data: Any) -> ev.Event:
+        kind_of = ev.STATUS_EVENT[task.status]
+        if kind_of != ev.TASK_QUEUED and not self.queue.events.wants(kind_of):
+            return ev.Event(kind_of, data=data)  # nobody listens: skip the copies
         job = self.store.jobs.get(task.job_id) if task.job_id is not None else None
-        return ev.Event(ev.STATUS_EVENT[task.status], task=task.copy(), job=_job_copy(job), data=data)
+        return ev.Event(kind_of, task=task.copy(), job=_job_copy(job), data=data)
 
     def _claim(self, task: Task, now: float, now_iso: str) -> None:
         task.status = RUNNING
