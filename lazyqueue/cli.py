@@ -14,16 +14,8 @@ import sys
 import time
 
 from .core.errors import ConfigError, LazyQueueError, NotFound, UsageError
-from .core.models import FINISHED, STATUSES, parse_id, task_ref
+from .core.models import FINISHED, STATUS_SYMBOL, STATUSES, parse_id, task_ref
 
-STATUS_SYMBOL = {
-    "queued": "○",
-    "running": "▶",
-    "completed": "✓",
-    "failed": "✗",
-    "cancelled": "⊘",
-    "expired": "⌛",
-}
 STATUS_STYLE = {
     "queued": "cyan",
     "running": "yellow",

@@ -25,6 +25,16 @@ RETRYABLE_STATUSES = frozenset({FAILED, CANCELLED, EXPIRED})
 
 ERROR_KINDS = ("retryable", "fatal", "user")
 
+# how a status reads beside its word, everywhere (never colour alone)
+STATUS_SYMBOL = {
+    QUEUED: "○",
+    RUNNING: "▶",
+    COMPLETED: "✓",
+    FAILED: "✗",
+    CANCELLED: "⊘",
+    EXPIRED: "⌛",
+}
+
 PRIORITY_MIN, PRIORITY_MAX, PRIORITY_DEFAULT = 1, 10, 5
 
 

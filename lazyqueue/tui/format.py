@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from ..core.models import Task
+from ..core.models import STATUS_SYMBOL, Task
 
-SYMBOL = {
-    "queued": "○",
-    "running": "▶",
-    "completed": "✓",
-    "failed": "✗",
-    "cancelled": "⊘",
-    "expired": "⌛",
-}
+SYMBOL = STATUS_SYMBOL
 STYLE = {
     "queued": "",
     "running": "bold",

@@ -7,7 +7,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
+
+from ..conftest import wait_until
 
 PYTHON = sys.executable
 
@@ -63,14 +64,7 @@ def run_until_idle(env: dict, *args: str, timeout: float = 60) -> subprocess.Com
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    return wait_until(predicate, timeout=timeout, interval=interval, message=what)
 
 
 def pid_gone(pid: int) -> bool:
