@@ -193,7 +193,7 @@ def apply_config(config: Config, registry: Registry, command_handler) -> None:
                 raise ConfigError(f"{path}: kinds.{name}.command: {name!r} is a built-in kind; choose another name")
             registry.register(kind)
         elif name in registry:
-            registry._kinds[name] = registry.get(name).replace(**spec)
+            registry.override(name, **spec)
         else:
             raise ConfigError(f"{path}: kinds.{name}: no such kind to override, and no command = [...] to define one")
     for kind in list(registry._kinds.values()):  # loaded kinds; lazy built-ins are sound

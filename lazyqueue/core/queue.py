@@ -123,6 +123,8 @@ class Queue:
         self.store = Store(self.home, self.config.retention)
         self.events = ev.EventBus()
         self.worker = None
+        self._caps: Caps | None = None
+        self._caps_key: tuple | None = None
         if not light:
             self.store.load()
         self._after_read()
@@ -332,12 +334,19 @@ class Queue:
         self._after_read()
 
     def caps(self) -> Caps:
+        """The caps in force; rebuilt only when the kinds or the global cap change (asked every pass)."""
         concurrency = self.worker.concurrency if self.worker else self.config.concurrency
-        return Caps(
-            total=concurrency,
-            per_kind={k.name: k.concurrency for k in self.registry},
-            exempt=frozenset(k.name for k in self.registry if not k.uses_slot),
-        )
+        self.registry._resolve()  # loads lazy kinds first (a no-op once loaded); may bump the version
+        key = (self.registry.version, concurrency)
+        if self._caps_key != key:
+            kinds = list(self.registry)
+            self._caps = Caps(
+                total=concurrency,
+                per_kind={k.name: k.concurrency for k in kinds},
+                exempt=frozenset(k.name for k in kinds if not k.uses_slot),
+            )
+            self._caps_key = key
+        return self._caps
 
     def why_waiting(self, task_id: int, now: float | None = None) -> str:
         """Why a queued task is not running yet, in words ("cap full: encode 1/1")."""

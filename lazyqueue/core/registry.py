@@ -167,6 +167,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._kinds: dict[str, Kind] = {}
+        self.version = 0  # bumped on every change, so callers can cache what they derive
         # name -> loader registering it; imported on first use so `lazyqueue add shell`
         # does not pay for urllib or for scanning entry points
         self._lazy: dict[str, Callable[["Registry"], None]] = {}
@@ -200,6 +201,7 @@ class Registry:
         if not (PRIORITY_MIN <= kind.priority <= PRIORITY_MAX):
             raise ConfigError(f"kind {kind.name!r}: priority must be {PRIORITY_MIN}..{PRIORITY_MAX}")
         self._kinds[kind.name] = kind
+        self.version += 1
         return kind
 
     def kind(self, name: str | None = None, **options: Any) -> Callable:
@@ -223,6 +225,7 @@ class Registry:
         kind = self.get(name)
         new = kind.replace(**changes)
         self._kinds[name] = new
+        self.version += 1
         return new
 
     def get(self, name: str) -> Kind:
