@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Callable
 
 from ..core.config import Config
 from ..core.models import Job, Task, iso
@@ -84,25 +85,101 @@ def _register(q: Queue, hz: float) -> None:
         ctx.check_cancelled()
 
 
-async def _key_to_screen(app, key: str, timeout: float = 5.0) -> float:
+class PaintLog:
+    """Every paint of the app's screen: when each widget was last put on it.
+
+    The headless driver skips turning a screen update into terminal output;
+    here it is done anyway (and thrown away), so a figure includes what a real
+    terminal costs. A paint covers a widget when the widget (or a child of
+    it) was among the screen's dirty widgets for that update, or the update
+    was a whole-screen one.
+    """
+
+    def __init__(self, app) -> None:
+        from textual._compositor import LayoutUpdate
+
+        self.app = app
+        self.paints = 0
+        self.last: dict = {}  # widget -> perf_counter of the last paint that covered it
+        self.last_whole = 0.0
+        self._waiters: list[tuple[set, Callable[[float], None]]] = []
+        original, console = app._display, app.console
+
+        def display(screen, renderable) -> None:
+            if renderable is None or app._batch_count:
+                return original(screen, renderable)
+            dirty = set(screen._dirty_widgets)
+            original(screen, renderable)
+            renderable.render_segments(console)
+            done = time.perf_counter()
+            self.paints += 1
+            whole = isinstance(renderable, LayoutUpdate) or screen in dirty
+            covered = set(dirty)
+            for widget in dirty:
+                covered.update(widget.ancestors)
+            if whole:
+                self.last_whole = done
+            for widget in covered:
+                self.last[widget] = done
+            waiting, self._waiters = self._waiters, []
+            for targets, callback in waiting:
+                targets = set() if whole else targets - covered
+                if targets:
+                    self._waiters.append((targets, callback))
+                else:
+                    callback(done)
+
+        app._display = display
+
+    def pending(self, widget) -> bool:
+        """Does the widget hold a change that has not been painted yet?"""
+        screen = self.app.screen
+        return bool(widget._repaint_required or widget in screen._dirty_widgets or screen._layout_required)
+
+    def painted_at(self, widget) -> float:
+        return max(self.last.get(widget, 0.0), self.last_whole)
+
+    def when_painted(self, widgets, callback: Callable[[float], None]) -> None:
+        """Call `callback(perf_counter)` once every widget has been covered by a paint from now on."""
+        self._waiters.append((set(widgets), callback))
+
+
+async def _key_to_screen(app, paints: PaintLog, key: str, timeout: float = 5.0) -> float:
     """Milliseconds from a key arriving to the screen painted with its effect.
 
     The key goes in as the terminal driver would send it (Pilot.press also
     waits for the whole process to go idle, which never happens while a
-    hundred handlers run); the effect is polled for: the cursor moved or the
-    focus changed, then one more paint.
+    hundred handlers run). The effect is polled for: the cursor moved and the
+    detail pane took the new row, or the focus moved. The key is answered at
+    the paint that put the last of the changed widgets on screen: a widget
+    with a change still pending is waited for, one already painted counts
+    from the paint that covered it.
     """
     from textual import events
+
+    from ..tui.widgets.activity import ActivityPanel
 
     focused = app.focused
     table = focused if hasattr(focused, "cursor_row") else None
     before = table.cursor_row if table is not None else None
+    selection = app.selection
+
+    def selected() -> bool:
+        key = table.selected_key
+        if table is app.activity:
+            tid = ActivityPanel.task_id(key)
+            return tid is None or app.selection == ("task", tid)
+        return app.selection == ("job", int(key))
+
     if key in ("tab", "shift+tab"):
         done = lambda: app.focused is not focused  # noqa: E731
+        changed = lambda: (focused, app.focused)  # noqa: E731
     elif table is not None and (key == "down" and before < table.row_count - 1 or key == "up" and before > 0):
-        done = lambda: table.cursor_row != before  # noqa: E731
+        done = lambda: table.cursor_row != before and selected()  # noqa: E731
+        # the detail pane changes only when the row names another job or task (not on a group heading)
+        changed = lambda: (table, app.detail) if app.selection != selection else (table,)  # noqa: E731
     else:
-        done = None
+        done, changed = None, lambda: (app.screen,)  # noqa: E731
     t0 = time.perf_counter()
     event = events.Key(key, None)
     event.set_sender(app)
@@ -110,14 +187,17 @@ async def _key_to_screen(app, key: str, timeout: float = 5.0) -> float:
     deadline = t0 + timeout
     while done is not None and not done() and time.perf_counter() < deadline:
         await asyncio.sleep(0.0005)
-    painted = asyncio.Event()
-    app.screen.call_after_refresh(painted.set)
-    app.screen.refresh()
-    try:
-        await asyncio.wait_for(painted.wait(), timeout)
-    except asyncio.TimeoutError:
-        pass
-    return (time.perf_counter() - t0) * 1000
+    widgets = changed()
+    waiting = [w for w in widgets if paints.pending(w)]
+    shown = [max(t0, paints.painted_at(w)) for w in widgets if w not in waiting]
+    if waiting:
+        ready = asyncio.Event()
+        paints.when_painted(waiting, lambda t: (shown.append(t), ready.set()))
+        try:
+            await asyncio.wait_for(ready.wait(), max(0.0, deadline - time.perf_counter()))
+        except asyncio.TimeoutError:
+            return timeout * 1000
+    return (max(shown) - t0) * 1000
 
 
 async def _measure(q: Queue, running: int, keys: int, settle_s: float) -> dict:
@@ -131,7 +211,7 @@ async def _measure(q: Queue, running: int, keys: int, settle_s: float) -> dict:
         await pilot.pause()
         painted = asyncio.Event()
         app.call_after_refresh(painted.set)
-        await painted.wait()
+        await asyncio.wait_for(painted.wait(), 30)
         out["first_frame_ms"] = ((app.first_frame_at or time.perf_counter()) - start) * 1000
         while not app.loaded and time.monotonic() < deadline_load:
             await pilot.pause(0.01)
@@ -141,22 +221,36 @@ async def _measure(q: Queue, running: int, keys: int, settle_s: float) -> dict:
             await pilot.pause(0.05)
         out["running_seen"] = len(app.view.ids("running"))
         await pilot.pause(settle_s)
-        app.latency_samples = []
+        paints = PaintLog(app)
+        events: list[float] = []
+
+        def painted_events(stamps: list[float]) -> None:
+            # called once the app has applied these events to its widgets: they are on screen once every
+            # widget holding a change has been painted (a change to rows scrolled out of sight paints nothing)
+            now = time.perf_counter()
+            widgets = (app.status_line, app.jobs, app.activity, app.detail)
+            waiting = [w for w in widgets if paints.pending(w)]
+            if waiting:
+                paints.when_painted(waiting, lambda t: events.extend((t - s) * 1000 for s in stamps))
+            else:
+                events.extend((now - s) * 1000 for s in stamps)
+
+        app.latency_probe = painted_events
         key_ms = []
         app.jobs.focus()
         await pilot.pause()
         for i in range(keys):
             key = ("down", "down", "up", "tab", "down", "up", "shift+tab")[i % 7]
-            key_ms.append(await _key_to_screen(app, key))
+            key_ms.append(await _key_to_screen(app, paints, key))
             await asyncio.sleep(0.02)  # progress keeps flowing between keys
-        events = [s * 1000 for s in app.latency_samples]
-        app.latency_samples = None
+        app.latency_probe = None
         out["keys"] = len(key_ms)
         out["key_p50_ms"] = _percentile(key_ms, 50)
         out["key_p95_ms"] = _percentile(key_ms, 95)
         out["events"] = len(events)
         out["event_p50_ms"] = _percentile(events, 50)
         out["event_p95_ms"] = _percentile(events, 95)
+        out["paints"] = paints.paints
         out["rss_mb"] = _rss_mb()
         await pilot.pause()
         app.exit(0)

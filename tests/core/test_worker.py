@@ -263,6 +263,8 @@ def test_cancel_racing_a_completion_stays_completed(queue):
         assert q.cancel(task.id) == CANCEL_SIGNALLED
     done = final(q, task.id)
     assert done.status == "completed" and done.result == 1
+    # events go out just after the durable write that the line above reads
+    wait_until(lambda: rec.of(task.id, ev.TASK_COMPLETED), 5, message="the completed event")
     completed = rec.of(task.id, ev.TASK_COMPLETED)
     assert len(completed) == 1 and completed[0].data.get("cancel_too_late") is True
 

@@ -46,18 +46,18 @@ async def test_busy_queue_words_and_waiting_lines(home):
             assert "waiting on t3" in row_text(app.activity, "t10")
             app.select_task(10)
             await pilot.pause()
-            body = app.detail.body.render()
+            body = app.detail.text
             assert "waiting longer than expected" in str(body) and "0 ahead" not in str(body)
             app.select_task(2)  # completed, with an artifact that expires in 10 minutes
             await pilot.pause()
-            assert "expires in 10m" in str(app.detail.body.render())
+            assert "expires in 10m" in app.detail.text
             app.clock = lambda: NOW + 700
             app.tick()
-            assert "expired" in str(app.detail.body.render())
-            assert "expires in -" not in str(app.detail.body.render())
+            assert "expired" in app.detail.text
+            assert "expires in -" not in app.detail.text
             app.select_task(8)
             await pilot.pause()
-            assert "req_demo_0008" in str(app.detail.body.render())
+            assert "req_demo_0008" in app.detail.text
     finally:
         q.close()
 

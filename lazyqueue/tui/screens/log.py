@@ -8,7 +8,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
+
+from ..widgets.key_bar import KeyBar
 
 FOLLOW_S = 0.25
 
@@ -30,7 +32,7 @@ class LogScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Text(self.title_text), id="log-title")
         yield Log(id="log-view", highlight=False)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.read_more()

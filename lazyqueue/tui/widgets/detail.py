@@ -6,14 +6,17 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from rich.segment import Segment
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from ...core.models import Job, Task, job_ref, parse_iso
 from ..format import ago, countdown, first_line, progress_text, short_duration, status_text
 from ..view import QueueView
 from .activity import stuck_line
+from .scrolling import set_scroll_range
 
 LOG_TAIL_LINES = 10
 ARTIFACT_KEYS = ("path", "artifact", "output", "file", "download_url")
@@ -46,11 +49,20 @@ def clock_text(stamp: str | None, now: float) -> str:
     return f"{datetime.fromtimestamp(when).strftime('%H:%M:%S')} ({ago(now - when)})"
 
 
-class DetailPane(VerticalScroll):
-    DEFAULT_CSS = """
-    DetailPane { padding: 0 1; }
-    DetailPane #detail-log { color: $text-muted; margin-top: 1; }
+class DetailPane(ScrollView, can_focus=False):
+    """Lines of text drawn by the pane itself.
+
+    A pane of Static widgets is laid out again whenever its text changes
+    length, and a layout of the whole screen cost more than anything else a
+    key press did. Here the text is wrapped to the pane's width once per
+    change and the lines are painted as they are; only the scroll range moves.
     """
+
+    DEFAULT_CSS = """
+    DetailPane { padding: 0 1; overflow-x: hidden; overflow-y: auto; }
+    DetailPane > .detail--log { color: $text-muted; }
+    """
+    COMPONENT_CLASSES = {"detail--log"}
 
     def __init__(self, view: QueueView, logs_dir: Path, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -58,15 +70,20 @@ class DetailPane(VerticalScroll):
         self.logs_dir = logs_dir
         self.why: dict[int, str] = {}
         self.positions: dict[int, int] = {}
-        self.body = Static("Nothing selected. Add work with a.", id="detail-body")
-        self.log_tail = Static("", id="detail-log")
+        self._body = Text("Nothing selected. Add work with a.")
+        self._log = Text("")
+        self._strips: list[Strip] | None = None
+        self._selection: tuple[str, int] | None = None
+        self._look: tuple | None = None  # the styles the lines were drawn with
+        self._look_stale = True
 
-    def compose(self):
-        yield self.body
-        yield self.log_tail
+    @property
+    def text(self) -> str:
+        """What the pane says, as plain text."""
+        log = self._log.plain
+        return self._body.plain + ("\n\n" + log if log else "")
 
     def show(self, selection: tuple[str, int] | None, now: float) -> None:
-        body, log = self.body, self.log_tail
         text, task = Text(), None
         if selection is None:
             text.append("Nothing selected. Add work with a.")
@@ -82,24 +99,66 @@ class DetailPane(VerticalScroll):
             self._task_fields(text, task, now)
         else:
             text.append("That item is gone (deleted or archived).")
-        self._set(body, text)
         if task is not None:
             tail = read_tail(self.logs_dir / f"{task.id}.log")
             head = Text(f"log of {task.ref}" + (" (l opens it, following)" if task.status == "running" else " (l opens it)"), style="bold")
-            self._set(log, Text("\n").join([head] + [Text(line) for line in tail]) if tail else Text(f"no log output for {task.ref}", style="dim"))
+            log = Text("\n").join([head] + [Text(line) for line in tail]) if tail else Text(f"no log output for {task.ref}", style="dim")
         else:
-            self._set(log, Text(""))
-
-    @staticmethod
-    def _set(widget: Static, text: Text) -> None:
-        """Update only when the text changed: an update re-lays out the pane."""
-        if getattr(widget, "_shown_text", None) == text:
+            log = Text("")
+        if text == self._body and log == self._log:
             return
-        # a re-layout of the screen costs more than anything else here: only when the shape changed
-        shape = tuple(len(line) for line in text.plain.split("\n"))
-        widget._shown_text = text
-        widget.update(text, layout=shape != getattr(widget, "_shown_shape", None))
-        widget._shown_shape = shape
+        if selection != self._selection:
+            self._selection = selection
+            self.scroll_to(y=0, animate=False, immediate=True)
+        self._body, self._log = text, log
+        old, self._strips = self._strips, None
+        new = self._wrap()
+        if old is None or len(old) != len(new) or not new:
+            self.refresh()
+            return
+        top, height, width = int(self.scroll_y), self.scrollable_content_region.height, new[0].cell_length
+        regions = [Region(0, i - top, width, 1) for i, (a, b) in enumerate(zip(old, new)) if a != b and 0 <= i - top < height]
+        if regions:
+            self.refresh(*regions)  # only the lines that read differently
+
+    def _wrap(self) -> list[Strip]:
+        """The text wrapped to the pane's width, one strip a line (kept until the text or width changes)."""
+        width = self.scrollable_content_region.width
+        if self._strips is None or (self._strips and self._strips[0].cell_length != width):
+            if width <= 0:
+                return []
+            console = self.app.console
+            options = console.options.update_width(width)
+            base = self.rich_style
+            lines = console.render_lines(self._body, options, style=base, pad=True, new_lines=False)
+            if self._log.plain:
+                log_style = base + self.get_component_rich_style("detail--log")
+                lines.append([Segment(" " * width, base)])
+                lines.extend(console.render_lines(self._log, options, style=log_style, pad=True, new_lines=False))
+            self._strips = [Strip(line, width) for line in lines]
+            set_scroll_range(self, Size(width, len(self._strips)))
+        return self._strips
+
+    def on_resize(self) -> None:
+        self._strips = None
+        self._wrap()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._look_stale = True  # looked at before the next paint
+
+    def render_line(self, y: int) -> Strip:
+        if self._look_stale:  # a new theme draws the lines again in its colours; a focus change does not
+            self._look_stale = False
+            look = (self.rich_style, self.get_component_rich_style("detail--log"))
+            if look != self._look:
+                self._look, self._strips = look, None
+        strips = self._wrap()
+        index = y + int(self.scroll_y)
+        width = self.scrollable_content_region.width
+        if 0 <= index < len(strips):
+            return strips[index]
+        return Strip.blank(width, self.rich_style)
 
     # --------------------------------------------------------------- pieces
     @staticmethod

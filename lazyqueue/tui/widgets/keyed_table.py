@@ -16,10 +16,12 @@ from rich.segment import Segment
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from .scrolling import set_scroll_range
 
 
 class RowKeyRef(NamedTuple):
@@ -68,6 +70,8 @@ class KeyedTable(ScrollView, can_focus=True):
         self._strips: dict[tuple, Strip] = {}
         self._cell_cache: dict[tuple, list] = {}
         self._stale: set[str] = set()  # changed while off screen: rendered when scrolled into view
+        self._look: tuple | None = None  # the styles the cached rows were drawn with
+        self._look_stale = True
         self.cursor_row = 0
         self.clock = None  # set by the owner: now() for rows refreshed on scroll
         self._width = sum(w + 2 for _, _, w in self.COLUMNS)
@@ -110,11 +114,14 @@ class KeyedTable(ScrollView, can_focus=True):
             self.cursor_row = 0
             return
         row = max(0, min(row, len(self._order) - 1))
-        old = self.cursor_row
+        old, top = self.cursor_row, self.scroll_y
         self.cursor_row = row
         if scroll:
             self._scroll_to_cursor()
-        self.refresh()
+        if self.scroll_y == top:
+            self._refresh_rows((old, row))  # the rows the cursor left and entered
+        else:
+            self.refresh()
         if row != old or old >= len(self._order):
             self.post_message(self.RowHighlighted(self, self._order[row]))
 
@@ -173,7 +180,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._order = [key for key, _ in rows]
         self._index = {key: i for i, key in enumerate(self._order)}
         self._stale &= new_cells.keys()
-        self.virtual_size = Size(self._width, len(self._order) + 1)
+        set_scroll_range(self, Size(self._width, len(self._order) + 1))
         if selected is not None and selected in self._index:
             self.cursor_row = self._index[selected]
         elif self._order:
@@ -185,17 +192,24 @@ class KeyedTable(ScrollView, can_focus=True):
         self.refresh()
 
     def update_rows(self, rows: dict[str, tuple]) -> None:
-        """Update the cells of rows already shown (others are ignored)."""
-        changed = False
+        """Update the cells of rows already shown (others are ignored); only their lines are painted again."""
+        changed = []
         for key, cells in rows.items():
             old = self._cells.get(key)
             if old is None or old == cells:
                 continue
             self._cells[key] = cells
             self._forget(key)
-            changed = True
+            changed.append(self._index[key])
         if changed:
-            self.refresh()
+            self._refresh_rows(changed)
+
+    def _refresh_rows(self, indexes) -> None:
+        """Paint these rows again (those on screen; the others are drawn when scrolled to)."""
+        top, height, width = int(self.scroll_y), self.size.height, self.size.width
+        regions = [Region(0, y, width, 1) for y in (i - top + 1 for i in indexes) if 1 <= y < height]
+        if regions:
+            self.refresh(*regions)
 
     def refresh_keys(self, keys, now: float) -> None:
         """Recompute rows on screen now; rows off screen are marked stale."""
@@ -241,6 +255,18 @@ class KeyedTable(ScrollView, can_focus=True):
         if self._stale and self.clock is not None:
             self.refresh_keys([k for k in self.visible_keys() if k in self._stale], self.clock())
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._look_stale = True  # looked at before the next paint
+
+    def _check_look(self) -> None:
+        """A new theme draws the rows again in its colours; a focus change alone keeps them."""
+        self._look_stale = False
+        look = (self.rich_style,) + tuple(self.get_component_rich_style(name) for name in sorted(self.COMPONENT_CLASSES))
+        if look != self._look:
+            self._look = look
+            self._strips.clear()
+
     def _cell(self, cell, width: int) -> list[Segment]:
         """A cell's segments, cached by its text and styles: a row that changes one cell renders one cell."""
         if isinstance(cell, Text):
@@ -275,6 +301,8 @@ class KeyedTable(ScrollView, can_focus=True):
         return Strip(segments)
 
     def render_line(self, y: int) -> Strip:
+        if self._look_stale:
+            self._check_look()
         width = self.size.width
         scroll_x = int(self.scroll_x)
         if y == 0:
