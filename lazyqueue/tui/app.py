@@ -28,6 +28,7 @@ from .screens.add import AddTaskScreen
 from .screens.confirm import ConfirmScreen
 from .screens.help import HelpScreen
 from .screens.log import LogScreen
+from .screens.main import MainScreen
 from .screens.quit import QuitScreen
 from .view import Changes, QueueView
 from .widgets.activity import ActivityPanel
@@ -99,6 +100,9 @@ class LazyQueueApp(App[int]):
         self._last_paint = 0.0
 
     # ------------------------------------------------------------------ layout
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         # kept as attributes: the main screen's widgets are updated while a modal is on top
         self.status_line = StatusLine(id="status")

@@ -159,10 +159,10 @@ class KeyedTable(ScrollView, can_focus=True):
                 self.move_cursor(row=index, scroll=False)
 
     def on_focus(self) -> None:
-        self.refresh()
+        self._refresh_rows((self.cursor_row,))  # only the cursor row looks different
 
     def on_blur(self) -> None:
-        self.refresh()
+        self._refresh_rows((self.cursor_row,))
 
     # ------------------------------------------------------------------ changing rows
     def reconcile(self, rows: list[tuple[str, tuple]]) -> None:
