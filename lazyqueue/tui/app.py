@@ -39,7 +39,9 @@ from .widgets.keyed_table import KeyedTable
 from .widgets.status_line import StatusLine
 
 TOO_LATE = "Cancel arrived too late — the task completed"
-TOASTS_PER_BATCH = 4
+TOASTS_ON_SCREEN = 3  # toasts at once; a burst is summarised
+TOASTS_NARROW = 2  # below NARROW_BELOW columns the detail pane is 7 rows: fewer toasts over it
+NARROW_BELOW = 110
 QUIT_GRACE = {"wait": 10**9, "requeue": 0.0, "cancel": 30.0}
 FOOTER_ACTIONS = [("retry", ()), ("cancel", ()), ("priority", (1,)), ("log", ()), ("copy_id", ()),
                   ("dismiss", ()), ("delete", ()), ("retry_all", ()), ("pause", ())]
@@ -51,7 +53,7 @@ class LazyQueueApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "lazyqueue"
     COMMANDS = App.COMMANDS | {QueueCommands}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-normal"), (150, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-normal"), (150, "-wide")]
     BINDINGS = [
         Binding("a", "add", "Add", id="add", tooltip="Queue new work"),
         Binding("r", "retry", "Retry", id="retry", tooltip="Retry the selected failed task"),
@@ -174,6 +176,25 @@ class LazyQueueApp(App[int]):
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:
         """Toasts carry labels and error text verbatim: markup off unless asked."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def _on_notify(self, event) -> None:
+        """At most `toast_limit()` toasts are on screen: a new one retires the oldest,
+        so a burst never buries the detail pane (what they said is in Activity)."""
+        super()._on_notify(event)
+        held = list(self._notifications)
+        extra = len(held) - self.toast_limit()
+        if extra > 0:
+            for old in held[:extra]:
+                self._unnotify(old, refresh=False)
+            self._refresh_notifications()
+
+    def push_screen(self, screen, callback=None, wait_for_dismiss: bool = False, *, mode: str | None = None):
+        """A dialog or the log opens clear of toasts: they would cover its buttons (Activity keeps what they said)."""
+        self.clear_notifications()
+        return super().push_screen(screen, callback, wait_for_dismiss, mode=mode)
+
+    def toast_limit(self) -> int:
+        return TOASTS_NARROW if self.size.width < NARROW_BELOW else TOASTS_ON_SCREEN
 
     # ------------------------------------------------------------------ rendering
     def now(self) -> float:
@@ -332,10 +353,12 @@ class LazyQueueApp(App[int]):
                 toasts.append((f"⌛ {task.ref} expired before it started", "warning", 6))
             if tr.new in ("completed", "failed", "cancelled", "expired", "queued"):
                 self.cancel_asked.discard(task.id)
-        for text, severity, timeout in toasts[:TOASTS_PER_BATCH]:
+        room = self.toast_limit()
+        shown = toasts if len(toasts) <= room else toasts[:room - 1]
+        for text, severity, timeout in shown:
             self.notify(text, severity=severity, timeout=timeout)
-        if len(toasts) > TOASTS_PER_BATCH:
-            self.notify(f"…and {len(toasts) - TOASTS_PER_BATCH} more changes (see Activity)", timeout=4)
+        if len(toasts) > len(shown):
+            self.notify(f"…and {len(toasts) - len(shown)} more changes (see Activity)", timeout=4)
 
     # ------------------------------------------------------------------ selection
     def _exists(self, selection: tuple[str, int]) -> bool:

@@ -8,6 +8,7 @@ from lazyqueue.core.models import Task
 from lazyqueue.tui.app import LazyQueueApp
 from lazyqueue.tui.format import countdown, progress_text
 from lazyqueue.tui.screens.help import KEYS
+from lazyqueue.tui.screens.quit import QuitScreen
 
 from .conftest import cell, gate, row_text, toasts, until
 from .fixed import NOW, busy_queue, clock
@@ -121,3 +122,33 @@ async def test_prune_elsewhere_reloads_the_view(queue):
         await app.workers.wait_for_complete()
         await until(pilot, lambda: done.id not in app.view.tasks, what="pruned task gone")
         assert not app.activity.shown(f"t{done.id}")
+
+
+async def test_toasts_never_pile_up_over_the_details(queue):
+    app = LazyQueueApp(queue)
+    async with app.run_test(size=SIZE) as pilot:
+        for n in range(5):
+            app.notify(f"note {n}")
+        await pilot.pause()
+        assert toasts(app) == ["note 2", "note 3", "note 4"]  # the newest three; the oldest retired
+    narrow = LazyQueueApp(queue)
+    async with narrow.run_test(size=(80, 24)) as pilot:
+        ids = [queue.enqueue("quick", {"n": str(n)}).task.id for n in range(6)]
+        await until(pilot, lambda: all(narrow.view.tasks.get(i) and narrow.view.tasks[i].status == "completed" for i in ids))
+        await pilot.pause()
+        assert len(toasts(narrow)) <= 2  # the 7-row detail pane stays readable
+        assert all(narrow.activity.shown(f"t{i}") for i in ids)  # what the toasts left out is listed in Activity
+
+
+async def test_a_dialog_opens_clear_of_toasts(queue):
+    t = queue.enqueue("hold", {"gate": "dialog"}).task
+    app = LazyQueueApp(queue)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.view.tasks[t.id].status == "running")
+        app.notify("something happened")
+        await until(pilot, lambda: toasts(app), what="a toast")
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen))
+        assert toasts(app) == []  # nothing covers the question's buttons
+        await pilot.press("escape")
+        gate("dialog").set()
