@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import resource
 import shutil
 import subprocess
@@ -77,22 +78,29 @@ def _register(q: Queue, hz: float) -> None:
 
     @q.kind("spin")
     def spin(ctx):
-        """Reports progress `hz` times a second until stopped."""
-        n = 0
+        """Reports progress `hz` times a second until stopped (or, given `reports`, that many times)."""
+        n, reports = 0, ctx.payload.get("reports")
         while not ctx.wait_cancelled(1.0 / hz):
-            n = (n + 1) % 100
-            ctx.progress(n, f"step {n}")
+            n += 1
+            if reports is not None and n >= reports:
+                return {"reports": n}
+            ctx.progress(n * 100 / reports if reports else n % 100, f"step {n}")
         ctx.check_cancelled()
 
 
+# moving in a table, between tables, and an action that reaches the worker (pause, then resume)
+KEYS = ("down", "down", "up", "tab", "down", "up", "shift+tab", "p", "down", "p")
+
+
 class PaintLog:
-    """Every paint of the app's screen: when each widget was last put on it.
+    """When each widget of the main screen last asked to be repainted, and when it was.
 
     The headless driver skips turning a screen update into terminal output;
     here it is done anyway (and thrown away), so a figure includes what a real
-    terminal costs. A paint covers a widget when the widget (or a child of
-    it) was among the screen's dirty widgets for that update, or the update
-    was a whole-screen one.
+    terminal costs. A paint covers a widget when the widget was among the
+    screen's dirty widgets for that update, when the update was a whole-screen
+    one, or when the update crossed the widget's region with the widget's
+    change already handed over (a reflow paints widgets it was not told of).
     """
 
     def __init__(self, app) -> None:
@@ -100,9 +108,12 @@ class PaintLog:
 
         self.app = app
         self.paints = 0
-        self.last: dict = {}  # widget -> perf_counter of the last paint that covered it
-        self.last_whole = 0.0
-        self._waiters: list[tuple[set, Callable[[float], None]]] = []
+        self.tracked = (app.status_line, app.jobs, app.activity, app.detail, app.key_bar)
+        self.requested = {w: 0.0 for w in self.tracked}  # last refresh() asking for a repaint
+        self.painted = {w: 0.0 for w in self.tracked}  # last paint that covered the widget
+        self._waiters: list[tuple[dict, Callable[[float], None]]] = []
+        for widget in self.tracked:
+            self._watch_refresh(widget)
         original, console = app._display, app.console
 
         def display(screen, renderable) -> None:
@@ -114,34 +125,42 @@ class PaintLog:
             done = time.perf_counter()
             self.paints += 1
             whole = isinstance(renderable, LayoutUpdate) or screen in dirty
-            covered = set(dirty)
-            for widget in dirty:
-                covered.update(widget.ancestors)
-            if whole:
-                self.last_whole = done
-            for widget in covered:
-                self.last[widget] = done
+            for w in self.tracked:
+                if whole or w in dirty or (not w._repaint_required and _crosses(w, renderable.spans)):
+                    self.painted[w] = done
             waiting, self._waiters = self._waiters, []
             for targets, callback in waiting:
-                targets = set() if whole else targets - covered
-                if targets:
-                    self._waiters.append((targets, callback))
-                else:
+                if all(self.painted[w] >= asked for w, asked in targets.items()):
                     callback(done)
+                else:
+                    self._waiters.append((targets, callback))
 
         app._display = display
 
-    def pending(self, widget) -> bool:
-        """Does the widget hold a change that has not been painted yet?"""
-        screen = self.app.screen
-        return bool(widget._repaint_required or widget in screen._dirty_widgets or screen._layout_required)
+    def _watch_refresh(self, widget) -> None:
+        original = widget.refresh
 
-    def painted_at(self, widget) -> float:
-        return max(self.last.get(widget, 0.0), self.last_whole)
+        def refresh(*regions, repaint: bool = True, layout: bool = False, recompose: bool = False):
+            if repaint or layout or recompose:
+                self.requested[widget] = time.perf_counter()
+            return original(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
-    def when_painted(self, widgets, callback: Callable[[float], None]) -> None:
-        """Call `callback(perf_counter)` once every widget has been covered by a paint from now on."""
-        self._waiters.append((set(widgets), callback))
+        widget.refresh = refresh
+
+    def unpainted(self, widgets=None) -> dict:
+        """The widgets (of those given) holding a change not yet painted, with when they asked."""
+        return {w: self.requested[w] for w in (widgets or self.tracked) if self.requested[w] > self.painted[w]}
+
+    def when_painted(self, targets: dict, callback: Callable[[float], None]) -> None:
+        """Call `callback(perf_counter)` at the first paint by which every widget was painted since it asked."""
+        self._waiters.append((targets, callback))
+
+
+def _crosses(widget, spans) -> bool:
+    """Does a screen update's spans (y, x1, x2) touch the widget's region?"""
+    region = widget.region
+    top, bottom, left, right = region.y, region.bottom, region.x, region.right
+    return any(top <= y < bottom and x1 < right and x2 > left for y, x1, x2 in spans)
 
 
 async def _key_to_screen(app, paints: PaintLog, key: str, timeout: float = 5.0) -> float:
@@ -150,10 +169,11 @@ async def _key_to_screen(app, paints: PaintLog, key: str, timeout: float = 5.0) 
     The key goes in as the terminal driver would send it (Pilot.press also
     waits for the whole process to go idle, which never happens while a
     hundred handlers run). The effect is polled for: the cursor moved and the
-    detail pane took the new row, or the focus moved. The key is answered at
+    detail pane took the new row, the focus moved, or the status line says
+    the worker is paused (resumed). The key is answered at
     the paint that put the last of the changed widgets on screen: a widget
-    with a change still pending is waited for, one already painted counts
-    from the paint that covered it.
+    that asked for a repaint not yet done is waited for, one already painted
+    counts from the paint that covered it.
     """
     from textual import events
 
@@ -171,7 +191,12 @@ async def _key_to_screen(app, paints: PaintLog, key: str, timeout: float = 5.0) 
             return tid is None or app.selection == ("task", tid)
         return app.selection == ("job", int(key))
 
-    if key in ("tab", "shift+tab"):
+    worker = app.queue.worker
+    paused = worker.paused if worker is not None else None
+    if key == "p":  # pause or resume: the status line says so
+        done = lambda: worker.paused != paused and ("Paused" in str(app.status_line.render())) == worker.paused  # noqa: E731
+        changed = lambda: (app.status_line,)  # noqa: E731
+    elif key in ("tab", "shift+tab"):
         done = lambda: app.focused is not focused  # noqa: E731
         changed = lambda: (focused, app.focused)  # noqa: E731
     elif table is not None and (key == "down" and before < table.row_count - 1 or key == "up" and before > 0):
@@ -179,7 +204,7 @@ async def _key_to_screen(app, paints: PaintLog, key: str, timeout: float = 5.0) 
         # the detail pane changes only when the row names another job or task (not on a group heading)
         changed = lambda: (table, app.detail) if app.selection != selection else (table,)  # noqa: E731
     else:
-        done, changed = None, lambda: (app.screen,)  # noqa: E731
+        done, changed = None, lambda: ()  # noqa: E731 - nothing to move: nothing to wait for
     t0 = time.perf_counter()
     event = events.Key(key, None)
     event.set_sender(app)
@@ -188,8 +213,9 @@ async def _key_to_screen(app, paints: PaintLog, key: str, timeout: float = 5.0) 
     while done is not None and not done() and time.perf_counter() < deadline:
         await asyncio.sleep(0.0005)
     widgets = changed()
-    waiting = [w for w in widgets if paints.pending(w)]
-    shown = [max(t0, paints.painted_at(w)) for w in widgets if w not in waiting]
+    waiting = paints.unpainted(widgets)
+    # a widget changed by the key and already painted counts from that paint; one never changed, from the key
+    shown = [max(t0, paints.painted[w]) if paints.requested[w] > t0 else t0 for w in widgets if w not in waiting]
     if waiting:
         ready = asyncio.Event()
         paints.when_painted(waiting, lambda t: (shown.append(t), ready.set()))
@@ -197,7 +223,7 @@ async def _key_to_screen(app, paints: PaintLog, key: str, timeout: float = 5.0) 
             await asyncio.wait_for(ready.wait(), max(0.0, deadline - time.perf_counter()))
         except asyncio.TimeoutError:
             return timeout * 1000
-    return (max(shown) - t0) * 1000
+    return (max(shown, default=t0) - t0) * 1000
 
 
 async def _measure(q: Queue, running: int, keys: int, settle_s: float) -> dict:
@@ -228,8 +254,7 @@ async def _measure(q: Queue, running: int, keys: int, settle_s: float) -> dict:
             # called once the app has applied these events to its widgets: they are on screen once every
             # widget holding a change has been painted (a change to rows scrolled out of sight paints nothing)
             now = time.perf_counter()
-            widgets = (app.status_line, app.jobs, app.activity, app.detail)
-            waiting = [w for w in widgets if paints.pending(w)]
+            waiting = paints.unpainted()
             if waiting:
                 paints.when_painted(waiting, lambda t: events.extend((t - s) * 1000 for s in stamps))
             else:
@@ -240,7 +265,7 @@ async def _measure(q: Queue, running: int, keys: int, settle_s: float) -> dict:
         app.jobs.focus()
         await pilot.pause()
         for i in range(keys):
-            key = ("down", "down", "up", "tab", "down", "up", "shift+tab")[i % 7]
+            key = KEYS[i % len(KEYS)]
             key_ms.append(await _key_to_screen(app, paints, key))
             await asyncio.sleep(0.02)  # progress keeps flowing between keys
         app.latency_probe = None
@@ -258,15 +283,21 @@ async def _measure(q: Queue, running: int, keys: int, settle_s: float) -> dict:
     return out
 
 
-def run(history: int = 10_000, running: int = 100, keys: int = 100, hz: float = 10.0, settle_s: float = 1.0) -> dict:
-    """Run the benchmark on a throw-away queue; returns its figures."""
+def run(history: int = 10_000, running: int = 100, keys: int = 100, hz: float = 10.0, settle_s: float = 1.0,
+        churn: bool = False) -> dict:
+    """Run the benchmark on a throw-away queue; returns its figures.
+
+    With `churn`, each live task finishes after 3 to 8 seconds and a backlog
+    keeps `running` of them going: about 20 starts and 20 finishes a second
+    on top of the progress.
+    """
     home = tempfile.mkdtemp(prefix="lazyqueue-bench-tui-")
-    config = _config(history, running)
+    config = _config(history, running, churn)
     try:
         t0 = time.perf_counter()
         # seeded by another process, so this one's memory holds only what the app needs
         subprocess.run([sys.executable, "-m", "lazyqueue.bench.tui", "--seed", home, "--history", str(history),
-                        "--running", str(running)], check=True)
+                        "--running", str(running)] + (["--churn"] if churn else []), check=True)
         seeded = time.perf_counter() - t0
         # the app starts on a file holding the whole history, as a user's would
         q = Queue(home, config=config, plugins=False)
@@ -280,15 +311,22 @@ def run(history: int = 10_000, running: int = 100, keys: int = 100, hz: float = 
     return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def _config(history: int, running: int) -> Config:
-    return Config(concurrency=running + 4, grace_s=0.0, retention=RetentionPolicy(keep=history * 2, max_age_days=3650))
+def _config(history: int, running: int, churn: bool = False) -> Config:
+    # with churn exactly `running` run at once and the backlog waits its turn
+    return Config(concurrency=running if churn else running + 4, grace_s=0.0,
+                  retention=RetentionPolicy(keep=history * 2, max_age_days=3650))
 
 
-def seed(home: str, history: int, running: int) -> None:
-    q = Queue(home, config=_config(history, running), plugins=False)
+def seed(home: str, history: int, running: int, churn: bool = False) -> None:
+    q = Queue(home, config=_config(history, running, churn), plugins=False)
     _register(q, 10.0)
     _seed_history(q, history)
-    q.enqueue_many([TaskSpec("spin", {}, title=f"live {i}") for i in range(running)])
+    if churn:
+        rng = random.Random(1)
+        live = [TaskSpec("spin", {"reports": rng.randint(30, 80)}, title=f"live {i}") for i in range(running * 20)]
+    else:
+        live = [TaskSpec("spin", {}, title=f"live {i}") for i in range(running)]
+    q.enqueue_many(live)
     q.store.close()
 
 
@@ -297,13 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=10_000)
     parser.add_argument("--running", type=int, default=100)
     parser.add_argument("--keys", type=int, default=100)
+    parser.add_argument("--churn", action="store_true", help="tasks finish after 3-8 s; a backlog keeps --running going")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--seed", metavar="HOME", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.seed:
-        seed(args.seed, args.history, args.running)
+        seed(args.seed, args.history, args.running, args.churn)
         return 0
-    figures = run(history=args.history, running=args.running, keys=args.keys)
+    figures = run(history=args.history, running=args.running, keys=args.keys, churn=args.churn)
     if args.json:
         print(json.dumps(figures))
     else:

@@ -40,13 +40,14 @@ from .widgets.status_line import StatusLine
 
 TOO_LATE = "Cancel arrived too late — the task completed"
 TOASTS_ON_SCREEN = 3  # toasts at once; a burst is summarised
+TOAST_WINDOW_S = 2.0  # at most that many toasts of changes in this long; the rest are summed up after it
+TOAST_RANK = {"error": 0, "warning": 1}  # what is shown first when not everything can be
 TOASTS_NARROW = 2  # below NARROW_BELOW columns the detail pane is 7 rows: fewer toasts over it
 NARROW_BELOW = 110
 QUIT_GRACE = {"wait": 10**9, "requeue": 0.0, "cancel": 30.0}
 FOOTER_ACTIONS = [("retry", ()), ("cancel", ()), ("priority", (1,)), ("log", ()), ("copy_id", ()),
                   ("dismiss", ()), ("delete", ()), ("retry_all", ()), ("pause", ())]
 LOAD_IN_BACKGROUND = 2000  # tasks; fewer are read before the first frame
-PROGRESS_PAINT_S = 0.0  # progress-only changes are painted at most 20 times a second
 
 
 class LazyQueueApp(App[int]):
@@ -96,10 +97,9 @@ class LazyQueueApp(App[int]):
         self.loaded = False
         self.first_frame_at: float | None = None  # perf_counter of the first paint (the benchmark reads it)
         self._footer_state: tuple | None = None
-        self._pending: Changes | None = None  # progress waiting for the next paint
-        self._pending_timer = None
-        self._pending_stamps: list[float] = []
-        self._last_paint = 0.0
+        self._toast_times: list[float] = []  # when change toasts were shown (monotonic)
+        self._held_toasts = 0  # changes not toasted yet: summed up when the window ends
+        self._held_timer = None
 
     # ------------------------------------------------------------------ layout
     def get_default_screen(self) -> MainScreen:
@@ -215,19 +215,23 @@ class LazyQueueApp(App[int]):
         with self.batch_update():
             self.show_status()
             if ch.order or full:
-                activity.sync(now)
+                activity.sync(now, None if full else ch.tasks)
                 self.refresh_why(now)
                 activity.update_tasks(activity.queued_shown, now)
-                jobs.sync(None, True, now)
+                jobs.sync(None if full else ch.jobs, True, now)
                 self.show_caption()
+            elif ch.worker:  # paused or resumed: queued rows say why they wait
+                self.refresh_why(now)
+                activity.update_tasks(set(ch.tasks) | set(activity.queued_shown), now)
+                jobs.sync(ch.jobs, False, now)
             else:
                 activity.update_tasks(ch.tasks, now)
                 jobs.sync(ch.jobs, False, now)
             if self.selection is not None and not self._exists(self.selection):
                 self._select_from_focus()
-            if full or ch.order or self._touches_selection(ch):
+            if full or ch.order or ch.worker or self._touches_selection(ch):
                 detail.show(self.selection, now)
-        if full or ch.order or self._touches_selection(ch):
+        if full or ch.order or ch.worker or self._touches_selection(ch):
             self.update_footer()
 
     def show_status(self) -> None:
@@ -297,37 +301,10 @@ class LazyQueueApp(App[int]):
         ch = self.view.apply(events)
         if ch.reload:
             self._load_in_background()
-        self._pending_stamps.extend(stamps)
-        if self._pending is not None:
-            self._pending.tasks |= ch.tasks
-            self._pending.jobs |= ch.jobs
-            self._pending.order |= ch.order
-            self._pending.worker |= ch.worker
-            self._pending.transitions += ch.transitions
-            ch = self._pending
-        wait = self._last_paint + PROGRESS_PAINT_S - time.perf_counter()
-        if not (ch.order or ch.transitions or ch.worker) and wait > 0:
-            # progress only: paint at most every PROGRESS_PAINT_S; keys and transitions do not wait
-            self._pending = ch
-            if self._pending_timer is None:
-                self._pending_timer = self.set_timer(wait, self._paint_pending)
-            return
-        self._paint(ch)
-
-    def _paint_pending(self) -> None:
-        self._pending_timer = None
-        if self._pending is not None and self.jobs.is_attached:
-            self._paint(self._pending)
-
-    def _paint(self, ch: Changes) -> None:
-        self._pending = None
-        if self._pending_timer is not None:
-            self._pending_timer.stop()
-            self._pending_timer = None
-        self._last_paint = time.perf_counter()
+        # widgets are updated now; Textual paints what changed on its next frame (at most 60 a second),
+        # which is all the coalescing a burst of progress needs
         self.render_changes(ch)
         self.announce(ch.transitions)
-        stamps, self._pending_stamps = self._pending_stamps, []
         if self.latency_probe is not None:
             self.latency_probe(stamps)  # arrival times of the events just put on screen
 
@@ -353,12 +330,28 @@ class LazyQueueApp(App[int]):
                 toasts.append((f"⌛ {task.ref} expired before it started", "warning", 6))
             if tr.new in ("completed", "failed", "cancelled", "expired", "queued"):
                 self.cancel_asked.discard(task.id)
-        room = self.toast_limit()
-        shown = toasts if len(toasts) <= room else toasts[:room - 1]
-        for text, severity, timeout in shown:
+        if not toasts:
+            return
+        # at most toast_limit() toasts in a TOAST_WINDOW_S; failures and warnings go first, the rest are counted
+        now = time.monotonic()
+        self._toast_times = [t for t in self._toast_times if now - t < TOAST_WINDOW_S]
+        room = max(0, self.toast_limit() - len(self._toast_times))
+        ranked = sorted(toasts, key=lambda toast: TOAST_RANK.get(toast[1], 2))
+        for text, severity, timeout in ranked[:room]:
             self.notify(text, severity=severity, timeout=timeout)
-        if len(toasts) > len(shown):
-            self.notify(f"…and {len(toasts) - len(shown)} more changes (see Activity)", timeout=4)
+            self._toast_times.append(now)
+        if len(ranked) > room:
+            self._held_toasts += len(ranked) - room
+            if self._held_timer is None:
+                self._held_timer = self.set_timer(TOAST_WINDOW_S, self._summarise_held_toasts)
+
+    def _summarise_held_toasts(self) -> None:
+        self._held_timer = None
+        held, self._held_toasts = self._held_toasts, 0
+        if held:
+            noun = "change" if held == 1 else "changes"
+            self.notify(f"…and {held} more {noun} (see Activity)", timeout=4)
+            self._toast_times.append(time.monotonic())
 
     # ------------------------------------------------------------------ selection
     def _exists(self, selection: tuple[str, int]) -> bool:
@@ -591,18 +584,17 @@ class LazyQueueApp(App[int]):
             return
         self.flush_now()
         self.view.tasks[task.id].priority = new  # the event carries it too; this keeps the order exact now
-        self.render_changes(Changes(order=True, tasks={task.id}))
+        self.render_changes(Changes(order=True, tasks={task.id}, jobs={task.job_id}))
 
     def action_pause(self) -> None:
         worker = self.queue.worker
         if worker is None:
             return
+        # the status line says it (no toast: it would repeat the status line over the details)
         if worker.paused:
             worker.resume()
-            self.notify("worker resumed", timeout=3)
         else:
             worker.pause()
-            self.notify("worker paused: running tasks finish, nothing new starts (p resumes)", timeout=4)
         self.flush_now()
 
     def action_log(self) -> None:
@@ -631,7 +623,7 @@ class LazyQueueApp(App[int]):
             return
         self.view.dismissed.add(task.id)
         self.notify(f"{task.ref} dismissed from Failed (it stays failed; r retries)", timeout=3)
-        self.render_changes(Changes(order=True, tasks={task.id}))
+        self.render_changes(Changes(order=True, tasks={task.id}, jobs={task.job_id}))
 
     def action_filter(self) -> None:
         box = self.filter_box
@@ -642,7 +634,7 @@ class LazyQueueApp(App[int]):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.jobs.filter_text = event.value.strip()
         with self.batch_update():
-            self.jobs.sync(None, True, self.now())
+            self.jobs.sync(set(), True, self.now())  # rows already shown stay as they are
             self.show_caption()
 
     @on(Input.Submitted, "#filter")

@@ -16,8 +16,11 @@ from typing import Callable
 
 from ..core import events as ev
 from ..core.models import Job, Task, parse_iso
+from .ranking import TopN
 
 RECENT_DONE = 10
+RECENT_JOBS_KEPT = 512  # the job list shows at most WINDOW (200) of them
+DONE_STATUSES = ("completed", "cancelled", "expired")
 
 
 @dataclass
@@ -63,6 +66,9 @@ class QueueView:
         self.completed_at: dict[int, float] = {}  # for "done today" without re-parsing history
         self.paused = False
         self.worker_error: str | None = None
+        # the leaders the screen shows, kept up to date instead of sorting the history on each change
+        self.recent_jobs = TopN(RECENT_JOBS_KEPT, key=lambda j: self.job_activity.get(j, 0.0), universe=lambda: self.jobs.keys())
+        self.done_ids = TopN(4 * RECENT_DONE, key=lambda t: self.tasks[t].finished_at or "", universe=self._done)
 
     # ------------------------------------------------------------------ loading
     def load(self, tasks: dict[int, Task], jobs: dict[int, Job]) -> None:
@@ -72,6 +78,8 @@ class QueueView:
         for s in self.by_status.values():
             s.clear()
         self.job_activity = {jid: _ts(j.updated_at or j.created_at) for jid, j in jobs.items()}
+        self.recent_jobs.invalidate()
+        self.done_ids.invalidate()
         for task in tasks.values():
             self._put(task)
 
@@ -89,6 +97,8 @@ class QueueView:
             stamp = _ts(task.finished_at or task.started_at or task.updated_at or task.created_at)
             if stamp > self.job_activity.get(task.job_id, 0.0):
                 self.job_activity[task.job_id] = stamp
+                if task.job_id in self.jobs:  # a job not read yet is ranked when it arrives
+                    self.recent_jobs.update(task.job_id)
         if task.status == "queued":
             if old_status != "queued" or task.id not in self.queued_since:
                 self.queued_since[task.id] = _ts(task.updated_at or task.created_at)
@@ -96,6 +106,10 @@ class QueueView:
             self.queued_since.pop(task.id, None)
         if task.status != "failed":
             self.dismissed.discard(task.id)
+        if task.status in DONE_STATUSES:
+            self.done_ids.update(task.id)
+        elif old_status in DONE_STATUSES:
+            self.done_ids.remove(task.id)
         if task.status == "completed":
             if old_status != "completed" or task.id not in self.completed_at:
                 self.completed_at[task.id] = _ts(task.finished_at)
@@ -104,6 +118,8 @@ class QueueView:
         return old_status
 
     def _drop(self, tid: int) -> None:
+        if tid in self.tasks:
+            self.done_ids.remove(tid)
         task = self.tasks.pop(tid, None)
         if task is None:
             return
@@ -115,6 +131,7 @@ class QueueView:
         self.completed_at.pop(tid, None)
 
     def _drop_job(self, jid: int) -> None:
+        self.recent_jobs.remove(jid)
         self.jobs.pop(jid, None)
         self.job_activity.pop(jid, None)
         for tid in list(self.by_job.pop(jid, ())):
@@ -135,8 +152,7 @@ class QueueView:
                 self.paused = bool(event.data["paused"])
             if "error" in event.data:
                 self.worker_error = event.data["error"]
-            ch.worker = True
-            ch.order = True
+            ch.worker = True  # the status line and why queued tasks wait: nothing moves
             return
         if kind == ev.STORE_RELOADED:
             if "tasks" not in event.data and "jobs" not in event.data:
@@ -221,6 +237,8 @@ class QueueView:
             ch.order = True
         if is_new:
             ch.order = True
+        if is_new or ch.order:
+            self.recent_jobs.update(job.id)
         ch.jobs.add(job.id)
 
     # ------------------------------------------------------------------ reads
@@ -238,9 +256,11 @@ class QueueView:
         ids = [t for t in self.ids("failed") if t not in self.dismissed]
         return sorted(ids, key=lambda t: self.tasks[t].finished_at or "", reverse=True)
 
+    def _done(self) -> set[int]:
+        return self.ids("completed") | self.ids("cancelled") | self.ids("expired")
+
     def recent_done(self, n: int = RECENT_DONE) -> list[int]:
-        ids = self.ids("completed") | self.ids("cancelled") | self.ids("expired")
-        return heapq.nlargest(n, ids, key=lambda t: (self.tasks[t].finished_at or "", t))
+        return self.done_ids.top(n)
 
     def job_tasks(self, jid: int) -> list[Task]:
         return sorted((self.tasks[t] for t in self.by_job.get(jid, ())), key=lambda t: t.id)
@@ -265,9 +285,9 @@ class QueueView:
         if text:
             needle = text.lower()
             ids = [j for j in ids if needle in self._job_haystack(j)]
-        total = len(ids)
-        top = heapq.nlargest(limit, ids, key=lambda j: (self.job_activity.get(j, 0.0), j))
-        return top, total
+            total = len(ids)
+            return heapq.nlargest(limit, ids, key=lambda j: (self.job_activity.get(j, 0.0), j)), total
+        return self.recent_jobs.top(limit), len(ids)
 
     def _job_haystack(self, jid: int) -> str:
         job = self.jobs[jid]

@@ -81,9 +81,17 @@ class ActivityPanel(KeyedTable):
             info = f"{first_line(task.error, 30)} · {info}"
         return (ref, status_text(task), what, progress_text(task, 6, self.frame, compact=True), Text(info), job)
 
-    def sync(self, now: float) -> None:
-        """Rebuild the groups (membership changed)."""
+    def sync(self, now: float, changed: set | None = None) -> None:
+        """Rebuild the groups (membership changed). Rows of tasks not in `changed` are kept as
+        shown (None: every row again); queued rows always, as their positions move."""
         view = self.view
+        shown = self._cells
+
+        def row(tid: int):
+            if changed is not None and tid not in changed and f"t{tid}" in shown:
+                return None
+            return self.task_row(view.tasks[tid], now)
+
         running = view.running_order()
         queued = view.queued_order()
         self.positions = {tid: i + 1 for i, tid in enumerate(queued)}
@@ -92,14 +100,14 @@ class ActivityPanel(KeyedTable):
         done = view.recent_done()
         rows: list[tuple[str, tuple]] = []
         rows.append(("h-running", self.header("Running", len(running), "running")))
-        rows += [(f"t{t}", self.task_row(view.tasks[t], now)) for t in running]
+        rows += [(f"t{t}", row(t)) for t in running]
         more = f"first {QUEUED_SHOWN} shown" if len(queued) > QUEUED_SHOWN else ""
         rows.append(("h-queued", self.header("Queued", len(queued), "queued", more)))
         rows += [(f"t{t}", self.task_row(view.tasks[t], now)) for t in self.queued_shown]
         rows.append(("h-failed", self.header("Failed", len(failed), "failed", "r retries" if failed else "")))
-        rows += [(f"t{t}", self.task_row(view.tasks[t], now)) for t in failed[:FAILED_SHOWN]]
+        rows += [(f"t{t}", row(t)) for t in failed[:FAILED_SHOWN]]
         rows.append(("h-done", self.header("Done", len(done), "recent")))
-        rows += [(f"t{t}", self.task_row(view.tasks[t], now)) for t in done]
+        rows += [(f"t{t}", row(t)) for t in done]
         self.reconcile(rows)
 
     def make_row(self, key: str, now: float) -> tuple | None:

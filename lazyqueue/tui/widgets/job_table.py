@@ -65,10 +65,13 @@ class JobTable(KeyedTable):
         return self.row(jid, now) if jid in self.view.jobs else None
 
     def sync(self, changed: set | None, order: bool, now: float) -> None:
-        """Re-window when order changed, else update the changed rows in place."""
+        """Re-window when order changed (rows of jobs not in `changed` are kept as shown;
+        None: every row again), else update the changed rows in place."""
         if order or changed is None:
             ids, self.total = self.view.jobs_by_activity(WINDOW, self.filter_text)
-            self.reconcile([(str(j), self.row(j, now)) for j in ids])
+            shown = self._cells
+            self.reconcile([(str(j), None if changed is not None and j not in changed and str(j) in shown
+                             else self.row(j, now)) for j in ids])
         else:
             self.refresh_keys([str(j) for j in changed if j is not None], now)
 

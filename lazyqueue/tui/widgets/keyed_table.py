@@ -165,13 +165,20 @@ class KeyedTable(ScrollView, can_focus=True):
         self._refresh_rows((self.cursor_row,))
 
     # ------------------------------------------------------------------ changing rows
-    def reconcile(self, rows: list[tuple[str, tuple]]) -> None:
-        """Make the table show `rows` in this order, re-rendering only rows that differ."""
+    def reconcile(self, rows: list[tuple[str, tuple | None]]) -> None:
+        """Make the table show `rows` in this order, re-rendering only rows that differ.
+
+        Cells of None keep the row as it is shown (the caller knows it did not change).
+        """
         selected = self.selected_key
         had_rows = bool(self._order)
         new_cells = {}
         for key, cells in rows:
-            if self._cells.get(key) != cells:
+            if cells is None:
+                cells = self._cells.get(key)
+                if cells is None:
+                    cells = self.make_row(key, self.clock() if self.clock is not None else 0.0) or ()
+            elif self._cells.get(key) != cells:
                 self._forget(key)
             new_cells[key] = cells
         for key in self._cells.keys() - new_cells.keys():

@@ -20,7 +20,7 @@ def status_words(view: QueueView, worker_running: bool = True) -> str:
         more = f" (+{len(running) - 1} more)" if len(running) > 1 else ""
         noun = "item" if len(running) == 1 else "items"
         lead = f"Building {len(running)} {noun}: {first.kind}{where}{more}"
-        parts.append(("Paused (finishing running) · " if view.paused else "") + lead)
+        parts.append(("Paused: running tasks finish, nothing new starts (p resumes) · " if view.paused else "") + lead)
     elif view.paused:
         parts.append("Paused — p resumes")
     else:
