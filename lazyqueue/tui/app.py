@@ -155,6 +155,9 @@ class LazyQueueApp(App[int]):
         self.loaded = True
         # The history just read lives as long as the app. Out of the collector's sight, a full
         # collection no longer walks tens of thousands of tasks (a pause of ~80 ms mid-frame).
+        # What an earlier load froze is let go first, so a reload leaks nothing.
+        gc.unfreeze()
+        gc.collect()
         gc.freeze()
         if not first:
             self.render_all()
