@@ -42,7 +42,10 @@ async def test_detail_pane_scrolls_long_text(queue):
         pane = app.detail
         assert pane.virtual_size.height > pane.scrollable_content_region.height  # more lines than fit
         first = "".join(seg.text for seg in pane.render_line(0))
-        pane.scroll_to(y=3, animate=False, immediate=True)
-        await pilot.pause()
+        await pilot.press("tab")  # from Activity (where the task is selected) to the details
+        assert app.focused is pane
+        await pilot.press("down", "down", "down")
+        await until(pilot, lambda: pane.scroll_y >= 3, what="the keys scroll the details")
         assert "".join(seg.text for seg in pane.render_line(0)) != first
+        assert app.selection == ("task", t.id)  # reading the details keeps what is selected
         assert "x" * 20 in pane.text

@@ -49,7 +49,7 @@ def clock_text(stamp: str | None, now: float) -> str:
     return f"{datetime.fromtimestamp(when).strftime('%H:%M:%S')} ({ago(now - when)})"
 
 
-class DetailPane(ScrollView, can_focus=False):
+class DetailPane(ScrollView, can_focus=True):
     """Lines of text drawn by the pane itself.
 
     A pane of Static widgets is laid out again whenever its text changes
