@@ -129,7 +129,7 @@ class DetailPane(ScrollView, can_focus=True):
                 return []
             console = self.app.console
             options = console.options.update_width(width)
-            base = self.rich_style
+            base = self._look[0] if self._look else self.rich_style
             lines = console.render_lines(self._body, options, style=base, pad=True, new_lines=False)
             if self._log.plain:
                 log_style = base + self.get_component_rich_style("detail--log")
@@ -158,7 +158,7 @@ class DetailPane(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         if 0 <= index < len(strips):
             return strips[index]
-        return Strip.blank(width, self.rich_style)
+        return Strip.blank(width, self._look[0])
 
     # --------------------------------------------------------------- pieces
     @staticmethod

@@ -301,7 +301,7 @@ class KeyedTable(ScrollView, can_focus=True):
             segments.append(space)
             segments.extend(self._cell(cell, width))
             segments.append(space)
-        base = self.rich_style
+        base = self._look[0]  # the widget's own style, worked out once per style change
         segments = list(Segment.apply_style(segments, base))
         if style_name is not None:
             segments = list(Segment.apply_style(segments, post_style=self.get_component_rich_style(style_name)))
@@ -321,7 +321,7 @@ class KeyedTable(ScrollView, can_focus=True):
         else:
             index = int(self.scroll_y) + y - 1
             if index >= len(self._order):
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, self._look[0])
             key = self._order[index]
             if index == self.cursor_row:
                 variant = 1 if self.has_focus else 2
@@ -332,4 +332,4 @@ class KeyedTable(ScrollView, can_focus=True):
                 style = {0: None, 1: "keyed-table--cursor", 2: "keyed-table--cursor-blurred"}[variant]
                 strip = self._line(self._cells[key], style)
                 self._strips[(key, variant)] = strip
-        return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, self.rich_style)
+        return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, self._look[0])
