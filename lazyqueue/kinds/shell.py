@@ -21,6 +21,7 @@ KILL_GRACE_S = 3.0
 # A missing command exits 127 from `exec`; we report it as "command not found".
 _GATE = 'IFS= read -r go && [ "$go" = go ] && exec 0</dev/null "$@"'
 TAIL_LINES = 12
+LEFTOVER_GRACE_S = 1.0  # output still read after the command exited, while a child it left holds the pipe
 
 
 def _validate(payload: dict) -> dict:
@@ -69,6 +70,15 @@ def terminate_group(pid: int, grace: float = KILL_GRACE_S, done: threading.Event
         threading.Thread(target=finish, daemon=True).start()
 
 
+def _kill_group(pgid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _check_program(program: str, cwd: str | None, path: str | None) -> None:
     """Fail early, and never retried, when the program cannot be run at all."""
     import shutil
@@ -90,7 +100,6 @@ def _check_program(program: str, cwd: str | None, path: str | None) -> None:
 def run_command(ctx, argv: list[str] | None = None, command: str | None = None, cwd: str | None = None, env: dict | None = None):
     """Run a command for a task; returns its `::result` value or {"exit_code": 0}."""
     import json
-    import signal
     import subprocess  # here, not at the top: `lazyqueue add` never runs a command
     child_env = dict(os.environ)
     if env:
@@ -135,8 +144,18 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
         proc.stdin.close()  # EOF: the gate exits without running the command
         proc.wait()
         raise
-    exited = threading.Event()
+    exited, drained = threading.Event(), threading.Event()
     ctx.on_cancel(lambda: terminate_group(proc.pid, done=exited))
+
+    def leader_watch() -> None:
+        # A child the command left in the background can hold the output open forever: once the
+        # command itself has exited, its last lines get LEFTOVER_GRACE_S, then its group is stopped.
+        proc.wait()
+        exited.set()
+        if not drained.wait(LEFTOVER_GRACE_S):
+            _kill_group(proc.pid)
+
+    threading.Thread(target=leader_watch, name=f"lazyqueue-t{ctx.task.id}-exit", daemon=True).start()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     result = None
     assert proc.stdout is not None
@@ -159,13 +178,10 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
             continue
         if line.strip():
             tail.append(line)
+    drained.set()
     code = proc.wait()
     exited.set()
-    # the leader exited: stop anything it left running in its group
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    _kill_group(proc.pid)  # the leader exited: stop anything it left running in its group
     if ctx.cancelled and code != 0:
         raise Cancelled(ctx.cancel_reason or "cancel")
     if code != 0:

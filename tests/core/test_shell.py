@@ -127,6 +127,18 @@ def test_timeout_kills_the_whole_process_group(q):
     assert time.monotonic() - t0 < 6
 
 
+def test_a_command_ends_when_it_exits_even_if_it_left_a_child_holding_its_output(home, q):
+    # the background sleep keeps the output pipe open; the task still ends with the command
+    task, _ = q.enqueue("shell", {"command": "sleep 30 & echo started"})
+    pgid = child_group(q, task.id)
+    t0 = time.monotonic()
+    done = final(q, task.id, timeout=10)
+    assert done.status == "completed" and done.result == {"exit_code": 0}
+    assert time.monotonic() - t0 < 6
+    assert "started" in (home / "logs" / f"{task.id}.log").read_text()
+    wait_until(lambda: group_members(pgid) == [], 5, message="the left-over sleep to be stopped")
+
+
 def test_cancel_a_running_shell_task(q):
     task, _ = q.enqueue("shell", {"argv": ["sleep", "30"]})
     pgid = child_group(q, task.id)
