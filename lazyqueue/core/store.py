@@ -158,6 +158,7 @@ class Store:
         self.running_ids: set[int] = set()
         self.ready_heap: list[tuple[int, int]] = []  # (-priority, id); stale entries skipped
         self.warnings: list[str] = []
+        self._fold_damaged = False  # a damaged journal line was read (and copied aside)
         self._snap_sig = None
         self._journal_offset = 0
         self._journal_lines = 0
@@ -562,6 +563,7 @@ class Store:
             self._journal_lines += 1
         self._journal_offset += len(body)
         if bad:
+            self._fold_damaged = True  # the next write by a loaded store folds the journal: warned once
             kept = self._copy_aside(self.journal_path, "damaged")
             self.warnings.append(
                 f"{bad} damaged line(s) in {self.journal_path} were skipped; a copy is at {kept}"
@@ -702,7 +704,7 @@ class Store:
             sub = {k: v for k, v in entry.items() if k in ("patches", "del_tasks", "del_jobs")}
             self._apply_entry(sub, self.loaded, set(), set())
         limit = COMPACT_BYTES if self.loaded else LIGHT_COMPACT_BYTES
-        if self._journal_offset > limit:
+        if self._journal_offset > limit or (self._fold_damaged and self.loaded):
             if not self.loaded:
                 self._full_load()
             self.compact()
@@ -782,6 +784,7 @@ class Store:
             pass
         self._journal_offset = 0
         self._journal_lines = 0
+        self._fold_damaged = False
         return archived
 
     def _write_snapshot(self) -> None:

@@ -122,6 +122,21 @@ def test_damaged_mid_journal_line_is_skipped_with_a_warning_and_a_copy(home):
     assert str(copies[0]) in warning
 
 
+def test_a_damaged_journal_line_is_folded_away_by_the_next_full_write(home):
+    store = Store(home)
+    add_task(store)
+    with open(home / "tasks.journal", "ab") as fh:
+        fh.write(b"garbage not json\n")
+    writer = loaded(home)
+    assert len(writer.warnings) == 1
+    add_task(writer)  # a loaded store's next write folds the journal into the snapshot
+    assert b"garbage" not in (home / "tasks.journal").read_bytes()
+    again = loaded(home)
+    assert again.warnings == []  # told once, not on every load
+    assert sorted(again.tasks) == [1, 2]
+    assert len(list(home.glob("tasks.journal.damaged-*"))) == 1  # the copy stays
+
+
 def _write_snapshot_then(home, mangle):
     store = loaded(home)
     add_task(store, dedupe_key="k1")
