@@ -250,7 +250,7 @@ class LazyQueueApp(App[int]):
         if jobs.filter_text:
             text += f" matching “{jobs.filter_text}”"
         if jobs.total > shown:
-            text += f" · most recent {shown} shown — / filters the rest"
+            text += f" · most recent {shown} read — scroll or end for more, / filters all"
         else:
             text += " · / filters"
         self.jobs_caption.update(Text(text), layout=False)
@@ -635,10 +635,13 @@ class LazyQueueApp(App[int]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.jobs.filter_text = event.value.strip()
         with self.batch_update():
-            self.jobs.sync(set(), True, self.now())  # rows already shown stay as they are
+            self.jobs.set_filter(event.value.strip(), self.now())  # rows already shown stay as they are
             self.show_caption()
+
+    @on(JobTable.MoreShown)
+    def _more_jobs(self) -> None:
+        self.show_caption()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:

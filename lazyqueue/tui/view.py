@@ -19,7 +19,7 @@ from ..core.models import Job, Task, parse_iso
 from .ranking import TopN
 
 RECENT_DONE = 10
-RECENT_JOBS_KEPT = 512  # the job list shows at most WINDOW (200) of them
+RECENT_JOBS_KEPT = 1024  # the job list reads 200 of them first, more as it is scrolled
 DONE_STATUSES = ("completed", "cancelled", "expired")
 
 

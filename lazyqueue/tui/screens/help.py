@@ -22,7 +22,8 @@ KEYS = [
     ("x", "Dismiss a failed task from the Failed list"),
     ("/", "Filter jobs by id, title, stage, kind or label; escape clears"),
     ("tab / shift+tab", "Move between jobs, activity and details"),
-    ("↑ ↓ pgup pgdn", "Move the selection"),
+    ("↑ ↓ pgup pgdn", "Move the selection (Jobs reads older jobs as you near the end)"),
+    ("home / end", "First / last row (in Jobs, end reads the whole history)"),
     ("ctrl+p", "Command palette: every action"),
     ("?", "This help"),
     ("q", "Quit (asks what to do with running tasks)"),
@@ -42,7 +43,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static("lazyqueue keys", classes="question")
             yield Static(table)
             yield Static("States read as a word and a symbol: ○ queued  ▶ running  ✓ completed  ✗ failed  "
-                         "⊘ cancelled  ⌛ expired.  Keys that do not apply now are greyed in the footer.",
+                         "⊘ cancelled  ⌛ expired.  Keys that do not apply now are greyed in the bar at the bottom; "
+                         "click a key there to run it.",
                          classes="hint")
             yield Static("escape closes", classes="hint")
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.message import Message
 
 from ...core.models import job_ref
 from ..format import ago, progress_text
 from ..view import QueueView
 from .keyed_table import KeyedTable
 
-# Showing every job of a 10,000-task history costs seconds: show a window of the most recent.
+# The most recent WINDOW jobs are read first; coming within MORE_WITHIN rows of the end of what is
+# read brings in the next WINDOW, and `end` reads them all (a 10,000-job history takes a moment).
 WINDOW = 200
+MORE_WITHIN = 20
 
 
 def task_state_phrase(view: QueueView, jid: int) -> Text:
@@ -37,12 +40,16 @@ class JobTable(KeyedTable):
     COLUMNS = (("job", "Job", 4), ("title", "Title", 15), ("state", "Stage | task", 31),
                ("progress", "Progress", 10), ("activity", "Activity", 8))
 
+    class MoreShown(Message):
+        """How much of the history the table holds changed (the caption says how much)."""
+
     def __init__(self, view: QueueView, **kwargs) -> None:
         super().__init__(**kwargs)
         self.view = view
         self.filter_text = ""
         self.total = 0
         self.frame = 0
+        self.window = WINDOW  # how many of the most recent jobs are read
 
     def row(self, jid: int, now: float) -> tuple:
         view = self.view
@@ -68,7 +75,7 @@ class JobTable(KeyedTable):
         """Re-window when order changed (rows of jobs not in `changed` are kept as shown;
         None: every row again), else update the changed rows in place."""
         if order or changed is None:
-            ids, self.total = self.view.jobs_by_activity(WINDOW, self.filter_text)
+            ids, self.total = self.view.jobs_by_activity(self.window, self.filter_text)
             shown = self._cells
             self.reconcile([(str(j), None if changed is not None and j not in changed and str(j) in shown
                              else self.row(j, now)) for j in ids])
@@ -77,3 +84,44 @@ class JobTable(KeyedTable):
 
     def tick(self, now: float) -> None:
         self.refresh_visible(now)
+
+    def set_filter(self, text: str, now: float) -> None:
+        self.filter_text = text
+        self.window = WINDOW
+        self.sync(set(), True, now)
+
+    # ------------------------------------------------------------------ reading more of the history
+    def read_more(self, everything: bool = False) -> None:
+        if self.row_count >= self.total:
+            return
+        self.window = self.total if everything else self.window + WINDOW
+        self.sync(set(), True, self.clock() if self.clock is not None else 0.0)
+        self.post_message(self.MoreShown())
+
+    def _near_end(self) -> bool:
+        bottom = int(self.scroll_y) + max(1, self.size.height - 1)
+        return self.row_count < self.total and max(self.cursor_row, bottom) >= self.row_count - MORE_WITHIN
+
+    def _read_more_if_near_end(self) -> None:
+        if self._near_end():
+            self.read_more()
+
+    def move_cursor(self, *, row: int, scroll: bool = True) -> None:
+        super().move_cursor(row=row, scroll=scroll)
+        self._read_more_if_near_end()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.is_mounted and self._near_end():
+            self.call_later(self._read_more_if_near_end)  # not from inside a scroll: once it has settled
+
+    def action_edge(self, end: int) -> None:
+        if end:
+            self.read_more(everything=True)
+        elif self.window > WINDOW:  # back at the top: keep only the most recent again (re-ranks stay cheap)
+            super().action_edge(end)
+            self.window = WINDOW
+            self.sync(set(), True, self.clock() if self.clock is not None else 0.0)
+            self.post_message(self.MoreShown())
+            return
+        super().action_edge(end)
