@@ -37,7 +37,7 @@ def task_state_phrase(view: QueueView, jid: int) -> Text:
 
 
 class JobTable(KeyedTable):
-    COLUMNS = (("job", "Job", 4), ("title", "Title", 15), ("state", "Stage | task", 31),
+    COLUMNS = (("job", "Job", 6), ("title", "Title", 13), ("state", "Stage | task", 31),
                ("progress", "Progress", 10), ("activity", "Activity", 8))
 
     class MoreShown(Message):
@@ -57,7 +57,7 @@ class JobTable(KeyedTable):
         task = view.primary_task(jid)
         state = Text(f"{job.stage} | ")
         state.append_text(task_state_phrase(view, jid))
-        title = job.title if len(job.title) <= 15 else job.title[:14] + "…"
+        title = job.title if len(job.title) <= 13 else job.title[:12] + "…"  # room for #10000 in Job
         activity = view.job_activity.get(jid)
         return (
             Text(job_ref(jid)),
