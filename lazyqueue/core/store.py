@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 from .errors import StoreError
 from .filelock_posix import ProcessLock
-from .models import ACTIVE, FINISHED, Job, Task, iso, parse_iso
+from .models import ACTIVE, FINISHED, Job, Task, iso
 from .paths import ensure_private_dir
 from .record import Factory, Record
 

@@ -30,6 +30,8 @@ from .scheduling import Caps, due_scan, plan_claims
 from .store import Change
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .queue import Queue
 
 LEASE_S = 30.0

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lazyqueue.core.models import parse_iso
 
-from .helpers import add, ledger_lines, lq, max_overlap, ok, run_until_idle, task, tasks, wait_for
+from .helpers import add, ledger_lines, lq, max_overlap, run_until_idle, task, tasks, wait_for
 
 
 def _stamp_cmd(ledger, name: str, seconds: float) -> list[str]:
@@ -32,7 +32,7 @@ def _intervals(ledger) -> dict[str, list[float]]:
 def test_global_and_per_kind_caps_hold(cli_env, tmp_path):
     (tmp_path / "config.toml").write_text(
         "[worker]\nconcurrency = 2\n"
-        f"[kinds.single]\ncommand = ['sh', '-c', '{{script}}']\nconcurrency = 1\n"
+        "[kinds.single]\ncommand = ['sh', '-c', '{script}']\nconcurrency = 1\n"
     )
     ledger = tmp_path / "ledger"
     for i in range(5):

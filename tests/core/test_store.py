@@ -10,8 +10,8 @@ import stat
 import pytest
 
 from lazyqueue.core.errors import StoreError
-from lazyqueue.core.models import Task, iso
-from lazyqueue.core.store import Change, RetentionPolicy, Store
+from lazyqueue.core.models import iso
+from lazyqueue.core.store import RetentionPolicy, Store
 from tests.core.helpers import add_task, loaded, snapshot_json
 
 
