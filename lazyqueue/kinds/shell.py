@@ -59,15 +59,9 @@ def terminate_group(pid: int, grace: float = KILL_GRACE_S, done: threading.Event
     def finish() -> None:
         if done is not None and done.wait(grace):
             return
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _kill_group(pid)
 
-    if done is None:
-        threading.Thread(target=finish, daemon=True).start()
-    else:
-        threading.Thread(target=finish, daemon=True).start()
+    threading.Thread(target=finish, daemon=True).start()
 
 
 def _kill_group(pgid: int) -> None:

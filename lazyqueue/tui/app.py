@@ -33,7 +33,7 @@ from .screens.quit import QuitScreen
 from .view import Changes, QueueView
 from .widgets.activity import ActivityPanel
 from .widgets.detail import DetailPane
-from .widgets.job_table import WINDOW, JobTable
+from .widgets.job_table import JobTable
 from .widgets.key_bar import KeyBar
 from .widgets.keyed_table import KeyedTable
 from .widgets.status_line import StatusLine
@@ -45,7 +45,7 @@ TOAST_RANK = {"error": 0, "warning": 1}  # what is shown first when not everythi
 TOASTS_NARROW = 2  # below NARROW_BELOW columns the detail pane is 7 rows: fewer toasts over it
 NARROW_BELOW = 110
 QUIT_GRACE = {"wait": 10**9, "requeue": 0.0, "cancel": 30.0}
-FOOTER_ACTIONS = [("retry", ()), ("cancel", ()), ("priority", (1,)), ("log", ()), ("copy_id", ()),
+KEY_BAR_ACTIONS = [("retry", ()), ("cancel", ()), ("priority", (1,)), ("log", ()), ("copy_id", ()),
                   ("dismiss", ()), ("delete", ()), ("retry_all", ()), ("pause", ())]
 LOAD_IN_BACKGROUND = 2000  # tasks; fewer are read before the first frame
 
@@ -96,7 +96,7 @@ class LazyQueueApp(App[int]):
         self._ticks = 0
         self.loaded = False
         self.first_frame_at: float | None = None  # perf_counter of the first paint (the benchmark reads it)
-        self._footer_state: tuple | None = None
+        self._key_bar_state: tuple | None = None
         self._toast_times: list[float] = []  # when change toasts were shown (monotonic)
         self._held_toasts = 0  # changes not toasted yet: summed up when the window ends
         self._held_timer = None
@@ -232,10 +232,11 @@ class LazyQueueApp(App[int]):
                 jobs.sync(ch.jobs, False, now)
             if self.selection is not None and not self._exists(self.selection):
                 self._select_from_focus()
-            if full or ch.order or ch.worker or self._touches_selection(ch):
+            detail_stale = full or ch.order or ch.worker or self._touches_selection(ch)
+            if detail_stale:
                 detail.show(self.selection, now)
-        if full or ch.order or ch.worker or self._touches_selection(ch):
-            self.update_footer()
+        if detail_stale:
+            self.update_key_bar()
 
     def show_status(self) -> None:
         status = self.status_line
@@ -378,11 +379,11 @@ class LazyQueueApp(App[int]):
         task = self.view.tasks.get(ident)
         return task.job_id if task is not None and task.job_id in self.view.jobs else None
 
-    def update_footer(self) -> None:
-        """Refresh the footer only when a key's enabled state changed (it rebuilds its widgets)."""
-        state = tuple(self.check_action(name, params) for name, params in FOOTER_ACTIONS)
-        if state != self._footer_state:
-            self._footer_state = state
+    def update_key_bar(self) -> None:
+        """Tell the key bar to look again only when one of its keys turned on or off (a look asks every key)."""
+        state = tuple(self.check_action(name, params) for name, params in KEY_BAR_ACTIONS)
+        if state != self._key_bar_state:
+            self._key_bar_state = state
             self.refresh_bindings()
 
     def _select(self, selection: tuple[str, int] | None) -> None:
@@ -390,7 +391,7 @@ class LazyQueueApp(App[int]):
             return
         self.selection = selection
         self.detail.show(selection, self.now())
-        self.update_footer()
+        self.update_key_bar()
 
     def _focused(self):
         try:
@@ -439,11 +440,11 @@ class LazyQueueApp(App[int]):
         if isinstance(event.widget, (JobTable, ActivityPanel)):
             self._select_from_focus()
             self.detail.show(self.selection, self.now())
-            self.update_footer()
+            self.update_key_bar()
 
-    # ------------------------------------------------------------------ footer
+    # ------------------------------------------------------------------ key bar
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        """None greys a key in the footer: it exists but does not apply to the selection now."""
+        """None greys a key in the key bar: it exists but does not apply to the selection now."""
         task = self.selected_task()
         if action == "retry":
             return True if task is not None and task.status in RETRYABLE_STATUSES else None
@@ -718,4 +719,4 @@ def run_demo() -> int:
         queue.close()
 
 
-__all__ = ["LazyQueueApp", "run", "run_demo", "WINDOW"]
+__all__ = ["LazyQueueApp", "run", "run_demo"]

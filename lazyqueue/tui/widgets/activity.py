@@ -85,12 +85,9 @@ class ActivityPanel(KeyedTable):
         """Rebuild the groups (membership changed). Rows of tasks not in `changed` are kept as
         shown (None: every row again); queued rows always, as their positions move."""
         view = self.view
-        shown = self._cells
 
         def row(tid: int):
-            if changed is not None and tid not in changed and f"t{tid}" in shown:
-                return None
-            return self.task_row(view.tasks[tid], now)
+            return None if self.keeps(f"t{tid}", tid, changed) else self.task_row(view.tasks[tid], now)
 
         running = view.running_order()
         queued = view.queued_order()

@@ -16,6 +16,7 @@ from ...core.models import Job, Task, job_ref, parse_iso
 from ..format import ago, countdown, first_line, progress_text, short_duration, status_text
 from ..view import QueueView
 from .activity import stuck_line
+from .look import CachedLook
 from .scrolling import set_scroll_range
 
 LOG_TAIL_LINES = 10
@@ -49,7 +50,7 @@ def clock_text(stamp: str | None, now: float) -> str:
     return f"{datetime.fromtimestamp(when).strftime('%H:%M:%S')} ({ago(now - when)})"
 
 
-class DetailPane(ScrollView, can_focus=True):
+class DetailPane(CachedLook, ScrollView, can_focus=True):
     """Lines of text drawn by the pane itself.
 
     A pane of Static widgets is laid out again whenever its text changes
@@ -63,6 +64,7 @@ class DetailPane(ScrollView, can_focus=True):
     DetailPane > .detail--log { color: $text-muted; }
     """
     COMPONENT_CLASSES = {"detail--log"}
+    LOOK_CLASSES = ("detail--log",)
 
     def __init__(self, view: QueueView, logs_dir: Path, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -74,8 +76,6 @@ class DetailPane(ScrollView, can_focus=True):
         self._log = Text("")
         self._strips: list[Strip] | None = None
         self._selection: tuple[str, int] | None = None
-        self._look: tuple | None = None  # the styles the lines were drawn with
-        self._look_stale = True
 
     @property
     def text(self) -> str:
@@ -129,10 +129,10 @@ class DetailPane(ScrollView, can_focus=True):
                 return []
             console = self.app.console
             options = console.options.update_width(width)
-            base = self._look[0] if self._look else self.rich_style
+            base, log_look = self.look()
             lines = console.render_lines(self._body, options, style=base, pad=True, new_lines=False)
             if self._log.plain:
-                log_style = base + self.get_component_rich_style("detail--log")
+                log_style = base + log_look
                 lines.append([Segment(" " * width, base)])
                 lines.extend(console.render_lines(self._log, options, style=log_style, pad=True, new_lines=False))
             self._strips = [Strip(line, width) for line in lines]
@@ -143,22 +143,17 @@ class DetailPane(ScrollView, can_focus=True):
         self._strips = None
         self._wrap()
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._look_stale = True  # looked at before the next paint
+    def look_changed(self) -> None:
+        self._strips = None  # a new theme: the lines are wrapped and drawn again in its colours
 
     def render_line(self, y: int) -> Strip:
-        if self._look_stale:  # a new theme draws the lines again in its colours; a focus change does not
-            self._look_stale = False
-            look = (self.rich_style, self.get_component_rich_style("detail--log"))
-            if look != self._look:
-                self._look, self._strips = look, None
+        base = self.look()[0]
         strips = self._wrap()
         index = y + int(self.scroll_y)
         width = self.scrollable_content_region.width
         if 0 <= index < len(strips):
             return strips[index]
-        return Strip.blank(width, self._look[0])
+        return Strip.blank(width, base)
 
     # --------------------------------------------------------------- pieces
     @staticmethod

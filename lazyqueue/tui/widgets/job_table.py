@@ -76,9 +76,7 @@ class JobTable(KeyedTable):
         None: every row again), else update the changed rows in place."""
         if order or changed is None:
             ids, self.total = self.view.jobs_by_activity(self.window, self.filter_text)
-            shown = self._cells
-            self.reconcile([(str(j), None if changed is not None and j not in changed and str(j) in shown
-                             else self.row(j, now)) for j in ids])
+            self.reconcile([(str(j), None if self.keeps(str(j), j, changed) else self.row(j, now)) for j in ids])
         else:
             self.refresh_keys([str(j) for j in changed if j is not None], now)
 
@@ -91,12 +89,14 @@ class JobTable(KeyedTable):
         self.sync(set(), True, now)
 
     # ------------------------------------------------------------------ reading more of the history
-    def read_more(self, everything: bool = False) -> None:
-        if self.row_count >= self.total:
-            return
-        self.window = self.total if everything else self.window + WINDOW
-        self.sync(set(), True, self.clock() if self.clock is not None else 0.0)
+    def _set_window(self, size: int) -> None:
+        self.window = size
+        self.sync(set(), True, self.now())  # rows already shown stay as they are
         self.post_message(self.MoreShown())
+
+    def read_more(self, everything: bool = False) -> None:
+        if self.row_count < self.total:
+            self._set_window(self.total if everything else self.window + WINDOW)
 
     def _near_end(self) -> bool:
         bottom = int(self.scroll_y) + max(1, self.size.height - 1)
@@ -118,10 +118,6 @@ class JobTable(KeyedTable):
     def action_edge(self, end: int) -> None:
         if end:
             self.read_more(everything=True)
-        elif self.window > WINDOW:  # back at the top: keep only the most recent again (re-ranks stay cheap)
-            super().action_edge(end)
-            self.window = WINDOW
-            self.sync(set(), True, self.clock() if self.clock is not None else 0.0)
-            self.post_message(self.MoreShown())
-            return
         super().action_edge(end)
+        if not end and self.window > WINDOW:  # back at the top: keep only the most recent again (re-ranks stay cheap)
+            self._set_window(WINDOW)

@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .look import CachedLook
 from .scrolling import set_scroll_range
 
 
@@ -28,7 +29,7 @@ class RowKeyRef(NamedTuple):
     value: str
 
 
-class KeyedTable(ScrollView, can_focus=True):
+class KeyedTable(CachedLook, ScrollView, can_focus=True):
     COLUMNS: tuple[tuple[str, str, int], ...] = ()  # (key, label, width)
 
     BINDINGS = [
@@ -41,6 +42,7 @@ class KeyedTable(ScrollView, can_focus=True):
         Binding("enter", "select_cursor", "Open", show=False),
     ]
     COMPONENT_CLASSES = {"keyed-table--header", "keyed-table--cursor", "keyed-table--cursor-blurred"}
+    LOOK_CLASSES = ("keyed-table--header", "keyed-table--cursor", "keyed-table--cursor-blurred")
     DEFAULT_CSS = """
     KeyedTable { background: $surface; }
     KeyedTable > .keyed-table--header { text-style: bold; background: $panel; }
@@ -70,8 +72,6 @@ class KeyedTable(ScrollView, can_focus=True):
         self._strips: dict[tuple, Strip] = {}
         self._cell_cache: dict[tuple, list] = {}
         self._stale: set[str] = set()  # changed while off screen: rendered when scrolled into view
-        self._look: tuple | None = None  # the styles the cached rows were drawn with
-        self._look_stale = True
         self.cursor_row = 0
         self.clock = None  # set by the owner: now() for rows refreshed on scroll
         self._width = sum(w + 2 for _, _, w in self.COLUMNS)
@@ -92,6 +92,14 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def get_row_index(self, key: str) -> int:
         return self._index[key]
+
+    def now(self) -> float:
+        return self.clock() if self.clock is not None else 0.0
+
+    def keeps(self, key: str, ident, changed: set | None) -> bool:
+        """Can the row `key` (of `ident`) stay as shown? Yes when it is shown and `ident` is not among
+        what changed; `changed` None: every row is made again."""
+        return changed is not None and ident not in changed and key in self._cells
 
     def make_row(self, key: str, now: float) -> tuple | None:
         """The cells of one row now (None: leave it as is)."""
@@ -177,7 +185,7 @@ class KeyedTable(ScrollView, can_focus=True):
             if cells is None:
                 cells = self._cells.get(key)
                 if cells is None:
-                    cells = self.make_row(key, self.clock() if self.clock is not None else 0.0) or ()
+                    cells = self.make_row(key, self.now()) or ()
             elif self._cells.get(key) != cells:
                 self._forget(key)
             new_cells[key] = cells
@@ -262,17 +270,8 @@ class KeyedTable(ScrollView, can_focus=True):
         if self._stale and self.clock is not None:
             self.refresh_keys([k for k in self.visible_keys() if k in self._stale], self.clock())
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._look_stale = True  # looked at before the next paint
-
-    def _check_look(self) -> None:
-        """A new theme draws the rows again in its colours; a focus change alone keeps them."""
-        self._look_stale = False
-        look = (self.rich_style,) + tuple(self.get_component_rich_style(name) for name in sorted(self.COMPONENT_CLASSES))
-        if look != self._look:
-            self._look = look
-            self._strips.clear()
+    def look_changed(self) -> None:
+        self._strips.clear()  # a new theme: rows are drawn again in its colours
 
     def _cell(self, cell, width: int) -> list[Segment]:
         """A cell's segments, cached by its text and styles: a row that changes one cell renders one cell."""
@@ -301,15 +300,14 @@ class KeyedTable(ScrollView, can_focus=True):
             segments.append(space)
             segments.extend(self._cell(cell, width))
             segments.append(space)
-        base = self._look[0]  # the widget's own style, worked out once per style change
+        base = self.look()[0]  # the widget's own style, worked out once per style update
         segments = list(Segment.apply_style(segments, base))
         if style_name is not None:
             segments = list(Segment.apply_style(segments, post_style=self.get_component_rich_style(style_name)))
         return Strip(segments)
 
     def render_line(self, y: int) -> Strip:
-        if self._look_stale:
-            self._check_look()
+        base = self.look()[0]
         width = self.size.width
         scroll_x = int(self.scroll_x)
         if y == 0:
@@ -321,7 +319,7 @@ class KeyedTable(ScrollView, can_focus=True):
         else:
             index = int(self.scroll_y) + y - 1
             if index >= len(self._order):
-                return Strip.blank(width, self._look[0])
+                return Strip.blank(width, base)
             key = self._order[index]
             if index == self.cursor_row:
                 variant = 1 if self.has_focus else 2
@@ -332,4 +330,4 @@ class KeyedTable(ScrollView, can_focus=True):
                 style = {0: None, 1: "keyed-table--cursor", 2: "keyed-table--cursor-blurred"}[variant]
                 strip = self._line(self._cells[key], style)
                 self._strips[(key, variant)] = strip
-        return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, self._look[0])
+        return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
