@@ -573,11 +573,15 @@ def cmd_log(args) -> int:
     out = sys.stdout
     while True:
         try:
-            with open(path, "rb") as fh:
+            from .core.paths import NOFOLLOW
+
+            with open(os.open(path, os.O_RDONLY | NOFOLLOW), "rb") as fh:
                 fh.seek(offset)
                 chunk = fh.read()
         except FileNotFoundError:
             chunk = b""
+        except OSError as exc:  # a symlink planted in logs/ is not followed
+            raise LazyQueueError(f"cannot read {path}: {exc.strerror or exc}") from None
         if chunk:
             offset += len(chunk)
             out.write(chunk.decode("utf-8", "replace"))

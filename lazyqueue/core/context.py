@@ -49,8 +49,11 @@ class TaskContext:
 
     def log(self, line: str) -> None:
         if self._log_fh is None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # output may hold secrets
+            from .paths import NOFOLLOW, ensure_private_dir
+
+            ensure_private_dir(self.log_path.parent)
+            # output may hold secrets: private, and never through a planted symlink
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o600)
             self._log_fh = open(fd, "a", encoding="utf-8", errors="replace")
         self._log_fh.write(line.rstrip("\n") + "\n")
         self._log_fh.flush()

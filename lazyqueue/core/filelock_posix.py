@@ -4,6 +4,11 @@ On POSIX this is a plain fcntl.flock on `tasks.lock` — the same lock
 filelock's UnixFileLock takes, without its ~60 ms import, which would eat
 most of `lazyqueue add`'s 100 ms budget. Elsewhere filelock is used.
 A threading.RLock makes it re-entrant and safe between threads.
+
+The lock is judged by the file's inode: after flock, the descriptor must
+still name what `tasks.lock` names. If the file was deleted or replaced
+(a /tmp cleaner, a backup restore), the lock is taken again on the new
+file, so every process always locks the same inode.
 """
 
 from __future__ import annotations
@@ -58,9 +63,22 @@ class ProcessLock:
                 self._fallback = filelock.FileLock(str(self.path))
             self._fallback.acquire()
             return
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        while True:
+            if self._fd is None:
+                self._fd = os.open(self.path, flags, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                on_disk = os.stat(self.path, follow_symlinks=False)
+            except FileNotFoundError:
+                on_disk = None
+            held = os.fstat(self._fd)
+            if on_disk is not None and (on_disk.st_ino, on_disk.st_dev) == (held.st_ino, held.st_dev):
+                return
+            # the file was deleted or replaced while we waited: lock what the path names now
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
     def _release_os(self) -> None:
         if fcntl is None:  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 APP = "lazyqueue"
@@ -32,9 +33,42 @@ def config_path(explicit: str | os.PathLike | None = None) -> tuple[Path, bool]:
     return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "config.toml", False
 
 
-def ensure_private_dir(path: Path) -> Path:
-    """Create a 0700 directory (and parents) if missing."""
-    if not path.is_dir():
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # open flags: never follow a planted symlink
+
+
+def ensure_private_dir(path: Path, warnings: list | None = None) -> Path:
+    """Create a 0700 directory (and parents) if missing; refuse or repair an unsafe one.
+
+    A symbolic link, or a directory owned by another user, is refused
+    (StoreError): another local user could plant tasks or links in it. A
+    directory of ours that group or others may read or write is made 0700,
+    and a line saying so is added to `warnings`.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path, 0o700)
+        st = os.lstat(path)
+    from .errors import StoreError
+
+    if stat.S_ISLNK(st.st_mode):
+        raise StoreError(f"{path} is a symbolic link; lazyqueue keeps its state only in a real directory (give its target with --home)")
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"{path} is not a directory")
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None and st.st_uid != getuid():
+        raise StoreError(f"{path} belongs to another user (uid {st.st_uid}); lazyqueue will not use a state directory it does not own")
+    mode = stat.S_IMODE(st.st_mode)
+    if getuid is not None and mode & 0o077:
+        if mode & 0o022:  # others could write here: anything they left is not ours to trust
+            for entry in os.scandir(path):
+                if entry.stat(follow_symlinks=False).st_uid != getuid():
+                    raise StoreError(
+                        f"{path} was writable by other users (mode {mode:o}) and holds {entry.name}, "
+                        "owned by another user; check and remove it, then chmod 700 the directory"
+                    )
+        os.chmod(path, 0o700)
+        if warnings is not None:
+            warnings.append(f"{path} was open to other users (mode {mode:o}); made it private (700)")
     return path

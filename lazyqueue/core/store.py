@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 from .errors import StoreError
 from .filelock_posix import ProcessLock
 from .models import ACTIVE, FINISHED, Job, Task, iso
-from .paths import ensure_private_dir
+from .paths import NOFOLLOW, ensure_private_dir
 from .record import Factory, Record
 
 SCHEMA_VERSION = 1
@@ -140,7 +140,8 @@ class Store:
     """
 
     def __init__(self, home: Path, retention: RetentionPolicy | None = None):
-        self.home = ensure_private_dir(Path(home))
+        self.warnings: list[str] = []
+        self.home = ensure_private_dir(Path(home), self.warnings)
         self.path = self.home / "tasks.json"
         self.journal_path = self.home / "tasks.journal"
         self.archive_path = self.home / "archive.jsonl"
@@ -157,7 +158,6 @@ class Store:
         self.queued_ids: set[int] = set()
         self.running_ids: set[int] = set()
         self.ready_heap: list[tuple[int, int]] = []  # (-priority, id); stale entries skipped
-        self.warnings: list[str] = []
         self._fold_damaged = False  # a damaged journal line was read (and copied aside)
         self._snap_sig = None
         self._journal_offset = 0
@@ -574,7 +574,7 @@ class Store:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         target = path.with_name(f"{path.name}.{why}-{stamp}")
         if not target.exists():
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # task data: private
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)  # task data: private
             with open(fd, "wb") as fh:
                 fh.write(path.read_bytes())
         return target
@@ -716,7 +716,7 @@ class Store:
         caller's `with store.lock` returns, so nothing is acknowledged before it
         is durable), letting another thread or process write meanwhile.
         """
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | NOFOLLOW
         try:
             fd = os.open(self.journal_path, flags, 0o600)
         except OSError as exc:
@@ -727,13 +727,13 @@ class Store:
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 content = os.pread(fd, size, 0)
                 size = content.rfind(b"\n") + 1
-                os.truncate(self.journal_path, size)
+                os.ftruncate(fd, size)
             try:
                 view = memoryview(line)
                 while view:
                     view = view[os.write(fd, view):]
             except OSError as exc:
-                os.truncate(self.journal_path, size)  # leave no partial line
+                os.ftruncate(fd, size)  # leave no partial line
                 raise _disk_error(exc, self.journal_path) from exc
         except BaseException:
             os.close(fd)
@@ -779,9 +779,14 @@ class Store:
             raise
         # the new snapshot carries seq, so any journal line left is skipped; empty it
         try:
-            os.truncate(self.journal_path, 0)
+            fd = os.open(self.journal_path, os.O_WRONLY | NOFOLLOW)
         except FileNotFoundError:
             pass
+        else:
+            try:
+                os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)
         self._journal_offset = 0
         self._journal_lines = 0
         self._fold_damaged = False
@@ -804,9 +809,10 @@ class Store:
         parts.append(",\n".join(dumps(t.to_dict(), ensure_ascii=False) for t in self.tasks.values()))
         parts.append("\n]}\n")
         data = "".join(parts).encode("utf-8")
-        tmp = self.path.with_name(f".tasks.json.tmp-{os.getpid()}")
+        # an unpredictable name, created new (never an existing file or a planted symlink)
+        tmp = self.path.with_name(f".tasks.json.tmp-{os.getpid()}-{os.urandom(6).hex()}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
             try:
                 view = memoryview(data)
                 while view:
@@ -865,7 +871,7 @@ class Store:
 
     def _append_archive(self, data: bytes) -> None:
         try:
-            fd = os.open(self.archive_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fd = os.open(self.archive_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o600)
             try:
                 os.write(fd, data)
                 os.fsync(fd)

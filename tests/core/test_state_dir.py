@@ -1,0 +1,72 @@
+"""A state directory another user could reach is refused or made private; symlinks are never followed."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from lazyqueue.core.errors import StoreError
+from lazyqueue.core.store import Store
+from tests.cli.helpers import lq, ok
+from tests.core.helpers import add_task, loaded
+
+
+def test_a_world_writable_state_dir_is_made_private_and_the_user_told(home, cli_env):
+    home.mkdir(mode=0o700)
+    os.chmod(home, 0o777)
+    proc = ok(cli_env, "add", "shell", "--", "true")
+    assert "made it private (700)" in proc.stderr and "mode 777" in proc.stderr
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    assert "made it private" not in ok(cli_env, "ls").stderr  # said once: it is private now
+
+
+def test_a_symlinked_state_dir_is_refused_in_one_line(tmp_path, home, cli_env):
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    home.symlink_to(real)
+    proc = lq(cli_env, "add", "shell", "--", "true")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "is a symbolic link" in proc.stderr
+    assert list(real.iterdir()) == []
+
+
+def test_a_state_dir_of_another_user_is_refused(home, monkeypatch):
+    home.mkdir(mode=0o700)
+    monkeypatch.setattr(os, "getuid", lambda: os.stat(home).st_uid + 1)
+    with pytest.raises(StoreError, match="belongs to another user"):
+        Store(home)
+
+
+def test_a_planted_journal_symlink_is_not_appended_to(tmp_path, home):
+    home.mkdir(mode=0o700)
+    private = tmp_path / "private.txt"
+    private.write_text("secret\n")
+    (home / "tasks.journal").symlink_to(private)
+    with pytest.raises(StoreError):
+        add_task(Store(home))
+    assert private.read_text() == "secret\n"
+
+
+def test_a_planted_snapshot_temp_symlink_is_not_overwritten(tmp_path, home):
+    store = loaded(home)
+    add_task(store)
+    private = tmp_path / "private.txt"
+    private.write_text("secret\n")
+    (home / f".tasks.json.tmp-{os.getpid()}").symlink_to(private)
+    with store.lock:
+        store.compact()
+    assert private.read_text() == "secret\n"
+    assert sorted(loaded(home).tasks) == [1]
+
+
+def test_log_does_not_follow_a_symlink_in_logs(tmp_path, home, cli_env):
+    ok(cli_env, "add", "shell", "--", "true")
+    private = tmp_path / "private.txt"
+    private.write_text("secret\n")
+    (home / "logs").mkdir(mode=0o700, exist_ok=True)
+    (home / "logs" / "1.log").symlink_to(private)
+    proc = lq(cli_env, "log", "1")
+    assert proc.returncode == 1 and "secret" not in proc.stdout
+    assert proc.stderr.startswith("lazyqueue: cannot read") and proc.stderr.count("\n") == 1
