@@ -41,7 +41,7 @@ def ensure_private_dir(path: Path, warnings: list | None = None) -> Path:
 
     A symbolic link, or a directory owned by another user, is refused
     (StoreError): another local user could plant tasks or links in it. A
-    directory of ours that group or others may read or write is made 0700,
+    directory of ours that group or others may write is made 0700,
     and a line saying so is added to `warnings`.
     """
     try:
@@ -60,15 +60,15 @@ def ensure_private_dir(path: Path, warnings: list | None = None) -> Path:
     if getuid is not None and st.st_uid != getuid():
         raise StoreError(f"{path} belongs to another user (uid {st.st_uid}); lazyqueue will not use a state directory it does not own")
     mode = stat.S_IMODE(st.st_mode)
-    if getuid is not None and mode & 0o077:
-        if mode & 0o022:  # others could write here: anything they left is not ours to trust
-            for entry in os.scandir(path):
-                if entry.stat(follow_symlinks=False).st_uid != getuid():
-                    raise StoreError(
-                        f"{path} was writable by other users (mode {mode:o}) and holds {entry.name}, "
-                        "owned by another user; check and remove it, then chmod 700 the directory"
-                    )
+    if getuid is not None and mode & 0o022:
+        # others could write here: anything they left is not ours to trust
+        for entry in os.scandir(path):
+            if entry.stat(follow_symlinks=False).st_uid != getuid():
+                raise StoreError(
+                    f"{path} is writable by other users (mode {mode:o}) and holds {entry.name}, "
+                    "owned by another user; check and remove it, then chmod 700 the directory"
+                )
         os.chmod(path, 0o700)
         if warnings is not None:
-            warnings.append(f"{path} was open to other users (mode {mode:o}); made it private (700)")
+            warnings.append(f"{path} was writable by other users (mode {mode:o}); made it private (700)")
     return path

@@ -17,7 +17,7 @@ def test_a_world_writable_state_dir_is_made_private_and_the_user_told(home, cli_
     home.mkdir(mode=0o700)
     os.chmod(home, 0o777)
     proc = ok(cli_env, "add", "shell", "--", "true")
-    assert "made it private (700)" in proc.stderr and "mode 777" in proc.stderr
+    assert "writable by other users (mode 777); made it private (700)" in proc.stderr
     assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
     assert "made it private" not in ok(cli_env, "ls").stderr  # said once: it is private now
 
@@ -70,3 +70,22 @@ def test_log_does_not_follow_a_symlink_in_logs(tmp_path, home, cli_env):
     proc = lq(cli_env, "log", "1")
     assert proc.returncode == 1 and "secret" not in proc.stdout
     assert proc.stderr.startswith("lazyqueue: cannot read") and proc.stderr.count("\n") == 1
+
+
+def test_a_file_another_user_left_in_a_shared_dir_is_refused(home, monkeypatch):
+    home.mkdir(mode=0o700)
+    (home / "tasks.journal").write_text("")
+    os.chmod(home, 0o777)
+    real = os.stat(home).st_uid
+    # "we" are uid real+1: the directory looks like ours, the file in it (real uid) does not
+    monkeypatch.setattr(os, "getuid", lambda: real + 1)
+    monkeypatch.setattr(os, "lstat", lambda p, _l=os.lstat: _fake_owner(_l(p), real + 1))
+    with pytest.raises(StoreError, match="holds tasks.journal, owned by another user"):
+        Store(home)
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o777  # not made private around a planted file
+
+
+def _fake_owner(st, uid):
+    fields = list(st)
+    fields[stat.ST_UID] = uid
+    return os.stat_result(fields)
