@@ -88,6 +88,8 @@ def _common(default) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=default, help="state directory (default: $LAZYQUEUE_HOME or the user data dir)")
     common.add_argument("--config", default=default, help="config file (default: $LAZYQUEUE_CONFIG or the user config dir)")
+    common.add_argument("--backend", default=default, metavar="URL",
+                        help="postgresql://… runs on the cluster engine (default: $LAZYQUEUE_BACKEND or [backend] url)")
     return common
 
 
@@ -138,6 +140,12 @@ def _wait_args(wait) -> None:
     wait.add_argument("--timeout", type=_positive_float, metavar="S", help="give up after S seconds (exit 1)")
 
 
+def _cluster_args(cluster) -> None:
+    cluster.add_argument("action", choices=("init", "status", "migrate"))
+    cluster.add_argument("--from", dest="from_home", metavar="HOME", help="migrate: the local state directory to move")
+    cluster.add_argument("--json", action="store_true", help="status: print JSON")
+
+
 def _worker_args(worker) -> None:
     worker.add_argument("--exit-when-idle", action="store_true", help="exit 0 once nothing can run without outside help")
     worker.add_argument("--concurrency", type=_count, help="global cap (default: [worker] concurrency)")
@@ -156,6 +164,7 @@ SUBCOMMANDS = {
     "wait": ("block until tasks finish; exit 0 only if all completed", _wait_args),
     "worker": ("run a headless worker (same loop as the TUI's)", _worker_args),
     "prune": ("apply the retention policy now", None),
+    "cluster": ("the cluster backend: cluster init | status | migrate --from HOME", _cluster_args),
     "kinds": ("list kinds with caps and policies", None),
 }
 
@@ -166,7 +175,7 @@ def _command_in(argv: list[str]) -> str | None:
     for item in argv:
         if skip:
             skip = False
-        elif item in ("--home", "--config"):
+        elif item in ("--home", "--config", "--backend"):
             skip = True
         elif not item.startswith("-"):
             return item
@@ -245,10 +254,19 @@ def _err(message: str) -> None:
 _OPEN: list = []
 
 
-def _open(args, light: bool = False):
-    from .core.queue import Queue
+def _backend(args, config) -> str | None:
+    """--backend, else $LAZYQUEUE_BACKEND, else [backend] url; None = the local task file."""
+    return getattr(args, "backend", None) or os.environ.get("LAZYQUEUE_BACKEND") or config.backend_url
 
-    queue = Queue(args.home, args.config, light=light)
+
+def _open(args, light: bool = False):
+    from .core.config import load_config
+    from .core.engine import open_queue
+    from .core.paths import config_path
+
+    path, named = config_path(args.config)
+    config = load_config(path, required=named)
+    queue = open_queue(args.home, config, backend=_backend(args, config), light=light)
     _OPEN.append(queue)
     _flush_warnings()
     return queue
@@ -257,7 +275,7 @@ def _open(args, light: bool = False):
 def _flush_warnings() -> None:
     """Tell the user about files moved aside etc., once each, as soon as known."""
     for queue in _OPEN:
-        queue._after_read()
+        getattr(queue, "_after_read", lambda: None)()
         while queue.warnings:
             _err(f"warning: {queue.warnings.pop(0)}")
 
@@ -485,8 +503,8 @@ def cmd_show(args) -> int:
         rows.append(("result", json.dumps(task.result, ensure_ascii=False)))
     if task.error:
         rows.append(("error", f"[{task.error_kind}] {task.error}"))
-    log = queue.store.logs_dir / f"{task.id}.log"
-    if log.exists():
+    log = queue.store.logs_dir / f"{task.id}.log" if hasattr(queue, "store") else queue.log_path(task.id)
+    if log is not None and log.exists():
         rows.append(("log", str(log)))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
@@ -537,7 +555,7 @@ def cmd_cancel(args) -> int:
 def cmd_prune(args) -> int:
     queue = _open(args)
     count = queue.prune()
-    where = queue.store.archive_path
+    where = queue.store.archive_path if hasattr(queue, "store") else "the cluster's archive table"
     print(f"moved {count} finished task(s) to {where}" if count else "nothing to prune (retention: "
           f"newest {queue.config.retention.keep} finished, {queue.config.retention.max_age_days:g} days)")
     return 0
@@ -568,6 +586,10 @@ def cmd_kinds(args) -> int:
 def cmd_log(args) -> int:
     queue = _open(args)
     task = queue.get(args.id)
+    if not hasattr(queue, "store"):
+        from .cluster.commands import follow_log
+
+        return follow_log(queue, task, args.follow)
     path = queue.store.logs_dir / f"{task.id}.log"
     offset = 0
     out = sys.stdout
@@ -624,6 +646,10 @@ def cmd_worker(args) -> int:
     from .core.worker import Worker
 
     queue = _open(args)
+    if not hasattr(queue, "store"):
+        from .cluster.commands import run_worker
+
+        return run_worker(queue, args.concurrency, args.exit_when_idle, args.quiet, _print_event)
     worker = Worker(queue, concurrency=args.concurrency)
     queue.worker = worker
     if not args.quiet:
@@ -686,6 +712,26 @@ def _print_event(event) -> None:
 
 
 # ---------------------------------------------------------------- TUI
+def cmd_cluster(args) -> int:
+    from .cluster import commands
+
+    if args.action == "init":
+        from .core.config import load_config
+        from .core.paths import config_path
+
+        path, named = config_path(args.config)
+        return commands.cmd_init(_backend(args, load_config(path, required=named)))
+    if args.action == "migrate" and not args.from_home:
+        raise UsageError("cluster migrate needs --from HOME (the local state directory to move)")
+    queue = _open(args)
+    if not hasattr(queue, "url"):
+        raise LazyQueueError("no cluster backend chosen — give --backend postgresql://…, set LAZYQUEUE_BACKEND, "
+                             "or [backend] url in the config")
+    if args.action == "status":
+        return commands.cmd_status(queue, args.json)
+    return commands.cmd_migrate(queue, args.from_home)
+
+
 def cmd_tui(args) -> int:
     queue = _open(args)
     from .tui import run
@@ -712,6 +758,7 @@ COMMANDS = {
     "worker": cmd_worker,
     "prune": cmd_prune,
     "kinds": cmd_kinds,
+    "cluster": cmd_cluster,
 }
 
 __all__ = ["main", "ConfigError"]

@@ -26,11 +26,14 @@ class Config(Record):
     grace_s: float = DEFAULT_GRACE_S
     retention: RetentionPolicy = Factory(RetentionPolicy)
     kinds: dict[str, dict] = Factory(dict)  # validated [kinds.*] tables
+    backend_url: str | None = None  # [backend] url: postgresql://… chooses the cluster engine
+    lease_s: float | None = None  # [backend] lease: seconds before a silent cluster worker's tasks are taken back
+    per_host: dict[str, int] = Factory(dict)  # [kinds.NAME] per_host (cluster engine)
 
 
 KIND_KEYS = {
     "command", "concurrency", "dedupe", "max_attempts", "backoff", "timeout", "then",
-    "priority", "label", "description", "cwd",
+    "priority", "label", "description", "cwd", "per_host",
 }
 
 
@@ -92,7 +95,16 @@ def load_config(path: Path | None, required: bool = False) -> Config:
 def parse_config(data: dict, path: Path) -> Config:
     check = _Checker(path)
     config = Config(path=path)
-    check.unknown(data, {"worker", "retention", "kinds"}, "")
+    check.unknown(data, {"worker", "retention", "kinds", "backend"}, "")
+    backend = data.get("backend", {})
+    if not isinstance(backend, dict):
+        raise check.fail("backend", "must be a table")
+    check.unknown(backend, {"url", "lease"}, "backend.")
+    if "url" in backend:
+        if not isinstance(backend["url"], str):
+            raise check.fail("backend.url", f"must be a string (got {backend['url']!r})")
+        config.backend_url = backend["url"] or None
+    config.lease_s = check.number(backend, "lease", "backend.lease", 0.5)
     worker = data.get("worker", {})
     if not isinstance(worker, dict):
         raise check.fail("worker", "must be a table")
@@ -126,6 +138,9 @@ def parse_config(data: dict, path: Path) -> Config:
             if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):
                 raise check.fail(prefix + "command", 'must be a non-empty list of strings, e.g. ["ffmpeg", "-i", "{input}"]')
             spec["command"] = tuple(cmd)
+        per_host = check.int_at_least(table, "per_host", prefix + "per_host", 1)
+        if per_host is not None:
+            config.per_host[name] = per_host
         for key in ("concurrency", "max_attempts"):
             value = check.int_at_least(table, key, prefix + key, 1)
             if value is not None:

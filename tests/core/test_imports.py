@@ -27,3 +27,24 @@ def test_core_imports_neither_textual_nor_rich(home):
     assert "lazyqueue.core.worker" in loaded  # the check did run
     assert [m for m in loaded if m.split(".")[0] in ("textual", "rich")] == []
     assert not any(m.startswith("lazyqueue.tui") for m in loaded)
+
+
+def test_the_local_engine_never_imports_dbos_sqlalchemy_or_psycopg(home):
+    """The cluster engine's libraries load only when a postgresql:// backend is chosen."""
+    code = (
+        "import sys, json\n"
+        "from lazyqueue import cli\n"
+        "cli.main(['add', 'shell', '--', 'true'])\n"
+        "cli.main(['ls', '--json'])\n"
+        "from lazyqueue.core.engine import open_queue\n"
+        "q = open_queue(plugins=False); q.start_worker(); q.close()\n"
+        "import lazyqueue.cluster\n"  # the package itself is light too
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('dbos', 'sqlalchemy', 'psycopg', 'lazyqueue'))))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout.splitlines()[-1])
+    assert "lazyqueue.cluster" in loaded  # the check did run
+    assert [m for m in loaded if m.split(".")[0] in ("dbos", "sqlalchemy", "psycopg")] == []
+    assert [m for m in loaded if m.startswith("lazyqueue.cluster.")] == ["lazyqueue.cluster.errors"]

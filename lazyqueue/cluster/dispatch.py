@@ -1,0 +1,92 @@
+"""Handing a task to DBOS: one workflow per round, enqueued in the caller's transaction.
+
+A round is one stay in a DBOS queue. A retry, a durable back-off or a handed-back
+task starts a new round (a new workflow id), so DBOS never re-runs a finished
+workflow and its queue's caps count only what is really waiting or running.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..core.models import Task, parse_iso
+from .rows import APP_NAME, APP_VERSION, WORKFLOW_NAME, dbos_priority, queue_name, round_of, save_task, workflow_id
+
+
+class Dispatcher:
+    """Enqueues workflows and manages their DBOS rows for one engine."""
+
+    def __init__(self, engine):
+        from dbos import DBOSClient
+
+        self.engine = engine
+        self.client = DBOSClient(system_database_engine=engine, application_name=APP_NAME)
+        self.known_queues: set[str] = set()
+
+    def ensure_queue(self, kind: str) -> None:
+        """A queue row must exist before a workflow is enqueued on it (workers set its caps)."""
+        name = queue_name(kind)
+        if name in self.known_queues:
+            return
+        if self.client.retrieve_queue(name) is None:
+            try:
+                self.client.register_queue(name, on_conflict="never_update")
+            except Exception:  # noqa: BLE001 - raced with another process registering it
+                if self.client.retrieve_queue(name) is None:
+                    raise
+        self.known_queues.add(name)
+
+    def enqueue(self, conn, task: Task, previous: str | None = None) -> str:
+        """Enqueue the task's next round in `conn`'s transaction; answers the workflow id."""
+        wf = workflow_id(task.id, round_of(previous) + 1)
+        options = {
+            "workflow_name": WORKFLOW_NAME,
+            "queue_name": queue_name(task.kind),
+            "workflow_id": wf,
+            "priority": dbos_priority(task.priority),
+            "app_version": APP_VERSION,
+            "application_name": APP_NAME,
+        }
+        if task.not_before:
+            delay = (parse_iso(task.not_before) or 0) - time.time()
+            if delay > 0:
+                options["delay_seconds"] = delay
+        self.client.enqueue_in_transaction(conn, options, task.id)
+        return wf
+
+    def requeue(self, conn, task: Task, previous: str | None) -> str:
+        """Save a queued task and enqueue its next round, in one transaction."""
+        wf = self.enqueue(conn, task, previous)
+        save_task(conn, task, workflow_id=wf, executor_id=None)
+        return wf
+
+    def save(self, conn, task: Task) -> None:
+        save_task(conn, task)
+
+    def set_priority(self, conn, wf: str | None, priority: int) -> None:
+        if wf:
+            conn.exec_driver_sql(
+                "UPDATE dbos.workflow_status SET priority = %s WHERE workflow_uuid = %s AND status IN ('ENQUEUED', 'DELAYED')",
+                (dbos_priority(priority), wf),
+            )
+
+    def cancel(self, wf: str | None) -> None:
+        """End a workflow's round in DBOS (frees its queue slot); a finished one is left alone."""
+        if wf:
+            try:
+                self.client.cancel_workflow(wf)
+            except Exception:  # noqa: BLE001 - unknown or finished: nothing holds a slot
+                pass
+
+    def resume(self, wf: str, kind: str) -> None:
+        self.client.resume_workflow(wf, queue_name=queue_name(kind))
+
+    def delete(self, workflows: list[str]) -> None:
+        if workflows:
+            self.client.delete_workflows(workflows)
+
+    def close(self) -> None:
+        try:
+            self.client.destroy()
+        except Exception:  # noqa: BLE001
+            pass

@@ -1,0 +1,59 @@
+"""The change feed: what other processes changed, polled from the database.
+
+Every write takes a new `rev`; the feed reads rows with a rev past the last one
+it saw (every 0.3 s) and publishes the usual events (task-started,
+task-completed, job-updated…), so the TUI follows work done on other hosts.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..core import events as ev
+from .rows import J, T, to_job, to_task
+
+POLL_S = 0.3
+
+
+class Feed:
+    def __init__(self, queue):
+        self.queue = queue
+        self._stop = threading.Event()
+        self._thread = None
+        with queue.engine.connect() as conn:
+            self.rev = conn.exec_driver_sql(
+                f"SELECT greatest((SELECT coalesce(max(rev), 0) FROM {T}), (SELECT coalesce(max(rev), 0) FROM {J}))"
+            ).scalar()
+
+    def start(self) -> "Feed":
+        self._thread = threading.Thread(target=self._run, name="lq-feed", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - the database may be away a moment
+                pass
+
+    def poll(self) -> int:
+        with self.queue.engine.connect() as conn:
+            tasks = conn.exec_driver_sql(f"SELECT rev, record FROM {T} WHERE rev > %s ORDER BY rev", (self.rev,)).all()
+            jobs = conn.exec_driver_sql(f"SELECT rev, record FROM {J} WHERE rev > %s ORDER BY rev", (self.rev,)).all()
+        top = self.rev
+        for rev, record in jobs:
+            top = max(top, rev)
+            self.queue.events.publish(ev.Event(ev.JOB_UPDATED, job=to_job(record), data={"remote": True}))
+        for rev, record in tasks:
+            top = max(top, rev)
+            task = to_task(record)
+            kind_of = ev.STATUS_EVENT[task.status]
+            if task.status == "running" and task.progress is not None:
+                kind_of = ev.TASK_PROGRESS
+            self.queue.events.publish(ev.Event(kind_of, task=task, data={"remote": True}))
+        self.rev = top
+        return len(tasks) + len(jobs)

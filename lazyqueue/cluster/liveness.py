@@ -1,0 +1,157 @@
+"""Liveness: heartbeat rows and the lease sweep (DBOS has no lease of its own).
+
+Each worker process has an executor id and a row in `lazyqueue.workers`, beaten
+every lease/3 with the database's clock (so hosts' clocks need not agree). Every
+live worker sweeps: a task `running` under an executor whose heartbeat is older
+than the lease (or that said it stopped) is taken back — its command stopped
+first if it runs on this host — then queued again spending an attempt (its
+interruption budget), cancelled if a cancel was asked, or failed once the
+budget is spent. Its DBOS workflow is resumed on the kind's queue (any live
+worker runs it; the claim re-checks the row, so never two copies), or cancelled
+to free its queue slot. Rounds the dead executor had dequeued but not claimed
+are resumed too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+from ..core.models import CANCELLED, FAILED, QUEUED, RUNNING, iso
+from ..core.worker import _proc_start
+from .outcome import finish, requeue
+from .rows import T, save_task, to_task
+from .schema import SCHEMA
+
+W = f"{SCHEMA}.workers"
+SWEEP_S = 1.0
+NOW = "extract(epoch from clock_timestamp())"
+
+
+class Liveness:
+    def __init__(self, worker):
+        self.worker = worker
+        self.engine = worker.engine
+        self.lease = worker.queue.lease_s
+        self.beat_every = max(0.2, self.lease / 3)
+        self.recovered: list[int] = []
+
+    def beat(self) -> None:
+        w = self.worker
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"INSERT INTO {W} (executor_id, host, pid, pstart, started_at, heartbeat_at, concurrency, running) "
+                f"VALUES (%s, %s, %s, %s, {NOW}, {NOW}, %s, %s) ON CONFLICT (executor_id) DO UPDATE "
+                f"SET heartbeat_at = {NOW}, running = excluded.running, concurrency = excluded.concurrency, stopped = false",
+                (w.executor_id, _host(), os.getpid(), w.pstart, w.concurrency, len(w.running)),
+            )
+
+    def stopped(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"UPDATE {W} SET stopped = true, running = 0, heartbeat_at = {NOW} "
+                                     "WHERE executor_id = %s", (self.worker.executor_id,))
+        except Exception:  # noqa: BLE001 - the lease will tell the others
+            pass
+
+    def run(self) -> None:
+        next_beat = next_sweep = 0.0
+        stop = self.worker._stopped
+        while not stop.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_beat:
+                    self.beat()
+                    next_beat = now + self.beat_every
+                if now >= next_sweep and not self.worker.stopping:
+                    self.sweep()
+                    next_sweep = now + SWEEP_S
+            except Exception as exc:  # noqa: BLE001 - the database may be away a moment
+                self.worker.errors.append(f"liveness: {exc}")
+            stop.wait(min(0.2, self.beat_every))
+
+    def dead_executors(self, conn) -> list[str]:
+        return [r[0] for r in conn.exec_driver_sql(
+            f"SELECT executor_id FROM {W} WHERE executor_id <> %s AND (stopped OR heartbeat_at < {NOW} - %s)",
+            (self.worker.executor_id, self.lease),
+        ).all()]
+
+    def sweep(self) -> int:
+        """Take back what dead executors held; answers how many tasks."""
+        dispatcher = self.worker.queue.dispatcher
+        resume: list[tuple[str, str]] = []
+        cancel: list[str] = []
+        taken = 0
+        with self.engine.begin() as conn:
+            rows = conn.exec_driver_sql(
+                f"SELECT t.record, t.workflow_id FROM {T} t LEFT JOIN {W} w ON w.executor_id = t.executor_id "
+                f"WHERE t.status = 'running' AND t.executor_id <> %s AND "
+                f"(w.executor_id IS NULL OR w.stopped OR w.heartbeat_at < {NOW} - %s) FOR UPDATE OF t SKIP LOCKED",
+                (self.worker.executor_id, self.lease),
+            ).all()
+            now = time.time()
+            for record, wf in rows:
+                task = to_task(record)
+                stop_orphan_child(task.owner or {})
+                if task.cancel_requested:
+                    finish(task, CANCELLED, now, error="cancelled", error_kind="user")
+                    cancel.append(wf)
+                elif task.attempt < task.max_attempts:
+                    requeue(task, now, spend_attempt=True)
+                    task.error = "interrupted (its worker stopped answering); re-queued"
+                    task.error_kind = "retryable"
+                    resume.append((wf, task.kind))
+                else:
+                    finish(task, FAILED, now, error="interrupted", error_kind="retryable")
+                    cancel.append(wf)
+                save_task(conn, task, executor_id=None)
+                if task.status != QUEUED:
+                    from . import deps
+
+                    deps.release(conn, dispatcher, [task.id])
+                taken += 1
+                self.recovered.append(task.id)
+            dead = self.dead_executors(conn)
+            if dead:
+                # rounds a dead executor dequeued but never claimed (waiting for a slot when it died)
+                for wf, tid in conn.exec_driver_sql(
+                    "SELECT w.workflow_uuid, t.id FROM dbos.workflow_status w JOIN "
+                    f"{T} t ON t.workflow_id = w.workflow_uuid WHERE w.status = 'PENDING' AND w.executor_id = ANY(%s) "
+                    "AND t.status = 'queued'", (dead,),
+                ).all():
+                    kind = conn.exec_driver_sql(f"SELECT kind FROM {T} WHERE id = %s", (tid,)).scalar()
+                    resume.append((wf, kind))
+                conn.exec_driver_sql(f"DELETE FROM {W} WHERE executor_id = ANY(%s) AND heartbeat_at < {NOW} - 86400", (dead,))
+        for wf, kind in dict.fromkeys(resume):
+            dispatcher.resume(wf, kind)
+        for wf in cancel:
+            dispatcher.cancel(wf)
+        return taken
+
+
+def _host() -> str:
+    from .runner import HOST
+
+    return HOST
+
+
+def stop_orphan_child(owner: dict) -> bool:
+    """Kill the command a dead worker left on this host, so a task never runs twice at once."""
+    pgid = owner.get("child_pgid")
+    if owner.get("host") != _host() or not isinstance(pgid, int):
+        return False
+    start = _proc_start(pgid)
+    if start is None or start == "zombie":
+        return False
+    if owner.get("child_pstart") and owner["child_pstart"] != start:
+        return False
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+_ = (RUNNING, iso, threading)

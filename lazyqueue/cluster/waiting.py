@@ -1,0 +1,43 @@
+"""Why a queued task of the cluster is not running yet, in the local engine's words."""
+
+from __future__ import annotations
+
+import time
+
+from ..core.models import QUEUED, parse_iso, task_ref
+from . import deps
+from .rows import T, to_task
+
+
+def why_waiting(queue, task_id: int, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    with queue.engine.connect() as conn:
+        row = conn.exec_driver_sql(f"SELECT record FROM {T} WHERE id = %s", (task_id,)).first()
+        if row is None:
+            return ""
+        task = to_task(row[0])
+        if task.status != QUEUED:
+            return ""
+        if task.after:
+            state, dep = deps.dependency_state(conn, task)
+            if state == "waiting":
+                return f"waiting on {task_ref(dep)}"
+            if state == "failed":
+                return f"dependency {task_ref(dep)} did not complete"
+        if task.not_before:
+            when = parse_iso(task.not_before) or 0
+            if when > now:
+                left = max(0, int(round(when - now)))
+                if task.attempt > 0:
+                    return f"retry in {left} s"
+                return f"starts at {time.strftime('%H:%M', time.localtime(when))}"
+        kind = queue.registry.find(task.kind)
+        cap = kind.concurrency if kind else None
+        if cap:
+            running = conn.exec_driver_sql(f"SELECT count(*) FROM {T} WHERE status = 'running' AND kind = %s",
+                                           (task.kind,)).scalar()
+            if running >= cap:
+                return f"cap full: {task.kind} {running}/{cap} (cluster-wide)"
+    if not queue.workers():
+        return "no worker running — start one: lazyqueue worker"
+    return "next up"

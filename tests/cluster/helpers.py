@@ -1,0 +1,91 @@
+"""Drive `lazyqueue` against the cluster: CLI calls and `lazyqueue worker` processes as separate hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from ..conftest import ROOT, wait_until
+
+PYTHON = sys.executable
+LEASE_S = 2.0
+
+
+def lq(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, "-m", "lazyqueue", *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+class Cluster:
+    """One cluster database; each `env(name)` is a separate state dir, as if on its own host."""
+
+    def __init__(self, url: str, tmp: Path, config: str = ""):
+        self.url = url
+        self.tmp = tmp
+        self.config = tmp / "cluster.toml"
+        self.write_config(config)
+        self.workers: list[subprocess.Popen] = []
+
+    def write_config(self, extra: str = "") -> None:
+        self.config.write_text(f"[backend]\nlease = {LEASE_S}\n{extra}\n")
+
+    def env(self, host: str = "ctl", **extra: str) -> dict:
+        env = dict(os.environ)
+        env.update(PYTHONPATH=str(ROOT), LAZYQUEUE_HOME=str(self.tmp / host), LAZYQUEUE_CONFIG=str(self.config),
+                   LAZYQUEUE_BACKEND=self.url, NO_COLOR="1", COLUMNS="200", **extra)
+        return env
+
+    def run(self, *args: str, host: str = "ctl") -> subprocess.CompletedProcess:
+        return lq(self.env(host), *args)
+
+    def ok(self, *args: str, host: str = "ctl") -> subprocess.CompletedProcess:
+        proc = self.run(*args, host=host)
+        assert proc.returncode == 0, f"lazyqueue {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    def add(self, *args: str, host: str = "ctl") -> dict:
+        return json.loads(self.ok("add", "--json", *args, host=host).stdout)
+
+    def tasks(self) -> list[dict]:
+        return json.loads(self.ok("ls", "--json").stdout)
+
+    def task(self, tid: int) -> dict:
+        return json.loads(self.ok("show", str(tid), "--json").stdout)
+
+    def worker(self, host: str, *args: str) -> subprocess.Popen:
+        """Start `lazyqueue worker` as host `host`; returns once its heartbeat row is there."""
+        proc = subprocess.Popen([PYTHON, "-m", "lazyqueue", "worker", *args], env=self.env(host),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.workers.append(proc)
+        wait_until(lambda: proc.poll() is not None or any(w["pid"] == proc.pid for w in self.status()["workers"]),
+                   timeout=30, interval=0.1, message=f"worker {host} to start")
+        assert proc.poll() is None, proc.stderr.read()
+        return proc
+
+    def status(self) -> dict:
+        return json.loads(self.ok("cluster", "status", "--json").stdout)
+
+    def wait_status(self, tid: int, statuses, timeout: float = 30) -> dict:
+        statuses = {statuses} if isinstance(statuses, str) else set(statuses)
+        return wait_until(lambda: (t := self.task(tid))["status"] in statuses and t, timeout=timeout, interval=0.1,
+                          message=f"t{tid} to be {statuses}")
+
+    def stop_all(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
