@@ -223,10 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     if command_tail is not None and args.command != "add":
         parser.error("'-- COMMAND' only goes with 'add'")
     args.command_tail = command_tail
+    streams = sys.stdout, sys.stderr
+    if args.command not in (None, "tui", "demo"):  # the TUI draws the terminal itself
+        from .core.safe_text import SafeStream
+
+        # labels, titles, errors and remote text may carry terminal escapes: shown, never run
+        sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)
     try:
         code = _run(args)
     finally:
         _flush_warnings()
+        sys.stdout, sys.stderr = streams
     return code
 
 
@@ -281,7 +288,9 @@ def _flush_warnings() -> None:
 
 
 def _json_out(data) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    from .core.safe_text import json_text
+
+    sys.stdout.write(json_text(json.dumps(data, ensure_ascii=False, indent=2)) + "\n")
 
 
 # ---------------------------------------------------------------- add
@@ -420,7 +429,19 @@ def _console():
 
     # piped output is not cut to 80 columns: a reader or grep wants whole lines
     width = None if sys.stdout.isatty() else 240
-    return Console(soft_wrap=False, width=width)
+    # rich writes its own styling codes; cells are made safe by _cell
+    return Console(file=getattr(sys.stdout, "raw", sys.stdout), soft_wrap=False, width=width)
+
+
+def _cell(value):
+    """A table cell from task text: controls shown as characters, and no rich markup ([link=…])."""
+    if not isinstance(value, str):
+        return value
+    from rich.text import Text
+
+    from .core.safe_text import shown
+
+    return Text(shown(value))
 
 
 def _status_text(status: str):
@@ -469,7 +490,7 @@ def cmd_ls(args) -> int:
     table.add_column("INFO", overflow="fold", ratio=1)
     for t in tasks:
         job = f"#{t.job_id:03d}" if t.job_id is not None else ""
-        table.add_row(t.ref, job, t.kind, _status_text(t.status), _progress_text(t), t.label, _info(t, queue))
+        table.add_row(*map(_cell, (t.ref, job, t.kind, _status_text(t.status), _progress_text(t), t.label, _info(t, queue))))
     _console().print(table)
     return 0
 
@@ -573,10 +594,10 @@ def cmd_kinds(args) -> int:
         cap = str(kind.concurrency) if kind.concurrency else "-"
         if not kind.uses_slot:
             cap += " (no slot)"
-        table.add_row(
+        table.add_row(*map(_cell, (
             kind.name, cap, str(kind.max_attempts), f"{kind.timeout:g}s" if kind.timeout else "-",
             dedupe, ", ".join(kind.then) or "-", kind.source, kind.description,
-        )
+        )))
     _console().print(table)
     print(f"global cap: {queue.config.concurrency} running at once")
     return 0
@@ -592,7 +613,12 @@ def cmd_log(args) -> int:
         return follow_log(queue, task, args.follow)
     path = queue.store.logs_dir / f"{task.id}.log"
     offset = 0
-    out = sys.stdout
+    out = getattr(sys.stdout, "raw", sys.stdout)  # piped: the log as written
+    if out.isatty():
+        from .core.safe_text import shown
+    else:
+        def shown(text, keep_cr):
+            return text
     while True:
         try:
             from .core.paths import NOFOLLOW
@@ -606,7 +632,7 @@ def cmd_log(args) -> int:
             raise LazyQueueError(f"cannot read {path}: {exc.strerror or exc}") from None
         if chunk:
             offset += len(chunk)
-            out.write(chunk.decode("utf-8", "replace"))
+            out.write(shown(chunk.decode("utf-8", "replace"), keep_cr=True))
             out.flush()
         if not args.follow:
             if offset == 0:

@@ -22,6 +22,7 @@ from ..core.errors import LazyQueueError
 from ..core.models import RETRYABLE_STATUSES, Task, job_ref
 from ..core.queue import CANCEL_DONE, CANCEL_NOTHING, CANCEL_SIGNALLED, CANCEL_TOO_LATE, Queue
 from .commands import QueueCommands
+from ..core.safe_text import shown
 from .format import first_line
 from .messages import EventBridge, QueueChanged
 from .screens.add import AddTaskScreen
@@ -177,8 +178,8 @@ class LazyQueueApp(App[int]):
             self._unsubscribe()
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:
-        """Toasts carry labels and error text verbatim: markup off unless asked."""
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        """Toasts carry labels and error text verbatim: markup off unless asked, controls shown."""
+        super().notify(shown(message), title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _on_notify(self, event) -> None:
         """At most `toast_limit()` toasts are on screen: a new one retires the oldest,

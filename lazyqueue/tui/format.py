@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from ..core.models import STATUS_SYMBOL, Task
+from ..core.safe_text import has_unsafe, shown
 
 SYMBOL = STATUS_SYMBOL
 STYLE = {
@@ -98,5 +99,14 @@ def countdown(seconds: float) -> str:
 def first_line(text: str | None, limit: int = 80) -> str:
     if not text:
         return ""
-    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = shown(text.strip().splitlines()[0]) if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def safe(text: Text) -> Text:
+    """`text` with terminal controls shown as characters (a copy only when there are any)."""
+    if not has_unsafe(text.plain):
+        return text
+    out = text.copy()
+    out.plain = shown(text.plain)  # same length: styled spans stay where they were
+    return out

@@ -49,3 +49,21 @@ async def test_detail_pane_scrolls_long_text(queue):
         assert "".join(seg.text for seg in pane.render_line(0)) != first
         assert app.selection == ("task", t.id)  # reading the details keeps what is selected
         assert "x" * 20 in pane.text
+
+
+async def test_terminal_controls_in_task_text_are_drawn_as_characters(queue):
+    hostile = "evil\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2J\x9b31m\u202e"
+    t = queue.enqueue("quick", {"n": hostile}, title=f"job {hostile}").task
+    app = LazyQueueApp(queue)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.view.tasks[t.id].status == "completed")
+        app.select_task(t.id)
+        await pilot.pause()
+        painted = [
+            "".join(seg.text for seg in widget.render_line(y))
+            for widget in (app.jobs, app.detail) for y in range(widget.size.height)
+        ]
+        text = "\n".join(painted)
+        assert "job evil" in text and "␛]52" in text
+        for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+            assert raw not in text

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Log, Static
 
+from ...core.safe_text import shown
 from ..widgets.key_bar import KeyBar
 
 FOLLOW_S = 0.25
@@ -56,7 +57,7 @@ class LogScreen(Screen[None]):
             return
         self.read_offset += cut
         log = self.query_one(Log)
-        log.write(data[:cut].decode("utf-8", "replace"), scroll_end=self.following)
+        log.write(shown(data[:cut].decode("utf-8", "replace")), scroll_end=self.following)
         state = "following" if self.following and self.task_running() else "finished" if not self.task_running() else "paused"
         self.query_one("#log-title", Static).update(Text(f"{self.title_text} · {state}"))
 

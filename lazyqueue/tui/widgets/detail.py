@@ -13,7 +13,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...core.models import Job, Task, job_ref, parse_iso
-from ..format import ago, countdown, first_line, progress_text, short_duration, status_text
+from ..format import ago, countdown, first_line, progress_text, safe, short_duration, status_text
 from ..view import QueueView
 from .activity import stuck_line
 from .look import CachedLook
@@ -130,11 +130,11 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
             console = self.app.console
             options = console.options.update_width(width)
             base, log_look = self.look()
-            lines = console.render_lines(self._body, options, style=base, pad=True, new_lines=False)
+            lines = console.render_lines(safe(self._body), options, style=base, pad=True, new_lines=False)
             if self._log.plain:
                 log_style = base + log_look
                 lines.append([Segment(" " * width, base)])
-                lines.extend(console.render_lines(self._log, options, style=log_style, pad=True, new_lines=False))
+                lines.extend(console.render_lines(safe(self._log), options, style=log_style, pad=True, new_lines=False))
             self._strips = [Strip(line, width) for line in lines]
             set_scroll_range(self, Size(width, len(self._strips)))
         return self._strips

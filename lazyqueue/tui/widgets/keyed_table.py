@@ -21,6 +21,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...core.safe_text import shown
+from ..format import safe
 from .look import CachedLook
 from .scrolling import set_scroll_range
 
@@ -281,7 +283,7 @@ class KeyedTable(CachedLook, ScrollView, can_focus=True):
             key = (str(cell), "", (), width)
         segments = self._cell_cache.get(key)
         if segments is None:
-            part = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+            part = safe(cell).copy() if isinstance(cell, Text) else Text(shown(str(cell)))
             part.no_wrap = True
             part.end = ""
             part.truncate(width, overflow="ellipsis", pad=True)
