@@ -163,6 +163,8 @@ SUBCOMMANDS = {
     "log": ("print a task's output", _log_args),
     "wait": ("block until tasks finish; exit 0 only if all completed", _wait_args),
     "worker": ("run a headless worker (same loop as the TUI's)", _worker_args),
+    "run": ("run a command, in the foreground while quick: run [--background-after S] -- COMMAND ...", lambda p: _run_args(p)),
+    "serve": ("loopback HTTP API over the queue (extra: lazyqueue[serve])", lambda p: _serve_args(p)),
     "prune": ("apply the retention policy now", None),
     "cluster": ("the cluster backend: cluster init | status | migrate --from HOME", _cluster_args),
     "kinds": ("list kinds with caps and policies", None),
@@ -220,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         argv, command_tail = argv[:cut], argv[cut + 1:]
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    if command_tail is not None and args.command != "add":
-        parser.error("'-- COMMAND' only goes with 'add'")
+    if command_tail is not None and args.command not in ("add", "run"):
+        parser.error("'-- COMMAND' only goes with 'add' or 'run'")
     args.command_tail = command_tail
     streams = sys.stdout, sys.stderr
     if args.command not in (None, "tui", "demo"):  # the TUI draws the terminal itself
@@ -737,6 +739,34 @@ def _print_event(event) -> None:
         pass
 
 
+# ---------------------------------------------------------------- run, serve
+def _run_args(parser) -> None:
+    from .run import arguments
+
+    arguments(parser)
+
+
+def cmd_run(args) -> int:
+    from .run import main as run_main
+
+    if not args.command_tail:
+        raise UsageError("give the command after '--': lazyqueue run -- COMMAND ...")
+    return run_main(_open(args, light=True), args, args.command_tail)
+
+
+def _serve_args(parser) -> None:
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 = any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (non-loopback needs [serve] allow_remote)")
+    parser.add_argument("--show-token", action="store_true", help="print the token clients send, and exit")
+    parser.add_argument("--worker", action="store_true", help="run the work in this process instead of the background worker")
+
+
+def cmd_serve(args) -> int:
+    from .serve.cli import main as serve_main
+
+    return serve_main(_open(args), args)
+
+
 # ---------------------------------------------------------------- TUI
 def cmd_cluster(args) -> int:
     from .cluster import commands
@@ -785,6 +815,8 @@ COMMANDS = {
     "prune": cmd_prune,
     "kinds": cmd_kinds,
     "cluster": cmd_cluster,
+    "run": cmd_run,
+    "serve": cmd_serve,
 }
 
 __all__ = ["main", "ConfigError"]

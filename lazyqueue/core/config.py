@@ -29,6 +29,7 @@ class Config(Record):
     backend_url: str | None = None  # [backend] url: postgresql://… chooses the cluster engine
     lease_s: float | None = None  # [backend] lease: seconds before a silent cluster worker's tasks are taken back
     per_host: dict[str, int] = Factory(dict)  # [kinds.NAME] per_host (cluster engine)
+    serve: dict = Factory(dict)  # [serve]: allow_remote (bool), cors_origins (list of origins)
 
 
 KIND_KEYS = {
@@ -95,7 +96,7 @@ def load_config(path: Path | None, required: bool = False) -> Config:
 def parse_config(data: dict, path: Path) -> Config:
     check = _Checker(path)
     config = Config(path=path)
-    check.unknown(data, {"worker", "retention", "kinds", "backend"}, "")
+    check.unknown(data, {"worker", "retention", "kinds", "backend", "serve"}, "")
     backend = data.get("backend", {})
     if not isinstance(backend, dict):
         raise check.fail("backend", "must be a table")
@@ -105,6 +106,7 @@ def parse_config(data: dict, path: Path) -> Config:
             raise check.fail("backend.url", f"must be a string (got {backend['url']!r})")
         config.backend_url = backend["url"] or None
     config.lease_s = check.number(backend, "lease", "backend.lease", 0.5)
+    config.serve = _serve_table(check, data.get("serve", {}))
     worker = data.get("worker", {})
     if not isinstance(worker, dict):
         raise check.fail("worker", "must be a table")
@@ -178,6 +180,19 @@ def parse_config(data: dict, path: Path) -> Config:
             spec["backoff"] = Backoff(**values)
         config.kinds[name] = spec
     return config
+
+
+def _serve_table(check: _Checker, table: Any) -> dict:
+    if not isinstance(table, dict):
+        raise check.fail("serve", "must be a table")
+    check.unknown(table, {"allow_remote", "cors_origins"}, "serve.")
+    allow = table.get("allow_remote", False)
+    if not isinstance(allow, bool):
+        raise check.fail("serve.allow_remote", f"must be true or false (got {allow!r})")
+    origins = table.get("cors_origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) and o for o in origins):
+        raise check.fail("serve.cors_origins", 'must be a list of origins, e.g. ["http://localhost:3000"]')
+    return {"allow_remote": allow, "cors_origins": list(origins)}
 
 
 def apply_config(config: Config, registry: Registry, command_handler) -> None:

@@ -173,8 +173,9 @@ class Queue:
                     published.append(ev.Event(ev.TASK_QUEUED, task=task.copy(), job=job))
             self.store.commit(change)
             self._after_read()
-        for event in published:
-            self.events.publish(event)
+            # under the lock: a worker claiming the task now cannot announce its start first
+            for event in published:
+                self.events.publish(event)
         if self.worker is not None and published:
             self.worker.wake()
         return results
@@ -406,8 +407,8 @@ class Queue:
                 out.append(Enqueued(task.copy(), False))
                 published.append(ev.Event(ev.TASK_QUEUED, task=task.copy(), data={"retried": True}))
             self.store.commit(change)
-        for event in published:
-            self.events.publish(event)
+            for event in published:  # under the lock, as in enqueue_many
+                self.events.publish(event)
         if self.worker is not None:
             self.worker.wake()
         return out
@@ -542,6 +543,15 @@ class Queue:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"still running after {timeout:g} s")
             time.sleep(poll)  # polls the file: other processes may own the work
+
+    def run(self, kind: str, payload: dict | None = None, background_after: float = 2.0, **options: Any):
+        """Queue a task and wait up to `background_after` s: its result if it completed, else the task.
+
+        The worker of this process runs it if one was started, else the background worker.
+        """
+        from ..run import run_task
+
+        return run_task(self, kind, payload, background_after, **options)
 
     def close(self) -> None:
         self.stop_worker()
