@@ -23,7 +23,7 @@ def fill(home: Path, queued: int = 0, archived: int = 0) -> None:
     from lazyqueue.core.config import Config
     from lazyqueue.core.models import COMPLETED, iso
     from lazyqueue.core.queue import Queue, TaskSpec
-    from lazyqueue.core.store import RetentionPolicy
+    from lazyqueue.core.taskfile import RetentionPolicy
 
     q = Queue(home, config=Config(retention=RetentionPolicy(keep=0, max_age_days=30)))
     try:

@@ -28,7 +28,7 @@ from typing import Callable
 from ..core.config import Config
 from ..core.models import Job, Task, iso
 from ..core.queue import Queue, TaskSpec
-from ..core.store import Change, RetentionPolicy
+from ..core.taskfile import Change, RetentionPolicy
 
 
 def _percentile(values: list[float], pct: float) -> float:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 from .errors import ConfigError
 from .record import Factory, Record
 from .registry import Backoff, Field, Kind, Registry, placeholders, valid_kind_name
-from .store import RetentionPolicy
+from .taskfile import RetentionPolicy
 
 DEFAULT_CONCURRENCY = 2
 DEFAULT_GRACE_S = 10.0

@@ -33,7 +33,7 @@ from .paths import config_path, state_dir
 from .record import Record
 from .registry import Registry
 from .scheduling import Caps, queue_position, wait_reason
-from .store import Change, Store
+from .taskfile import Change, Store
 
 
 class Enqueued(tuple):

@@ -21,7 +21,7 @@ from .record import Factory, Record
 
 if TYPE_CHECKING:
     from typing import Callable
-    from .store import Store
+    from .taskfile import Store
 
 
 class Caps(Record):

@@ -27,7 +27,7 @@ from .context import TaskContext
 from .errors import Cancelled, LazyQueueError, StoreError, TaskError
 from .models import CANCELLED, COMPLETED, EXPIRED, FAILED, QUEUED, RUNNING, Job, Task, iso, parse_iso
 from .scheduling import Caps, due_scan, plan_claims
-from .store import Change
+from .taskfile import Change
 
 if TYPE_CHECKING:
     import asyncio

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from lazyqueue.core.models import Task, iso
-from lazyqueue.core.store import Change, Store
+from lazyqueue.core.taskfile import Change, Store
 
 
 def add_task(store: Store, kind: str = "k", status: str = "queued", **fields) -> Task:

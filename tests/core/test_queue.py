@@ -9,7 +9,7 @@ import pytest
 
 from lazyqueue.core.errors import LazyQueueError, NotFound, StoreError, UsageError
 from lazyqueue.core.queue import CANCEL_DONE, Queue, TaskSpec
-from lazyqueue.core.store import Store
+from lazyqueue.core.taskfile import Store
 from tests.conftest import wait_until
 
 

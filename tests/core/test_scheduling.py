@@ -6,7 +6,7 @@ import time
 
 from lazyqueue.core.models import iso
 from lazyqueue.core.scheduling import Caps, due_scan, plan_claims, queue_position, wait_reason
-from lazyqueue.core.store import Store
+from lazyqueue.core.taskfile import Store
 from tests.core.helpers import add_task
 
 
@@ -176,7 +176,7 @@ def test_a_stale_heap_entry_is_not_started_twice(home):
 
 
 def test_dependencies_moved_to_the_archive_still_count(home):
-    from lazyqueue.core.store import RetentionPolicy
+    from lazyqueue.core.taskfile import RetentionPolicy
 
     s = Store(home, RetentionPolicy(keep=0, max_age_days=36500))
     s.load()

@@ -15,7 +15,7 @@ from lazyqueue.core.errors import FatalError, RetryableError, UsageError
 from lazyqueue.core.models import Task, iso, parse_iso
 from lazyqueue.core.queue import CANCEL_DONE, CANCEL_SIGNALLED, Queue
 from lazyqueue.core.registry import Backoff
-from lazyqueue.core.store import Change, Store
+from lazyqueue.core.taskfile import Change, Store
 from lazyqueue.core.worker import HOST
 from tests.conftest import wait_until
 

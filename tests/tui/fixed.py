@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from lazyqueue import Job, Queue, Task
 from lazyqueue.core.config import Config
 from lazyqueue.core.models import iso
-from lazyqueue.core.store import Change
+from lazyqueue.core.taskfile import Change
 from lazyqueue.demo import register_demo_kinds
 
 NOW = datetime(2026, 1, 15, 12, 0, 0, tzinfo=timezone.utc).timestamp()

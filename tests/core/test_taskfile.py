@@ -11,7 +11,7 @@ import pytest
 
 from lazyqueue.core.errors import StoreError
 from lazyqueue.core.models import iso
-from lazyqueue.core.store import RetentionPolicy, Store
+from lazyqueue.core.taskfile import RetentionPolicy, Store
 from tests.core.helpers import add_task, loaded, snapshot_json
 
 
@@ -386,7 +386,7 @@ def test_salvage_keeps_records_holding_unicode_line_separators(home):
 
 
 def test_automatic_compaction_keeps_every_reader_in_step(home, monkeypatch):
-    from lazyqueue.core import store as store_mod
+    from lazyqueue.core import taskfile as store_mod
 
     monkeypatch.setattr(store_mod, "COMPACT_BYTES", 3000)
     monkeypatch.setattr(store_mod, "LIGHT_COMPACT_BYTES", 3000)
