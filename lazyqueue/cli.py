@@ -526,7 +526,7 @@ def cmd_show(args) -> int:
         rows.append(("result", json.dumps(task.result, ensure_ascii=False)))
     if task.error:
         rows.append(("error", f"[{task.error_kind}] {task.error}"))
-    log = queue.store.logs_dir / f"{task.id}.log" if hasattr(queue, "store") else queue.log_path(task.id)
+    log = queue.log_path(task.id)
     if log is not None and log.exists():
         rows.append(("log", str(log)))
     width = max(len(name) for name, _ in rows)
@@ -578,7 +578,7 @@ def cmd_cancel(args) -> int:
 def cmd_prune(args) -> int:
     queue = _open(args)
     count = queue.prune()
-    where = queue.store.archive_path if hasattr(queue, "store") else "the cluster's archive table"
+    where = queue.archive_location() if hasattr(queue, "archive_location") else "the cluster's archive table"
     print(f"moved {count} finished task(s) to {where}" if count else "nothing to prune (retention: "
           f"newest {queue.config.retention.keep} finished, {queue.config.retention.max_age_days:g} days)")
     return 0
@@ -609,11 +609,10 @@ def cmd_kinds(args) -> int:
 def cmd_log(args) -> int:
     queue = _open(args)
     task = queue.get(args.id)
-    if not hasattr(queue, "store"):
+    if hasattr(queue, "url"):  # the cluster engine
         from .cluster.commands import follow_log
 
         return follow_log(queue, task, args.follow)
-    path = queue.store.logs_dir / f"{task.id}.log"
     offset = 0
     out = getattr(sys.stdout, "raw", sys.stdout)  # piped: the log as written
     if out.isatty():
@@ -622,18 +621,8 @@ def cmd_log(args) -> int:
         def shown(text, keep_cr):
             return text
     while True:
-        try:
-            from .core.paths import NOFOLLOW
-
-            with open(os.open(path, os.O_RDONLY | NOFOLLOW), "rb") as fh:
-                fh.seek(offset)
-                chunk = fh.read()
-        except FileNotFoundError:
-            chunk = b""
-        except OSError as exc:  # a symlink planted in logs/ is not followed
-            raise LazyQueueError(f"cannot read {path}: {exc.strerror or exc}") from None
+        chunk, offset = queue.read_log(task.id, offset)
         if chunk:
-            offset += len(chunk)
             out.write(shown(chunk.decode("utf-8", "replace"), keep_cr=True))
             out.flush()
         if not args.follow:
@@ -641,10 +630,7 @@ def cmd_log(args) -> int:
                 _err(f"{task.ref} has no output yet ({task.status})")
             return 0
         if queue.get(args.id).status in FINISHED:
-            try:
-                if os.path.getsize(path) == offset:
-                    return 0
-            except OSError:
+            if not queue.read_log(task.id, offset, 1)[0]:
                 return 0
             continue
         time.sleep(0.2)  # following a file another process writes: poll it
@@ -668,23 +654,22 @@ def cmd_wait(args) -> int:
 
 def cmd_worker(args) -> int:
     import signal
-    import threading
 
     from .core import events as ev
-    from .core.worker import Worker
 
     queue = _open(args)
-    if not hasattr(queue, "store"):
+    if hasattr(queue, "url"):  # the cluster engine
         from .cluster.commands import run_worker
 
         return run_worker(queue, args.concurrency, args.exit_when_idle, args.quiet, _print_event)
-    worker = Worker(queue, concurrency=args.concurrency)
-    queue.worker = worker
     if not args.quiet:
         queue.subscribe(_print_event, types=(ev.TASK_STARTED, ev.TASK_COMPLETED, ev.TASK_FAILED,
                                               ev.TASK_CANCELLED, ev.TASK_EXPIRED, ev.TASK_QUEUED, ev.WORKER_STATE))
 
     def on_signal(signum, frame):
+        worker = queue.worker
+        if worker is None:
+            return
         if worker.stopping:  # second Ctrl-C: stop now, re-queueing what runs
             worker.grace_s = 0
         else:
@@ -693,30 +678,8 @@ def cmd_worker(args) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    if args.exit_when_idle:
-        def watch_idle():
-            while not worker.stopping:
-                worker.idle_event.wait(0.5)
-                if worker.stopping:
-                    return
-                if _nothing_left(queue):
-                    worker.stop(wait=False)
-                    return
-                time.sleep(0.05)  # re-check after the worker's next pass
-
-        threading.Thread(target=watch_idle, daemon=True).start()
-    worker.run()
+    queue.run_worker(concurrency=args.concurrency, exit_when_idle=args.exit_when_idle)
     return 0
-
-
-def _nothing_left(queue) -> bool:
-    """No task runs anywhere and no queued task of a kind we run can still start."""
-    store = queue.store
-    with store.lock:
-        store.sync()
-        if store.running_ids:
-            return False
-        return not any(store.tasks[t].kind in queue.registry for t in store.queued_ids)
 
 
 def _print_event(event) -> None:

@@ -440,7 +440,7 @@ def test_e2e_queued_running_ready(queue, remote):
     assert done.result["request_id"] == "r-e2e"
     assert done.meta["remote_state"] == "ready" and done.meta["expires_at"] == "2030-01-01T00:00:00Z"
     assert remote.polls() == 3  # queued, running, ready — nothing after
-    log = Path(queue.store.logs_dir / f"{task.id}.log").read_text()
+    log = Path(queue.log_path(task.id)).read_text()
     assert "remote state: queued → running" in log and "remote state: running → ready" in log
 
 

@@ -29,16 +29,16 @@ def fill(home: Path, queued: int = 0, archived: int = 0) -> None:
     try:
         if archived:
             done = q.enqueue_many([TaskSpec("shell", {"command": f"echo {i}"}) for i in range(archived)])
-            with q.store.lock:
+            with q.taskfile.lock:
                 stamp = iso()
                 for r in done:
-                    t = q.store.tasks[r.task.id]
+                    t = q.state.tasks[r.task.id]
                     t.status, t.finished_at, t.attempt = COMPLETED, stamp, 1
-                q.store.compact()  # keep=0: every finished task goes to archive.jsonl
+                q.taskfile.compact()  # keep=0: every finished task goes to archive.jsonl
         if queued:
             q.enqueue_many([TaskSpec("shell", {"command": f"echo {i}"}) for i in range(queued)])
-        with q.store.lock:
-            q.store.compact(retention=False)  # the steady state: a snapshot, an empty journal
+        with q.taskfile.lock:
+            q.taskfile.compact(retention=False)  # the steady state: a snapshot, an empty journal
     finally:
         q.close()
 

@@ -26,8 +26,8 @@ def fill_delayed(home: Path, n: int) -> None:
     q = Queue(home, config=Config())
     try:
         q.enqueue_many([TaskSpec("shell", {"command": f"echo {i}"}, delay=3600) for i in range(n)])
-        with q.store.lock:
-            q.store.compact(retention=False)
+        with q.taskfile.lock:
+            q.taskfile.compact(retention=False)
     finally:
         q.close()
 

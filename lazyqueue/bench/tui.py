@@ -55,11 +55,11 @@ def _seed_history(q: Queue, count: int) -> None:
     now = time.time()
     kinds = ("fetch", "evaluate", "generate")
     tasks, jobs = [], []
-    with q.store.lock:
-        q.store.sync()
+    with q.taskfile.lock:
+        q.taskfile.sync()
         for i in range(count):
             stamp = iso(now - 86400 + i * 5)
-            jid, tid = q.store.next_job_id(), q.store.next_task_id()
+            jid, tid = q.taskfile.next_job_id(), q.taskfile.next_task_id()
             jobs.append(Job(id=jid, title=f"history item {i}", stage="Done", created_at=stamp, updated_at=stamp))
             failed = i % 97 == 0
             tasks.append(Task(
@@ -69,7 +69,7 @@ def _seed_history(q: Queue, count: int) -> None:
                 error="remote answered 503" if failed else None, error_kind="retryable" if failed else None,
                 result=None if failed else {"ok": True},
             ))
-        q.store.commit(Change(tasks=tasks, jobs=jobs))
+        q.taskfile.commit(Change(tasks=tasks, jobs=jobs))
 
 
 def _register(q: Queue, hz: float) -> None:
@@ -327,7 +327,7 @@ def seed(home: str, history: int, running: int, churn: bool = False) -> None:
     else:
         live = [TaskSpec("spin", {}, title=f"live {i}") for i in range(running)]
     q.enqueue_many(live)
-    q.store.close()
+    q.taskfile.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ def migrate_from(queue, source_home) -> dict:
     try:
         tasks, jobs = local.snapshot()
     finally:
-        local.store.close()
+        local.close()
     running = [t for t in tasks.values() if t.status == RUNNING]
     if running:
         raise LazyQueueError(f"{running[0].ref} is running in {source}; stop its worker first, then migrate")

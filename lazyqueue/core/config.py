@@ -12,9 +12,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 from .errors import ConfigError
+from .models import RetentionPolicy
 from .record import Factory, Record
 from .registry import Backoff, Field, Kind, Registry, placeholders, valid_kind_name
-from .taskfile import RetentionPolicy
 
 DEFAULT_CONCURRENCY = 2
 DEFAULT_GRACE_S = 10.0

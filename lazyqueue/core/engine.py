@@ -40,6 +40,8 @@ class WorkerControl(Protocol):
 
     paused: bool
     concurrency: int
+    stopping: bool  # stop() was called (addition: a second Ctrl-C checks it)
+    grace_s: float  # seconds running tasks get on stop (addition: a second Ctrl-C sets 0)
 
     def pause(self) -> None:
         """Stop claiming new tasks; running ones go on."""
@@ -121,7 +123,16 @@ class Engine(Protocol):
         """Where the task's full log lives on this machine, if it does."""
 
     def read_log(self, task_id: int, offset: int = 0, limit: int | None = None) -> "tuple[bytes, int]":
-        """Log bytes from `offset` (at most `limit`), and the offset to ask for next."""
+        """Log bytes from `offset` (at most `limit`), and the offset to ask for next.
+
+        A negative `offset` reads the last -offset bytes (a tail). No log yet: (b"", offset).
+        """
+
+    def archive_location(self) -> str:
+        """Where `prune` and `delete_job` keep what leaves the live queue, in words (addition)."""
+
+    def task_count(self) -> int:
+        """How many live tasks this process holds now, without reading anything (addition)."""
 
     # -- change feed
     def subscribe(self, callback: "Callable[[Event], None]",
@@ -131,6 +142,13 @@ class Engine(Protocol):
     # -- workers
     def start_worker(self, concurrency: int | None = None, grace_s: float | None = None) -> "WorkerControl":
         """Run a worker on a background thread of this process."""
+
+    def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False) -> None:
+        """Run a worker in this thread until `worker.stop()` (addition: `lazyqueue worker`).
+
+        `self.worker` is set while it runs, so a signal handler can stop it;
+        `exit_when_idle`: it stops itself once `is_idle()` holds.
+        """
 
     def stop_worker(self, grace: float | None = None) -> None:
         """Stop the worker of this process, if any."""

@@ -7,6 +7,8 @@ scripts read them from `ls --json`, so none may change meaning.
 from __future__ import annotations
 
 import time
+
+from .record import Record
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
     from typing import Any
@@ -327,3 +329,10 @@ _FIELD_TYPES = (
     ("owner", (dict,), True),
 )
 JOB_FIELDS = Job.__slots__
+
+
+class RetentionPolicy(Record):
+    """Finished tasks beyond the newest `keep` or older than `max_age_days` are archived."""
+
+    keep: int = 1000
+    max_age_days: float = 30.0

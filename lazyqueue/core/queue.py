@@ -16,6 +16,7 @@ This is the API an application uses:
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
@@ -23,17 +24,19 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterable
 
 from . import events as ev
+from . import lifecycle
 from .config import Config, apply_config, load_config
 from .errors import LazyQueueError, NotFound, UsageError
 from .models import (
     ACTIVE, CANCELLED, COMPLETED, FINISHED, PRIORITY_MAX, PRIORITY_MIN, QUEUED, RETRYABLE_STATUSES,
     RUNNING, Job, Task, iso, task_ref,
 )
-from .paths import config_path, state_dir
+from .paths import NOFOLLOW, config_path, state_dir
 from .record import Record
 from .registry import Registry
 from .scheduling import Caps, queue_position, wait_reason
-from .taskfile import Change, Store
+from .state import Change, QueueState
+from .taskfile import TaskFile
 
 
 class Enqueued(tuple):
@@ -120,23 +123,24 @@ class Queue:
 
         apply_config(self.config, self.registry, command_handler)
         self.home = state_dir(home)
-        self.store = Store(self.home, self.config.retention)
+        self.state = QueueState()
+        self.taskfile = TaskFile(self.home, self.config.retention, self.state)
         self.events = ev.EventBus()
         self.worker = None
         self._caps: Caps | None = None
         self._caps_key: tuple | None = None
         if not light:
-            self.store.load()
+            self.taskfile.load()
         self._after_read()
 
     def _after_read(self) -> None:
         if self.registry.warnings:
             self.warnings += self.registry.warnings
             self.registry.warnings = []
-        if self.store.warnings:
-            self.warnings += self.store.warnings
-            self.store.warnings = []
-            self.store.ensure_snapshot()
+        if self.taskfile.warnings:
+            self.warnings += self.taskfile.warnings
+            self.taskfile.warnings = []
+            self.taskfile.ensure_snapshot()
 
     # ---------------------------------------------------------------- kinds
     def kind(self, name: str | None = None, **options: Any) -> Callable:
@@ -151,27 +155,29 @@ class Queue:
     def enqueue_many(self, specs: list[TaskSpec]) -> list[Enqueued]:
         """Queue several tasks with one durable write (all or nothing)."""
         results: list[Enqueued] = []
-        published: list[ev.Event] = []
-        with self.store.lock:
+        made: list[lifecycle.Transition] = []
+        with self.taskfile.lock:
             self._catch_up()
+            full = self.taskfile.loaded
             change = Change()
             now = time.time()
             batch_keys: dict[str, Task] = {}
             for spec in specs:
-                task, dup = self._build_task(
-                    spec.kind, spec.payload or {}, job_id=spec.job, title=spec.title, priority=spec.priority,
-                    dedupe_key=spec.dedupe_key, after=list(spec.after or ()), max_attempts=spec.max_attempts,
-                    timeout=spec.timeout, delay=spec.delay, expires=spec.expires, label=spec.label,
-                    meta=spec.meta, now=now, change=change, batch_keys=batch_keys,
+                moved, dup = lifecycle.enqueue(
+                    self.state, self.registry.get(spec.kind), spec.payload or {}, full=full,
+                    find=self.taskfile.find_light, archived=self.taskfile.archived_task, batch_keys=batch_keys,
+                    job_id=spec.job, title=spec.title, priority=spec.priority, dedupe_key=spec.dedupe_key,
+                    after=list(spec.after or ()), max_attempts=spec.max_attempts, timeout=spec.timeout,
+                    delay=spec.delay, expires=spec.expires, label=spec.label, meta=spec.meta, now=now,
                 )
-                results.append(Enqueued(task, dup is not None))
+                results.append(Enqueued(moved.task, dup is not None))
                 if dup is None:
-                    job = next((j for j in change.jobs if j.id == task.job_id), None)
-                    if job is None and self.store.loaded:
-                        job = self.store.jobs.get(task.job_id)
-                    job = Job.from_dict(job.to_dict()) if job is not None else None
-                    published.append(ev.Event(ev.TASK_QUEUED, task=task.copy(), job=job))
-            self.store.commit(change)
+                    if moved.job is not None:
+                        change.jobs.append(moved.job)
+                    change.tasks.append(moved.task)
+                    made.append(moved)
+            self.taskfile.commit(change)
+            published = [m.announce(m.job or (self.state.jobs.get(m.task.job_id) if full else None)) for m in made]
             self._after_read()
             # under the lock: a worker claiming the task now cannot announce its start first
             for event in published:
@@ -181,120 +187,28 @@ class Queue:
         return results
 
     def _catch_up(self) -> None:
-        if self.store.loaded:
-            self.store.sync()
+        if self.taskfile.loaded:
+            self.taskfile.sync()
         else:
-            self.store.head()
-
-    def _build_task(
-        self, kind_name: str, payload: dict, *, job_id: int | None = None, title: str | None = None,
-        priority: int | None = None, dedupe_key: str | None = None, after: list | None = None,
-        max_attempts: int | None = None, timeout: float | None = None, delay: float | None = None,
-        expires: float | None = None, label: str | None = None, meta: dict | None = None,
-        now: float | None = None, change: Change | None = None, batch_keys: dict | None = None,
-    ) -> tuple[Task, Task | None]:
-        """Make a task record (or find its duplicate). Hold the lock."""
-        kind = self.registry.get(kind_name)
-        if not isinstance(payload, dict):
-            raise UsageError("payload must be a mapping of key=value")
-        payload = kind.check_payload(payload)
-        key = dedupe_key if dedupe_key is not None else kind.dedupe_key(payload)
-        key = key or None
-        head = self.store.head_info
-        if key:
-            if batch_keys is not None and key in batch_keys:
-                return batch_keys[key], batch_keys[key]
-            existing_id = head.active_keys.get(key)
-            if existing_id is not None:
-                existing = self._find(existing_id)
-                if existing is not None and existing.status in ACTIVE:
-                    return existing, existing
-        if priority is None:
-            priority = kind.priority
-        if not (isinstance(priority, int) and not isinstance(priority, bool) and PRIORITY_MIN <= priority <= PRIORITY_MAX):
-            raise UsageError(f"priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX} (got {priority!r})")
-        attempts = kind.max_attempts if max_attempts is None else max_attempts
-        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
-            raise UsageError(f"max attempts must be at least 1 (got {attempts!r})")
-        for value, what in ((timeout, "timeout"), (delay, "delay"), (expires, "expires")):
-            # not bool (stored as true), not NaN, not so large a time stamp overflows (~30 years)
-            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1e9):
-                raise UsageError(f"{what} must be a number of seconds ≥ 0 (got {value!r})")
-        for value, what in ((label, "label"), (title, "title"), (dedupe_key, "dedupe key")):
-            if value is not None and not isinstance(value, str):
-                raise UsageError(f"{what} must be text (got {value!r})")
-        if meta is not None and not isinstance(meta, dict):
-            raise UsageError(f"meta must be a mapping (got {meta!r})")
-        for dep in after or ():
-            self._check_dependency(dep)
-        now = time.time() if now is None else now
-        stamp = iso(now)
-        if job_id is not None:
-            if self.store.loaded and job_id not in self.store.jobs:
-                raise NotFound(f"no job #{job_id:03d}")
-            if not self.store.loaded and job_id >= head.next_job_id:
-                raise NotFound(f"no job #{job_id:03d}")
-        text = label or kind.make_label(payload)
-        if job_id is None and change is not None:
-            job = Job(id=self.store.next_job_id(), title=title or text, created_at=stamp, updated_at=stamp)
-            change.jobs.append(job)
-            job_id = job.id
-        task = Task(
-            id=self.store.next_task_id(),
-            kind=kind.name,
-            job_id=job_id,
-            label=text,
-            priority=priority,
-            dedupe_key=key,
-            payload=payload,
-            max_attempts=attempts,
-            created_at=stamp,
-            updated_at=stamp,
-            not_before=iso(now + delay) if delay else None,
-            expires_at=iso(now + expires) if expires else None,
-            timeout_s=timeout if timeout else kind.timeout,
-            after=list(after or ()),
-            meta=dict(meta or {}),
-        )
-        if change is not None:
-            change.tasks.append(task)
-        if key:
-            head.active_keys[key] = task.id
-            if batch_keys is not None:
-                batch_keys[key] = task
-        return task, None
-
-    def _check_dependency(self, dep: Any) -> None:
-        if not isinstance(dep, int) or isinstance(dep, bool):
-            raise UsageError(f"--after takes task ids (got {dep!r})")
-        if self.store.loaded:
-            if dep not in self.store.tasks and self.store.archived_task(dep) is None:
-                raise NotFound(f"no task {task_ref(dep)} to wait for")
-        elif dep >= self.store.head_info.next_task_id:
-            raise NotFound(f"no task {task_ref(dep)} to wait for")
-
-    def _find(self, task_id: int) -> Task | None:
-        if self.store.loaded:
-            return self.store.tasks.get(task_id)
-        return self.store.find_light(task_id)
+            self.taskfile.head()
 
     # ---------------------------------------------------------------- queries
     def get(self, task_id: int) -> Task:
         """A copy of one task (live file, else the archive)."""
-        with self.store.lock:
+        with self.taskfile.lock:
             self._catch_up_full()
-            task = self.store.tasks.get(task_id)
+            task = self.state.tasks.get(task_id)
             if task is not None:
                 return task.copy()
-            rec = self.store.archived_task(task_id)
+            rec = self.taskfile.archived_task(task_id)
         if rec is not None:
             return Task.from_dict(rec)
         raise NotFound(f"no task {task_ref(task_id)}")
 
     def job(self, job_id: int) -> Job:
-        with self.store.lock:
+        with self.taskfile.lock:
             self._catch_up_full()
-            job = self.store.jobs.get(job_id)
+            job = self.state.jobs.get(job_id)
             if job is None:
                 raise NotFound(f"no job #{job_id:03d}")
             return Job.from_dict(job.to_dict())
@@ -302,10 +216,10 @@ class Queue:
     def tasks(self, status: str | Iterable[str] | None = None, kind: str | None = None, job: int | None = None) -> list[Task]:
         """Copies of live tasks, oldest first, filtered."""
         statuses = {status} if isinstance(status, str) else (set(status) if status else None)
-        with self.store.lock:
+        with self.taskfile.lock:
             self._catch_up_full()
             out = [
-                t.copy() for t in self.store.tasks.values()
+                t.copy() for t in self.state.tasks.values()
                 if (statuses is None or t.status in statuses)
                 and (kind is None or t.kind == kind)
                 and (job is None or t.job_id == job)
@@ -314,24 +228,24 @@ class Queue:
         return out
 
     def jobs(self) -> list[Job]:
-        with self.store.lock:
+        with self.taskfile.lock:
             self._catch_up_full()
-            return [Job.from_dict(j.to_dict()) for j in sorted(self.store.jobs.values(), key=lambda j: j.id)]
+            return [Job.from_dict(j.to_dict()) for j in sorted(self.state.jobs.values(), key=lambda j: j.id)]
 
     def snapshot(self) -> tuple[dict[int, Task], dict[int, Job]]:
         """Copies of every live task and job, taken under the lock at one instant."""
-        with self.store.lock:
+        with self.taskfile.lock:
             self._catch_up_full()
-            return ({k: t.copy() for k, t in self.store.tasks.items()},
-                    {k: Job.from_dict(j.to_dict()) for k, j in self.store.jobs.items()})
+            return ({k: t.copy() for k, t in self.state.tasks.items()},
+                    {k: Job.from_dict(j.to_dict()) for k, j in self.state.jobs.items()})
 
     def _catch_up_full(self) -> None:
-        if not self.store.loaded:
-            self.store.load()
+        if not self.taskfile.loaded:
+            self.taskfile.load()
         else:
             # even with a worker running: its loop may not have seen another process's
             # write yet, and a commit on stale memory would reuse a journal seq (and be lost)
-            self.store.sync()
+            self.taskfile.sync()
         self._after_read()
 
     def caps(self) -> Caps:
@@ -351,64 +265,45 @@ class Queue:
 
     def why_waiting(self, task_id: int, now: float | None = None) -> str:
         """Why a queued task is not running yet, in words ("cap full: encode 1/1")."""
-        with self.store.lock:
-            task = self.store.tasks.get(task_id)
+        with self.taskfile.lock:
+            task = self.state.tasks.get(task_id)
             if task is None:
                 return ""
             paused = bool(self.worker and self.worker.paused)
-            return wait_reason(self.store, task, self.caps(), paused=paused, now=now)
+            return wait_reason(self.state, task, self.caps(), paused=paused, now=now, archived=self.taskfile.archived_task)
 
     def position(self, task_id: int) -> int:
-        with self.store.lock:
-            task = self.store.tasks.get(task_id)
-            return queue_position(self.store, task) if task else 0
+        with self.taskfile.lock:
+            task = self.state.tasks.get(task_id)
+            return queue_position(self.state, task) if task else 0
 
     # ---------------------------------------------------------------- changes
     def retry(self, task_ids: Iterable[int]) -> list[Enqueued]:
         """Queue failed/cancelled/expired tasks again with a fresh attempt budget."""
         out: list[Enqueued] = []
-        published: list[ev.Event] = []
-        with self.store.lock:
+        moves: list[lifecycle.Transition] = []
+        with self.taskfile.lock:
             self._catch_up_full()
-            change = Change()
             now = time.time()
-            stamp = iso(now)
+            keys: dict[str, int] = {}  # a second id in this call with the same key answers "already queued"
             for tid in task_ids:
-                task = self.store.tasks.get(tid)
+                task = self.state.tasks.get(tid)
                 if task is None:
                     raise NotFound(f"no task {task_ref(tid)} in the live queue")
-                if task.status in ACTIVE:
-                    raise LazyQueueError(f"{task.ref} is {task.status}; nothing to retry")
-                if task.status == COMPLETED and not task.meta.get("retry_offered"):
-                    raise LazyQueueError(f"{task.ref} completed; nothing to retry")
+                moved = lifecycle.retry(task, now)  # raises if there is nothing to retry
                 if task.dedupe_key:
-                    other = self.store.head_info.active_keys.get(task.dedupe_key)
-                    if other is not None and other != tid and other in self.store.tasks and self.store.tasks[other].active:
-                        out.append(Enqueued(self.store.tasks[other].copy(), True))
+                    other = keys.get(task.dedupe_key, self.state.head.active_keys.get(task.dedupe_key))
+                    current = next((m.task for m in moves if m.task.id == other), None) or self.state.tasks.get(other)
+                    if other is not None and other != tid and current is not None and current.active:
+                        out.append(Enqueued(current.copy(), True))
                         continue
-                if task.error:
-                    task.meta = dict(task.meta, last_error=task.error)
-                task.status = QUEUED
-                task.attempt = 0
-                task.error = task.error_kind = None
-                task.not_before = None
-                task.started_at = task.finished_at = None
-                task.progress = None
-                task.progress_label = None
-                task.owner = None
-                task.cancel_requested = False
-                task.meta.pop("retry_offered", None)
-                if task.expires_at and task.expires_at <= stamp:
-                    task.expires_at = None
-                task.updated_at = stamp
-                change.tasks.append(task)
-                if task.dedupe_key:  # the next id in this call with the same key answers "already queued"
-                    self.store.head_info.active_keys[task.dedupe_key] = task.id
-                out.append(Enqueued(task.copy(), False))
-                published.append(ev.Event(ev.TASK_QUEUED, task=task.copy(), data={"retried": True}))
-            self.store.commit(change)
-            for event in published:  # under the lock, as in enqueue_many
-                self.events.publish(event)
+                if task.dedupe_key:
+                    keys[task.dedupe_key] = tid
+                moves.append(moved)
+                out.append(Enqueued(moved.task.copy(), False))
+            self.taskfile.commit(Change(tasks=[m.task for m in moves]))
+            for moved in moves:  # under the lock, as in enqueue_many
+                self.events.publish(moved.announce())
         if self.worker is not None:
             self.worker.wake()
         return out
@@ -420,27 +315,24 @@ class Queue:
     def cancel(self, task_id: int) -> str:
         """Cancel a task. Answers CANCEL_DONE, CANCEL_SIGNALLED, CANCEL_TOO_LATE or CANCEL_NOTHING."""
         published: list[ev.Event] = []
-        with self.store.lock:
+        with self.taskfile.lock:
             self._catch_up_full()
-            task = self.store.tasks.get(task_id)
+            task = self.state.tasks.get(task_id)
             if task is None:
-                if self.store.archived_task(task_id):
+                if self.taskfile.archived_task(task_id):
                     return CANCEL_NOTHING
                 raise NotFound(f"no task {task_ref(task_id)}")
-            stamp = iso()
+            now = time.time()
             if task.status == QUEUED:
-                task.status = CANCELLED
-                task.finished_at = task.updated_at = stamp
-                task.error, task.error_kind = "cancelled", "user"
-                self.store.commit(Change(tasks=[task]))
+                moved = lifecycle.cancel_queued(task, now)
+                self.taskfile.commit(Change(tasks=[moved.task]))
                 answer = CANCEL_DONE
-                published.append(ev.Event(ev.TASK_CANCELLED, task=task.copy()))
+                published.append(moved.announce())
             elif task.status == RUNNING:
                 if not task.cancel_requested:
-                    task.cancel_requested = True
-                    task.updated_at = stamp
-                    self.store.commit(Change(patches=[{"id": task_id, "cancel_requested": True, "updated_at": stamp}]))
-                    published.append(ev.Event(ev.TASK_UPDATED, task=task.copy(), data={"cancel_requested": True}))
+                    patch, moved = lifecycle.ask_to_cancel(task, now)
+                    self.taskfile.commit(Change(patches=[patch]))
+                    published.append(moved.announce())
                 answer = CANCEL_SIGNALLED
             elif task.status == COMPLETED:
                 answer = CANCEL_TOO_LATE
@@ -454,52 +346,49 @@ class Queue:
         return answer
 
     def set_priority(self, task_id: int, priority: int) -> Task:
-        if not (isinstance(priority, int) and not isinstance(priority, bool) and PRIORITY_MIN <= priority <= PRIORITY_MAX):
-            raise UsageError(f"priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX} (got {priority!r})")
-        with self.store.lock:
+        """Change a queued task's priority (1 lowest … 10 highest)."""
+        lifecycle.check_priority(priority)
+        with self.taskfile.lock:
             self._catch_up_full()
-            task = self.store.tasks.get(task_id)
+            task = self.state.tasks.get(task_id)
             if task is None:
                 raise NotFound(f"no task {task_ref(task_id)}")
-            if task.status != QUEUED:
-                raise LazyQueueError(f"{task.ref} is {task.status}; only a queued task's priority can change")
-            task.priority = priority
-            task.updated_at = iso()
-            self.store.commit(Change(tasks=[task]))
-            copy = task.copy()
-        self.events.publish(ev.Event(ev.TASK_UPDATED, task=copy, data={"priority": priority}))
-        return copy
+            moved = lifecycle.set_priority(task, priority, time.time())
+            self.taskfile.commit(Change(tasks=[moved.task]))
+            event = moved.announce()
+        self.events.publish(event)
+        return event.task.copy()
 
     def set_stage(self, job_id: int, stage: str) -> Job:
-        with self.store.lock:
+        """Set a job's user-facing stage."""
+        with self.taskfile.lock:
             self._catch_up_full()
-            job = self.store.jobs.get(job_id)
+            job = self.state.jobs.get(job_id)
             if job is None:
                 raise NotFound(f"no job #{job_id:03d}")
-            job.stage = stage
-            job.updated_at = iso()
-            self.store.commit(Change(jobs=[job]))
-            copy = Job.from_dict(job.to_dict())
-        self.events.publish(ev.Event(ev.JOB_UPDATED, job=copy))
+            new = lifecycle.set_stage(job, stage, time.time())
+            self.taskfile.commit(Change(jobs=[new]))
+            copy = lifecycle.copy_job(new)
+        self.events.publish(ev.Event(ev.JOB_UPDATED, job=lifecycle.copy_job(copy)))
         return copy
 
     def delete_job(self, job_id: int) -> int:
         """Cancel a job's active tasks, then remove the job and its tasks (kept in the archive)."""
-        with self.store.lock:
+        with self.taskfile.lock:
             self._catch_up_full()
-            if job_id not in self.store.jobs:
+            if job_id not in self.state.jobs:
                 raise NotFound(f"no job #{job_id:03d}")
-            ids = [t.id for t in self.store.tasks.values() if t.job_id == job_id]
+            ids = [t.id for t in self.state.tasks.values() if t.job_id == job_id]
         for tid in ids:
-            task = self.store.tasks.get(tid)
+            task = self.state.tasks.get(tid)
             if task is not None and task.status in ACTIVE:
                 self.cancel(tid)
-        with self.store.lock:
+        with self.taskfile.lock:
             self._catch_up_full()
-            tasks = [self.store.tasks[t] for t in ids if t in self.store.tasks]
-            job = self.store.jobs.get(job_id)
-            self.store.archive_records(tasks, [job] if job else [], reason="deleted")
-            self.store.commit(Change(del_tasks=[t.id for t in tasks], del_jobs=[job_id]))
+            tasks = [self.state.tasks[t] for t in ids if t in self.state.tasks]
+            job = self.state.jobs.get(job_id)
+            self.taskfile.archive_records(tasks, [job] if job else [], reason="deleted")
+            self.taskfile.commit(Change(del_tasks=[t.id for t in tasks], del_jobs=[job_id]))
         for task in tasks:
             self.events.publish(ev.Event(ev.TASK_UPDATED, task=task.copy(), data={"deleted": True}))
         self.events.publish(ev.Event(ev.JOB_UPDATED, job=job, data={"deleted": True}))
@@ -507,12 +396,40 @@ class Queue:
 
     def prune(self) -> int:
         """Apply the retention policy now; returns how many tasks moved to the archive."""
-        with self.store.lock:
+        with self.taskfile.lock:
             self._catch_up_full()
-            count = self.store.compact()
+            count = self.taskfile.compact()
         if count:
             self.events.publish(ev.Event(ev.STORE_RELOADED))
         return count
+
+    # ---------------------------------------------------------------- logs
+    def log_path(self, task_id: int) -> Path:
+        """Where the task's full log lives (the file may not exist yet)."""
+        return self.taskfile.log_path(task_id)
+
+    def read_log(self, task_id: int, offset: int = 0, limit: int | None = None) -> tuple[bytes, int]:
+        """Log bytes from `offset` (at most `limit`; negative: the last -offset bytes), and the next offset."""
+        path = self.taskfile.log_path(task_id)
+        try:
+            with open(os.open(path, os.O_RDONLY | NOFOLLOW), "rb") as fh:
+                if offset < 0:
+                    offset = max(0, fh.seek(0, 2) + offset)
+                fh.seek(offset)
+                data = fh.read() if limit is None else fh.read(limit)
+        except FileNotFoundError:
+            return b"", max(0, offset)
+        except OSError as exc:  # a symlink planted in logs/ is not followed
+            raise LazyQueueError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return data, offset + len(data)
+
+    def archive_location(self) -> str:
+        """Where `prune` and `delete_job` keep what leaves the live queue, for a person to read."""
+        return str(self.taskfile.archive_path)
+
+    def task_count(self) -> int:
+        """How many live tasks are in memory now (no read; 0 before the first full read)."""
+        return len(self.state.tasks)
 
     # ---------------------------------------------------------------- events, worker
     def subscribe(self, callback: Callable[[ev.Event], None], types: tuple[str, ...] | None = None) -> Callable[[], None]:
@@ -521,16 +438,61 @@ class Queue:
 
     def start_worker(self, concurrency: int | None = None, grace_s: float | None = None):
         """Run a worker on a background thread of this process."""
-        from .worker import Worker
-
         if self.worker is None:
-            self.worker = Worker(self, concurrency=concurrency, grace_s=grace_s).start()
+            self.worker = self._new_worker(concurrency, grace_s).start()
         return self.worker
 
+    def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False) -> None:
+        """Run a worker in this thread until `self.worker.stop()` (a signal handler may call it).
+
+        `exit_when_idle`: stop once `is_idle()` holds after a pass.
+        """
+        worker = self._new_worker(concurrency, None)
+        self.worker = worker
+        if exit_when_idle:
+            import threading
+
+            def watch_idle() -> None:
+                while not worker.stopping:
+                    worker.idle_event.wait(0.5)
+                    if worker.stopping:
+                        return
+                    if self.is_idle():
+                        worker.stop(wait=False)
+                        return
+                    time.sleep(0.05)  # re-check after the worker's next pass
+
+            threading.Thread(target=watch_idle, daemon=True).start()
+        try:
+            worker.run()
+        finally:
+            self.worker = None
+
+    def _new_worker(self, concurrency: int | None, grace_s: float | None):
+        from .worker import Worker
+
+        return Worker(self, concurrency=concurrency, grace_s=grace_s)
+
     def stop_worker(self, grace: float | None = None) -> None:
+        """Stop the worker of this process, if any (running tasks get `grace` seconds)."""
         if self.worker is not None:
             self.worker.stop(grace)
             self.worker = None
+
+    def is_idle(self) -> bool:
+        """Nothing runs anywhere, and no queued task of a kind this process runs can still start.
+
+        A delay or retry back-off still pending is not idle; a paused worker
+        with nothing running is. (A task whose dependency failed is failed by
+        the worker's next pass, so it does not keep the queue busy.)
+        """
+        with self.taskfile.lock:
+            self.taskfile.sync()
+            if self.state.running_ids:
+                return False
+            if self.worker is not None and self.worker.paused:
+                return True
+            return not any(self.state.tasks[t].kind in self.registry for t in self.state.queued_ids)
 
     def wait(self, task_ids: Iterable[int], timeout: float | None = None, poll: float = 0.2) -> list[Task]:
         """Block until every task is finished (or `timeout`); returns their final copies."""
@@ -555,7 +517,7 @@ class Queue:
 
     def close(self) -> None:
         self.stop_worker()
-        self.store.close()
+        self.taskfile.close()
 
     def __enter__(self) -> "Queue":
         return self

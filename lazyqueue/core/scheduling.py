@@ -21,7 +21,9 @@ from .record import Factory, Record
 
 if TYPE_CHECKING:
     from typing import Callable
-    from .taskfile import Store
+    from .state import QueueState
+
+    Archived = Callable[[int], "dict | None"]  # a task id → its archived record
 
 
 class Caps(Record):
@@ -35,23 +37,36 @@ class Plan(Record):
     dependency_failed: list[tuple[Task, str]] = Factory(list)
 
 
-def running_counts(store: "Store", exempt: frozenset = frozenset()) -> tuple[int, dict[str, int]]:
-    """(running tasks held to the global cap, running per kind) across every worker."""
+def running_counts(state: "QueueState", exempt: frozenset = frozenset(),
+                   pending: "dict[int, Task] | None" = None) -> tuple[int, dict[str, int]]:
+    """(running tasks held to the global cap, running per kind) across every worker.
+
+    `pending`: new records not yet written (a worker's pass), counted instead of the held ones.
+    """
     by_kind: dict[str, int] = {}
     total = 0
-    for tid in store.running_ids:
-        kind = store.tasks[tid].kind
+    kinds = [state.tasks[tid].kind for tid in state.running_ids if not pending or tid not in pending]
+    if pending:
+        kinds += [t.kind for t in pending.values() if t.status == RUNNING]
+    for kind in kinds:
         by_kind[kind] = by_kind.get(kind, 0) + 1
         if kind not in exempt:
             total += 1
     return total, by_kind
 
 
-def dependency_state(store: "Store", task: Task) -> tuple[str, int | None]:
-    """("ready" | "waiting" | "failed", the blocking dependency id)."""
+def dependency_state(state: "QueueState", task: Task, archived: "Archived | None" = None,
+                     pending: "dict[int, Task] | None" = None) -> tuple[str, int | None]:
+    """("ready" | "waiting" | "failed", the blocking dependency id).
+
+    `archived` finds a dependency no longer in the live state (None: it is gone);
+    `pending` holds new records not yet written, which count first.
+    """
     for dep_id in task.after:
-        dep = store.tasks.get(dep_id)
-        status = dep.status if dep is not None else _archived_status(store, dep_id)
+        dep = pending.get(dep_id) if pending else None
+        if dep is None:
+            dep = state.tasks.get(dep_id)
+        status = dep.status if dep is not None else _archived_status(archived, dep_id)
         if status == COMPLETED:
             continue
         if status in FINISHED:
@@ -62,35 +77,46 @@ def dependency_state(store: "Store", task: Task) -> tuple[str, int | None]:
     return "ready", None
 
 
-def _archived_status(store: "Store", task_id: int) -> str | None:
-    rec = store.archived_task(task_id)
+def _archived_status(archived: "Archived | None", task_id: int) -> str | None:
+    rec = archived(task_id) if archived is not None else None
     return rec.get("status") if rec else None
 
 
-def plan_claims(store: "Store", caps: Caps, now_iso: str, limit: int | None = None) -> Plan:
+def plan_claims(state: "QueueState", caps: Caps, now_iso: str, limit: int | None = None,
+                archived: "Archived | None" = None, pending: "dict[int, Task] | None" = None) -> Plan:
     """Pick queued tasks to start now, in order, within the caps.
 
     Walks the ready heap; entries that are stale (no longer queued, or
     re-queued with another priority) are dropped, blocked ones pushed back.
+    `pending`: records this pass changed but has not written yet; they count
+    instead of the held ones (a task re-queued by the pass may start in it).
     """
     plan = Plan()
-    total, by_kind = running_counts(store, caps.exempt)
+    total, by_kind = running_counts(state, caps.exempt, pending)
     free = caps.total - total
     if limit is not None:
         free = min(free, limit)
     # past the global cap only exempt kinds may start: walk the heap for them only if one is queued
     # (else a full cap walked every queued task on every pass: O(queued) per pass)
-    exempt_queued = bool(caps.exempt) and any(store.tasks[t].kind in caps.exempt for t in store.queued_ids)
+    exempt_queued = bool(caps.exempt) and (
+        any(state.tasks[t].kind in caps.exempt for t in state.queued_ids)
+        or any(t.kind in caps.exempt and t.status == QUEUED for t in (pending or {}).values()))
     if free <= 0 and not exempt_queued:
         return plan
-    heap = store.ready_heap
+    heap = state.ready_heap
+    for t in (pending or {}).values():
+        if t.status == QUEUED:
+            heapq.heappush(heap, (-t.priority, t.id))  # stale once the pass is written: skipped then
+    tasks = state.tasks
     skipped: list[tuple[int, int]] = []
     seen: set[int] = set()
     full_kinds: set[str] = set()
     while heap and (free > 0 or exempt_queued):
         entry = heapq.heappop(heap)
         prio, tid = entry
-        task = store.tasks.get(tid)
+        task = pending.get(tid) if pending else None
+        if task is None:
+            task = tasks.get(tid)
         if task is None or task.status != QUEUED or -task.priority != prio or tid in seen:
             continue  # stale entry
         seen.add(tid)
@@ -104,11 +130,11 @@ def plan_claims(store: "Store", caps: Caps, now_iso: str, limit: int | None = No
             skipped.append(entry)  # cap full, or a kind this process has no handler for
             continue
         if task.after:
-            state, dep = dependency_state(store, task)
-            if state == "waiting":
+            waits, dep = dependency_state(state, task, archived, pending)
+            if waits == "waiting":
                 skipped.append(entry)
                 continue
-            if state == "failed":
+            if waits == "failed":
                 plan.dependency_failed.append((task, f"dependency {task_ref(dep)} did not complete"))
                 continue
         cap = caps.per_kind.get(task.kind)
@@ -126,17 +152,17 @@ def plan_claims(store: "Store", caps: Caps, now_iso: str, limit: int | None = No
             free -= 1
     for entry in skipped:
         heapq.heappush(heap, entry)
-    if len(heap) > 4 * len(store.queued_ids) + 1024:
-        store._rebuild_indexes()
+    if len(heap) > 4 * len(state.queued_ids) + 1024:
+        state.rebuild_indexes()
     return plan
 
 
-def due_scan(store: "Store", now_iso: str) -> tuple[list[Task], str | None]:
+def due_scan(state: "QueueState", now_iso: str) -> tuple[list[Task], str | None]:
     """Queued tasks past their expiry, and the earliest future time anything is due."""
     expired: list[Task] = []
     next_due: str | None = None
-    for tid in store.queued_ids:
-        task = store.tasks[tid]
+    for tid in state.queued_ids:
+        task = state.tasks[tid]
         if task.expires_at:
             if task.expires_at <= now_iso:
                 expired.append(task)
@@ -148,29 +174,30 @@ def due_scan(store: "Store", now_iso: str) -> tuple[list[Task], str | None]:
     return expired, next_due
 
 
-def queue_position(store: "Store", task: Task) -> int:
+def queue_position(state: "QueueState", task: Task) -> int:
     """1-based place in run order among queued tasks."""
     key = (-task.priority, task.id)
-    return 1 + sum(1 for tid in store.queued_ids if (-store.tasks[tid].priority, tid) < key)
+    return 1 + sum(1 for tid in state.queued_ids if (-state.tasks[tid].priority, tid) < key)
 
 
 def wait_reason(
-    store: "Store",
+    state: "QueueState",
     task: Task,
     caps: Caps,
     paused: bool = False,
     now: float | None = None,
     clock_fmt: Callable[[float], str] | None = None,
+    archived: "Archived | None" = None,
 ) -> str:
     """Why a queued task is not running, in the user's words."""
     if task.status != QUEUED:
         return ""
     now = time.time() if now is None else now
     if task.after:
-        state, dep = dependency_state(store, task)
-        if state == "waiting":
+        waits, dep = dependency_state(state, task, archived)
+        if waits == "waiting":
             return f"waiting on {task_ref(dep)}"
-        if state == "failed":
+        if waits == "failed":
             return f"dependency {task_ref(dep)} did not complete"
     if task.not_before:
         when = parse_iso(task.not_before) or 0
@@ -182,7 +209,7 @@ def wait_reason(
             return f"starts at {stamp}"
     if paused:
         return "paused"
-    total, by_kind = running_counts(store, caps.exempt)
+    total, by_kind = running_counts(state, caps.exempt)
     cap = caps.per_kind.get(task.kind)
     if cap is not None and by_kind.get(task.kind, 0) >= cap:
         return f"cap full: {task.kind} {by_kind.get(task.kind, 0)}/{cap}"

@@ -21,7 +21,6 @@ know, is moved aside with a timestamp and never overwritten.
 from __future__ import annotations
 
 import errno
-import heapq
 import json
 import os
 import threading
@@ -33,56 +32,13 @@ if TYPE_CHECKING:
 
 from .errors import StoreError
 from .filelock_posix import ProcessLock
-from .models import ACTIVE, FINISHED, Job, Task, iso
+from .models import ACTIVE, FINISHED, Job, RetentionPolicy, Task, iso
 from .paths import NOFOLLOW, ensure_private_dir
-from .record import Factory, Record
+from .state import Change, Head, QueueState
 
 SCHEMA_VERSION = 1
 COMPACT_BYTES = 2 * 1024 * 1024  # fold the journal into the snapshot past this
 LIGHT_COMPACT_BYTES = 8 * 1024 * 1024  # a head-only writer compacts only past this
-
-
-class RetentionPolicy(Record):
-    """Finished tasks beyond the newest `keep` or older than `max_age_days` are archived."""
-
-    keep: int = 1000
-    max_age_days: float = 30.0
-
-
-class Head(Record):
-    """What an append-only writer needs: next ids and the active dedupe keys."""
-
-    next_task_id: int = 1
-    next_job_id: int = 1
-    active_keys: dict = Factory(dict)
-
-    def note_task(self, data: dict) -> None:
-        tid = data["id"]
-        if tid >= self.next_task_id:
-            self.next_task_id = tid + 1
-        key = data.get("dedupe_key")
-        if key:
-            if data.get("status") in ACTIVE:
-                self.active_keys[key] = tid
-            elif self.active_keys.get(key) == tid:
-                del self.active_keys[key]
-
-    def note_job(self, data: dict) -> None:
-        if data["id"] >= self.next_job_id:
-            self.next_job_id = data["id"] + 1
-
-
-class Change(Record):
-    """One durable mutation: records to put, fields to patch, ids to delete."""
-
-    tasks: list = Factory(list)
-    jobs: list = Factory(list)
-    patches: list = Factory(list)  # [{"id": n, field: value, ...}]
-    del_tasks: list = Factory(list)
-    del_jobs: list = Factory(list)
-
-    def __bool__(self) -> bool:
-        return bool(self.tasks or self.jobs or self.patches or self.del_tasks or self.del_jobs)
 
 
 def _stat_sig(path: Path):
@@ -131,7 +87,7 @@ def _disk_error(exc: OSError, what: Path) -> StoreError:
     return StoreError(f"could not write {what}: {exc.strerror or exc}")
 
 
-class Store:
+class TaskFile:
     """The task file of one state directory.
 
     `load()` reads everything (worker, TUI, `ls`); `head()` reads only what an
@@ -139,7 +95,7 @@ class Store:
     `warnings` collects one-line messages for the user (a file moved aside).
     """
 
-    def __init__(self, home: Path, retention: RetentionPolicy | None = None):
+    def __init__(self, home: Path, retention: RetentionPolicy | None = None, state: QueueState | None = None):
         self.warnings: list[str] = []
         self.home = ensure_private_dir(Path(home), self.warnings)
         self.path = self.home / "tasks.json"
@@ -150,14 +106,9 @@ class Store:
         self.lock.on_release = self._sync_pending
         self._tls = threading.local()
         self.retention = retention or RetentionPolicy()
-        self.tasks: dict[int, Task] = {}
-        self.jobs: dict[int, Job] = {}
-        self.head_info = Head()
+        self.state = state if state is not None else QueueState()
         self.seq = 0
-        self.loaded = False  # full state in memory
-        self.queued_ids: set[int] = set()
-        self.running_ids: set[int] = set()
-        self.ready_heap: list[tuple[int, int]] = []  # (-priority, id); stale entries skipped
+        self.loaded = False  # every record is in `state` (else only its head)
         self._fold_damaged = False  # a damaged journal line was read (and copied aside)
         self._snap_sig = None
         self._journal_offset = 0
@@ -166,42 +117,12 @@ class Store:
         self._unseen_tasks: set[int] = set()
         self._unseen_jobs: set[int] = set()
 
-    # ---------------------------------------------------------------- indexes
-    def _remember(self, task: Task) -> None:
-        """Put a task in memory and keep the status indexes and ready heap current."""
-        self.tasks[task.id] = task
-        self._index(task)
-
-    def _index(self, task: Task) -> None:
-        tid = task.id
-        if task.status == "queued":
-            if tid not in self.queued_ids:
-                self.queued_ids.add(tid)
-            heapq.heappush(self.ready_heap, (-task.priority, tid))
-        else:
-            self.queued_ids.discard(tid)
-        if task.status == "running":
-            self.running_ids.add(tid)
-        else:
-            self.running_ids.discard(tid)
-
-    def _forget(self, tid: int) -> Task | None:
-        self.queued_ids.discard(tid)
-        self.running_ids.discard(tid)
-        return self.tasks.pop(tid, None)
-
-    def _rebuild_indexes(self) -> None:
-        self.queued_ids = {t.id for t in self.tasks.values() if t.status == "queued"}
-        self.running_ids = {t.id for t in self.tasks.values() if t.status == "running"}
-        self.ready_heap = [(-self.tasks[i].priority, i) for i in self.queued_ids]
-        heapq.heapify(self.ready_heap)
-
     # ---------------------------------------------------------------- reading
     def load(self) -> list[int]:
         """Read the whole task file into memory; returns ids of every task."""
         with self.lock:
             self._full_load()
-        return list(self.tasks)
+        return list(self.state.tasks)
 
     def sync(self) -> tuple[set[int], set[int]]:
         """Catch up with other processes' writes; returns (task ids, job ids) changed.
@@ -224,16 +145,16 @@ class Store:
         with self.lock:
             if not self.loaded:
                 self._full_load()
-                return set(self.tasks), set(self.jobs)
+                return set(self.state.tasks), set(self.state.jobs)
             sig = _stat_sig(self.path)
             if sig != self._snap_sig:
-                before_t = {k: v.to_dict() for k, v in self.tasks.items()}
-                before_j = {k: v.to_dict() for k, v in self.jobs.items()}
+                before_t = {k: v.to_dict() for k, v in self.state.tasks.items()}
+                before_j = {k: v.to_dict() for k, v in self.state.jobs.items()}
                 self._full_load()
-                changed_t = {k for k, v in self.tasks.items() if before_t.get(k) != v.to_dict()}
-                changed_t |= set(before_t) - set(self.tasks)
-                changed_j = {k for k, v in self.jobs.items() if before_j.get(k) != v.to_dict()}
-                changed_j |= set(before_j) - set(self.jobs)
+                changed_t = {k for k, v in self.state.tasks.items() if before_t.get(k) != v.to_dict()}
+                changed_t |= set(before_t) - set(self.state.tasks)
+                changed_j = {k for k, v in self.state.jobs.items() if before_j.get(k) != v.to_dict()}
+                changed_j |= set(before_j) - set(self.state.jobs)
                 return changed_t, changed_j
             return self._read_journal(full=True)
 
@@ -251,16 +172,16 @@ class Store:
         """Next ids and active dedupe keys, without loading every task. Hold the lock."""
         if self.loaded:
             self.sync()
-            return self.head_info
+            return self.state.head
         head = self._read_header()
         if head is None:  # no header line we understand: read it all
             self._full_load()
-            return self.head_info
-        self.head_info = head
+            return self.state.head
+        self.state.head = head
         self._journal_offset = 0
         self._journal_lines = 0
         self._read_journal(full=False)
-        return self.head_info
+        return self.state.head
 
     def _read_header(self) -> Head | None:
         try:
@@ -289,7 +210,7 @@ class Store:
         return head
 
     def _full_load(self) -> None:
-        self.tasks, self.jobs, self.head_info = {}, {}, Head()
+        self.state.clear()
         self.seq = 0
         raw = None
         try:
@@ -302,7 +223,7 @@ class Store:
         self._journal_offset = 0
         self._journal_lines = 0
         self._read_journal(full=True)
-        self._rebuild_indexes()
+        self.state.rebuild_indexes()
         self.loaded = True
 
     def _load_lines(self, raw: bytes) -> bool:
@@ -352,15 +273,12 @@ class Store:
                 return False
         except (ValueError, TypeError, KeyError, UnicodeDecodeError):
             return False
-        self.tasks, self.jobs = tasks, jobs
+        self.state.tasks, self.state.jobs = tasks, jobs
         self.seq = int(header.get("seq", 0))
-        head = self.head_info
+        head = self.state.head
         head.next_task_id = int(header.get("next_task_id", 1))
         head.next_job_id = int(header.get("next_job_id", 1))
-        for task in tasks.values():
-            head.note_task({"id": task.id, "status": task.status, "dedupe_key": task.dedupe_key})
-        for job_id in jobs:
-            head.note_job({"id": job_id})
+        self.state.note_loaded()
         return True
 
     def _load_snapshot(self, raw: bytes) -> None:
@@ -392,16 +310,16 @@ class Store:
             try:
                 for rec in data.get("jobs") or []:
                     job = Job.from_dict(rec)
-                    self.jobs[job.id] = job
+                    self.state.jobs[job.id] = job
                 for rec in data.get("tasks") or []:
                     task = Task.from_dict(rec)
-                    self.tasks[task.id] = task
+                    self.state.tasks[task.id] = task
                 self.seq = int(data.get("seq", 0))
-                self.head_info.next_task_id = int(data.get("next_task_id", 1))
-                self.head_info.next_job_id = int(data.get("next_job_id", 1))
+                self.state.head.next_task_id = int(data.get("next_task_id", 1))
+                self.state.head.next_job_id = int(data.get("next_job_id", 1))
             except (ValueError, TypeError) as exc:
                 problem = f"holds a malformed record ({exc})"
-                self.tasks, self.jobs = {}, {}
+                self.state.tasks, self.state.jobs = {}, {}
         if problem is not None:
             moved = self._move_aside(self.path, "corrupt")
             recovered = self._salvage(raw)
@@ -411,14 +329,11 @@ class Store:
                 f"{recovered} task(s) from it"
             )
             return
-        for task in self.tasks.values():
-            self.head_info.note_task({"id": task.id, "status": task.status, "dedupe_key": task.dedupe_key})
-        for job in self.jobs.values():
-            self.head_info.note_job({"id": job.id})
+        self.state.note_loaded()
 
     def _salvage_archive_ids(self) -> None:
         """Keep ids monotonic past archived records (the damaged file may have named none)."""
-        head = self.head_info
+        head = self.state.head
         try:
             fh = open(self.archive_path, "rb")
         except FileNotFoundError:
@@ -437,7 +352,7 @@ class Store:
 
     def _salvage_journal_ids(self, path: Path) -> None:
         """Keep ids monotonic past a journal set aside (its lines name the next ids)."""
-        head = self.head_info
+        head = self.state.head
         for line in path.read_bytes().splitlines():
             try:
                 entry = json.loads(line)
@@ -451,7 +366,7 @@ class Store:
 
     def _salvage_ids(self, raw: bytes) -> None:
         """Keep ids monotonic past a file we cannot use (its records stay aside)."""
-        head = self.head_info
+        head = self.state.head
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -465,9 +380,9 @@ class Store:
                     if isinstance(rec, dict) and isinstance(rec.get("id"), int):
                         setattr(head, name, max(getattr(head, name), rec["id"] + 1))
             return
-        saved_tasks, saved_jobs = self.tasks, self.jobs
+        saved_tasks, saved_jobs = self.state.tasks, self.state.jobs
         self._salvage(raw)  # line by line, then drop the records: only the ids matter
-        self.tasks, self.jobs = saved_tasks, saved_jobs
+        self.state.tasks, self.state.jobs = saved_tasks, saved_jobs
 
     def _salvage(self, raw: bytes) -> int:
         """Recover whole records from a damaged snapshot, one line at a time."""
@@ -488,18 +403,18 @@ class Store:
             if "version" in rec:
                 for name in ("next_task_id", "next_job_id"):
                     if isinstance(rec.get(name), int):
-                        setattr(self.head_info, name, max(getattr(self.head_info, name), rec[name]))
+                        setattr(self.state.head, name, max(getattr(self.state.head, name), rec[name]))
                 continue
             try:
                 if "kind" in rec:
                     task = Task.from_dict(rec)
-                    self.tasks[task.id] = task
-                    self.head_info.note_task(rec)
+                    self.state.tasks[task.id] = task
+                    self.state.head.note_task(rec)
                     count += 1
                 elif "title" in rec or "stage" in rec:
                     job = Job.from_dict(rec)
-                    self.jobs[job.id] = job
-                    self.head_info.note_job(rec)
+                    self.state.jobs[job.id] = job
+                    self.state.head.note_job(rec)
             except (ValueError, TypeError):
                 continue
         return count
@@ -531,7 +446,7 @@ class Store:
             if size < self._journal_offset:  # truncated under us: start over
                 if full and self.loaded:
                     self._full_load()
-                    return set(self.tasks), set(self.jobs)
+                    return set(self.state.tasks), set(self.state.jobs)
                 self._journal_offset = 0
             if size == self._journal_offset:
                 return changed_t, changed_j
@@ -580,51 +495,14 @@ class Store:
         return target
 
     def _apply_entry(self, entry: dict, full: bool, changed_t: set, changed_j: set) -> None:
-        head = self.head_info
-        for rec in entry.get("jobs", ()):
-            head.note_job(rec)
-            if full:
-                job = Job.from_dict(rec)
-                self.jobs[job.id] = job
-                changed_j.add(job.id)
-        for rec in entry.get("tasks", ()):
-            head.note_task(rec)
-            if not full:
+        if not full:
+            for rec in entry.get("tasks", ()):
                 self._light_records[rec["id"]] = rec
-            if full:
-                task = Task.from_dict(rec)
-                if self.loaded:
-                    self._remember(task)
-                else:
-                    self.tasks[task.id] = task
-                changed_t.add(task.id)
-        for patch in entry.get("patches", ()):
-            if full and patch["id"] in self.tasks:
-                task = self.tasks[patch["id"]]
-                for name, value in patch.items():
-                    if name != "id":
-                        setattr(task, name, value)
-                if self.loaded and ("status" in patch or "priority" in patch):
-                    self._index(task)
-                changed_t.add(task.id)
-        for tid in entry.get("del_tasks", ()):
-            if full:
-                gone = self._forget(tid)
-                if gone is not None:
-                    changed_t.add(tid)
-                    if gone.dedupe_key and head.active_keys.get(gone.dedupe_key) == tid:
-                        del head.active_keys[gone.dedupe_key]
-            else:
-                for key, value in list(head.active_keys.items()):
-                    if value == tid:
-                        del head.active_keys[key]
-        for jid in entry.get("del_jobs", ()):
-            if full and self.jobs.pop(jid, None) is not None:
-                changed_j.add(jid)
-        if "next_task_id" in entry:
-            head.next_task_id = max(head.next_task_id, entry["next_task_id"])
-        if "next_job_id" in entry:
-            head.next_job_id = max(head.next_job_id, entry["next_job_id"])
+        self.state.apply(entry, full, changed_t, changed_j, index=self.loaded)
+
+    def log_path(self, task_id: int) -> Path:
+        """Where a task's output log lives (it may not exist yet)."""
+        return self.logs_dir / f"{task_id}.log"
 
     def find_light(self, task_id: int) -> Task | None:
         """One task without loading them all: the journal's copy, else its snapshot line."""
@@ -650,17 +528,14 @@ class Store:
     # ---------------------------------------------------------------- writing
     def next_task_id(self) -> int:
         """Hand out a task id (hold the lock; persisted by the commit that uses it)."""
-        tid = self.head_info.next_task_id
-        self.head_info.next_task_id += 1
-        return tid
+        return self.state.next_task_id()
 
     def next_job_id(self) -> int:
-        jid = self.head_info.next_job_id
-        self.head_info.next_job_id += 1
-        return jid
+        """Hand out a job id (hold the lock; persisted by the commit that uses it)."""
+        return self.state.next_job_id()
 
     def commit(self, change: Change) -> None:
-        """Make a change durable (one fsynced journal line) and apply it in memory.
+        """Make a change durable (one fsynced journal line), then apply it to the state.
 
         Call with the lock held, after `sync()`/`head()`.
         """
@@ -677,32 +552,15 @@ class Store:
             entry["del_tasks"] = list(change.del_tasks)
         if change.del_jobs:
             entry["del_jobs"] = list(change.del_jobs)
-        entry["next_task_id"] = self.head_info.next_task_id
-        entry["next_job_id"] = self.head_info.next_job_id
+        entry["next_task_id"] = self.state.head.next_task_id
+        entry["next_job_id"] = self.state.head.next_job_id
         line = (json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
-        try:
-            self._append(line)
-        except StoreError:
-            if self.loaded:  # callers changed records in memory first: back to what the file holds
-                self._full_load()
-            raise
+        self._append(line)  # on failure nothing was applied: memory still matches the file
         self.seq = entry["seq"]
         self._journal_offset += len(line)
         self._journal_lines += 1
-        # apply to memory: records we were handed are already the objects we hold
-        for job in change.jobs:
-            if isinstance(job, Job):
-                self.head_info.note_job(job.to_dict())
-                if self.loaded:
-                    self.jobs[job.id] = job
-        for task in change.tasks:
-            if isinstance(task, Task):
-                self.head_info.note_task({"id": task.id, "status": task.status, "dedupe_key": task.dedupe_key})
-                if self.loaded:
-                    self._remember(task)
-        if change.patches or change.del_tasks or change.del_jobs:
-            sub = {k: v for k, v in entry.items() if k in ("patches", "del_tasks", "del_jobs")}
-            self._apply_entry(sub, self.loaded, set(), set())
+        # apply to memory: records we were handed become the ones held
+        self.state.apply_change(change, entry, self.loaded)
         limit = COMPACT_BYTES if self.loaded else LIGHT_COMPACT_BYTES
         if self._journal_offset > limit or (self._fold_damaged and self.loaded):
             if not self.loaded:
@@ -770,13 +628,13 @@ class Store:
         """
         if not self.loaded:
             self._full_load()
-        archived = self._archive_old() if retention else 0
+        old_tasks, old_jobs = self._archive_old() if retention else (set(), set())
+        self._write_snapshot(self.seq + 1, old_tasks, old_jobs)  # on failure memory still matches the file
         self.seq += 1
-        try:
-            self._write_snapshot()
-        except StoreError:
-            self._full_load()  # the archived tasks are still live in the file
-            raise
+        for tid in old_tasks:
+            self.state.drop_task(tid)
+        for jid in old_jobs:
+            self.state.jobs.pop(jid, None)
         # the new snapshot carries seq, so any journal line left is skipped; empty it
         try:
             fd = os.open(self.journal_path, os.O_WRONLY | NOFOLLOW)
@@ -790,13 +648,14 @@ class Store:
         self._journal_offset = 0
         self._journal_lines = 0
         self._fold_damaged = False
-        return archived
+        return len(old_tasks)
 
-    def _write_snapshot(self) -> None:
-        head = self.head_info
+    def _write_snapshot(self, seq: int | None = None, skip_tasks: set = frozenset(), skip_jobs: set = frozenset()) -> None:
+        """Write every live record but the skipped ones as the new snapshot (atomic; fsynced)."""
+        head = self.state.head
         header = {
             "version": SCHEMA_VERSION,
-            "seq": self.seq,
+            "seq": self.seq if seq is None else seq,
             "next_task_id": head.next_task_id,
             "next_job_id": head.next_job_id,
             "active_keys": head.active_keys,
@@ -804,9 +663,9 @@ class Store:
         }
         dumps = json.dumps
         parts = [dumps(header, ensure_ascii=False)[:-1] + ",\n", '"jobs": [\n']
-        parts.append(",\n".join(dumps(j.to_dict(), ensure_ascii=False) for j in self.jobs.values()))
+        parts.append(",\n".join(dumps(j.to_dict(), ensure_ascii=False) for j in self.state.jobs.values() if j.id not in skip_jobs))
         parts.append('\n],\n"tasks": [\n')
-        parts.append(",\n".join(dumps(t.to_dict(), ensure_ascii=False) for t in self.tasks.values()))
+        parts.append(",\n".join(dumps(t.to_dict(), ensure_ascii=False) for t in self.state.tasks.values() if t.id not in skip_tasks))
         parts.append("\n]}\n")
         data = "".join(parts).encode("utf-8")
         # an unpredictable name, created new (never an existing file or a planted symlink)
@@ -831,34 +690,33 @@ class Store:
         _fsync_dir(self.home)
         self._snap_sig = _stat_sig(self.path)
 
-    def _archive_old(self) -> int:
-        finished = [t for t in self.tasks.values() if t.status in FINISHED]
+    def _archive_old(self) -> tuple[set[int], set[int]]:
+        """Append the finished tasks retention moves out (and jobs left empty) to the archive.
+
+        Answers their ids; they leave memory once the new snapshot is written.
+        """
+        finished = [t for t in self.state.tasks.values() if t.status in FINISHED]
         if not finished:
-            return 0
+            return set(), set()
         cutoff = iso(time.time() - self.retention.max_age_days * 86400)
         finished.sort(key=lambda t: (t.finished_at or t.updated_at or "", t.id), reverse=True)
         old = [t for i, t in enumerate(finished) if i >= self.retention.keep or (t.finished_at or t.updated_at or "") < cutoff]
         if not old:
-            return 0
-        old_ids = {t.id for t in old}
+            return set(), set()
         # a task some queued task still waits on stays live, so `after` can be judged
-        waited_on = {a for t in self.tasks.values() if t.status in ACTIVE for a in t.after}
+        waited_on = {a for t in self.state.tasks.values() if t.status in ACTIVE for a in t.after}
         old = [t for t in old if t.id not in waited_on]
         old_ids = {t.id for t in old}
-        live_jobs = {t.job_id for t in self.tasks.values() if t.id not in old_ids}
+        live_jobs = {t.job_id for t in self.state.tasks.values() if t.id not in old_ids}
         old_jobs = {t.job_id for t in old if t.job_id is not None} - live_jobs
         lines = [json.dumps({"type": "task", "archived_at": iso(), "record": t.to_dict()}, ensure_ascii=False) for t in old]
         lines += [
-            json.dumps({"type": "job", "archived_at": iso(), "record": self.jobs[j].to_dict()}, ensure_ascii=False)
+            json.dumps({"type": "job", "archived_at": iso(), "record": self.state.jobs[j].to_dict()}, ensure_ascii=False)
             for j in sorted(old_jobs)
-            if j in self.jobs
+            if j in self.state.jobs
         ]
         self._append_archive(("\n".join(lines) + "\n").encode("utf-8"))
-        for t in old:
-            self._forget(t.id)
-        for j in old_jobs:
-            self.jobs.pop(j, None)
-        return len(old)
+        return old_ids, old_jobs
 
     def archive_records(self, tasks: list[Task], jobs: list[Job], reason: str) -> None:
         """Append records to the archive (before they leave the live file)."""

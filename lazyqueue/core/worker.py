@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import events as ev
+from . import lifecycle
 from .context import TaskContext
 from .errors import Cancelled, LazyQueueError, StoreError, TaskError
-from .models import CANCELLED, COMPLETED, EXPIRED, FAILED, QUEUED, RUNNING, Job, Task, iso, parse_iso
+from .models import COMPLETED, QUEUED, RUNNING, Job, Task, iso, parse_iso
 from .scheduling import Caps, due_scan, plan_claims
-from .taskfile import Change
+from .state import Change
 
 if TYPE_CHECKING:
     import asyncio
@@ -75,11 +76,6 @@ def pid_alive(pid: int, started: str | None = None) -> bool:
     return True
 
 
-def _job_copy(job: Job | None) -> Job | None:
-    """Events hand out copies: a subscriber may keep them while the worker changes the job."""
-    return Job.from_dict(job.to_dict()) if job is not None else None
-
-
 @dataclass
 class Running:
     task_id: int
@@ -89,12 +85,46 @@ class Running:
     abandon_at: float | None = None
 
 
+class Pass:
+    """What one pass of the worker decided; written in one change, announced after."""
+
+    def __init__(self, now: float):
+        self.now = now
+        self.touched: dict[int, Task] = {}  # new records of tasks this pass moved
+        self.added: list[Task] = []  # tasks this pass made (follow-ups)
+        self.patches: list[dict] = []  # leases, progress
+        self.jobs: list[Job] = []  # job stages
+        self.published: list = []  # transitions and events, in order
+        self.queued: list[Task] = []  # tasks this pass (re-)queued
+        self.to_start: list[Task] = []  # claimed: dispatched once written
+        self.new_keys: dict = {}  # dedupe keys of the tasks this pass made
+        self.changed: set[int] = set()  # ids another process changed
+
+    def move(self, moved: "lifecycle.Transition") -> None:
+        """A task's status changed (its new record replaces any earlier one of this pass)."""
+        self.touched[moved.task.id] = moved.task
+        self.published.append(moved)
+        if moved.task.status == QUEUED:
+            self.queued.append(moved.task)
+
+    def add(self, made: "lifecycle.Transition") -> None:
+        """A new task was made."""
+        self.added.append(made.task)
+        self.published.append(made)
+        self.queued.append(made.task)
+
+    def change(self) -> Change:
+        """Everything this pass writes."""
+        return Change(tasks=self.added + list(self.touched.values()), jobs=self.jobs, patches=self.patches)
+
+
 class Worker:
     """Runs queued tasks of one Queue. Use `start()` (thread) or `run()` (blocking)."""
 
     def __init__(self, queue: "Queue", concurrency: int | None = None, grace_s: float | None = None):
         self.queue = queue
-        self.store = queue.store
+        self.taskfile = queue.taskfile
+        self.state = queue.state
         self.concurrency = concurrency or queue.config.concurrency
         self.grace_s = queue.config.grace_s if grace_s is None else grace_s
         self.id = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -200,7 +230,7 @@ class Worker:
             now = time.time()
             if self._due_at is not None and now >= self._due_at:
                 return
-            if self.store.changed_on_disk():
+            if self.taskfile.changed_on_disk():
                 return
 
     def _coalesce(self) -> None:
@@ -217,83 +247,114 @@ class Worker:
             self._wake.clear()
 
     def tick(self) -> None:
-        """One pass under the lock; see the module docstring."""
-        published: list[ev.Event] = []
-        to_start: list[Task] = []
+        """One pass under the lock: the steps below, then one durable write, then the events.
+
+        Each step decides on the records as written plus what earlier steps of
+        this pass changed (`pass_.touched`); nothing is applied to memory before
+        the write succeeds.
+        """
+        pass_ = Pass(now=time.time())
         try:
-            with self.store.lock:
-                self.store.sync()
-                changed, changed_jobs = self.store.drain_changes()
-                if changed or changed_jobs:
-                    published.append(self._external_event(changed, changed_jobs))
-                now = time.time()
-                now_iso = iso(now)
-                change = Change()
-                touched: dict[int, Task] = {}
-                self._record_outcomes(change, touched, published, now)
-                self._external_requests(changed)
-                if now >= self._next_recovery:
-                    self._recover_orphans(change, touched, published, now)
-                    self._next_recovery = now + RECOVERY_SCAN_S
-                self._check_deadlines(change, touched, published, now)
-                queue_due = self._queue_due
-                if now >= self._next_due_scan or changed or (queue_due is not None and now >= queue_due):
-                    expired, next_due = due_scan(self.store, now_iso)
-                    for task in expired:
-                        self._finish(task, EXPIRED, now, error="not started before it expired", error_kind="fatal")
-                        touched[task.id] = task
-                        published.append(self._event(task))
-                    self._next_due_scan = now + 1.0
-                    self._queue_due = parse_iso(next_due) if next_due else None
-                if now >= self._next_heartbeat and self.running:
-                    self._heartbeat(change, touched, now)
-                    self._next_heartbeat = now + HEARTBEAT_S
-                if now >= self._next_progress_write:
-                    self._persist_progress(change, touched)
-                    self._next_progress_write = now + PROGRESS_WRITE_S
-                for task in touched.values():
-                    self.store._index(task)  # caps must count what this pass already changed
-                if not self.paused and not self._stop.is_set():
-                    plan = plan_claims(self.store, self.caps(), now_iso)
-                    for task, why in plan.dependency_failed:
-                        self._finish(task, FAILED, now, error=why, error_kind="fatal")
-                        touched[task.id] = task
-                        published.append(self._event(task))
-                    if plan.dependency_failed:
-                        self._wake.set()  # tasks waiting on these were judged before they failed: look again
-                    for task in plan.start:
-                        self._claim(task, now, now_iso)
-                        touched[task.id] = task
-                        to_start.append(task)
-                        published.append(self._event(task))
-                change.tasks.extend(touched.values())
-                self._flush_stage_updates(change, published, now_iso)
-                self.store.commit(change)
+            with self.taskfile.lock:
+                self.taskfile.sync()
+                self._hear_other_processes(pass_)
+                self._record_outcomes(pass_)
+                self._recover_orphans(pass_)
+                self._check_deadlines(pass_)
+                self._expire_overdue(pass_)
+                self._renew_leases(pass_)
+                self._persist_progress(pass_)
+                self._claim_work(pass_)
+                self._flush_stage_updates(pass_)
+                self.taskfile.commit(pass_.change())
+                published = [self._announce(item) for item in pass_.published]
         except StoreError as exc:
-            self._store_failed(exc, to_start)
+            self._store_failed(exc, pass_)
             return
-        for tid, _kind_of, _value in self._pending_outcomes:
-            run = self.running.pop(tid, None)
-            if run is not None:
-                run.ctx.close()
-            self._children.pop(tid, None)
-        self._pending_outcomes = []
+        self._settle_recorded()
         for event in published:
             self.queue.events.publish(event)
-            if event.type == ev.TASK_QUEUED and event.task is not None:
-                self._note_queued(event.task)
-        for task in to_start:
+        for moved in pass_.queued:
+            self._note_queued(moved)
+        for task in pass_.to_start:
             self._dispatch(task)
         self._publish_pending_progress()
-        busy = bool(self.running) or bool(self.store.queued_ids)
+        busy = bool(self.running) or bool(self.state.queued_ids)
         if not busy:
             self.idle_event.set()
         else:
             self.idle_event.clear()
         self._plan_next_wake()
 
+    # ---------------------------------------------------------------- the pass, step by step
+    def _hear_other_processes(self, pass_: "Pass") -> None:
+        """What other processes wrote: one store-reloaded event; a cancel asked elsewhere reaches its handler."""
+        changed, changed_jobs = self.taskfile.drain_changes()
+        pass_.changed = changed
+        if changed or changed_jobs:
+            pass_.published.append(self._external_event(changed, changed_jobs))
+        for tid in changed:
+            run = self.running.get(tid)
+            if run is None:
+                continue
+            task = self.state.tasks.get(tid)
+            if task is None or task.cancel_requested:
+                run.ctx.request_cancel("cancel")
+
+    def _expire_overdue(self, pass_: "Pass") -> None:
+        """Queued tasks past their `expires_at` become expired; note when the next one is due."""
+        now = pass_.now
+        queue_due = self._queue_due
+        if now >= self._next_due_scan or pass_.changed or (queue_due is not None and now >= queue_due):
+            expired, next_due = due_scan(self.state, iso(now))
+            for task in expired:
+                pass_.move(lifecycle.expire(task, now))
+            self._next_due_scan = now + 1.0
+            self._queue_due = parse_iso(next_due) if next_due else None
+
+    def _renew_leases(self, pass_: "Pass") -> None:
+        """Every HEARTBEAT_S: extend the lease of each task this worker runs."""
+        now = pass_.now
+        if now < self._next_heartbeat or not self.running:
+            return
+        self._next_heartbeat = now + HEARTBEAT_S
+        for tid in self.running:
+            task = self.state.tasks.get(tid)
+            if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
+                continue
+            if tid not in pass_.touched:
+                pass_.patches.append({"id": tid, "owner": self._owner(now, self._children.get(tid))})
+
+    def _claim_work(self, pass_: "Pass") -> None:
+        """Start what the caps allow; fail tasks whose dependency did not complete."""
+        if self.paused or self._stop.is_set():
+            return
+        now = pass_.now
+        now_iso = iso(now)
+        plan = plan_claims(self.state, self.caps(), now_iso, archived=self.taskfile.archived_task,
+                           pending=pass_.touched)
+        for task, why in plan.dependency_failed:
+            pass_.move(lifecycle.dependency_failed(task, why, now))
+        if plan.dependency_failed:
+            self._wake.set()  # tasks waiting on these were judged before they failed: look again
+        for task in plan.start:
+            moved = lifecycle.claim(task, self._owner(now), now_iso)
+            pass_.move(moved)
+            pass_.to_start.append(moved.task)
+
+    def _settle_recorded(self) -> None:
+        """The outcomes just written: their handlers are done with."""
+        for tid, _kind_of, _value in self._pending_outcomes:
+            run = self.running.pop(tid, None)
+            if run is not None:
+                run.ctx.close()
+            self._children.pop(tid, None)
+        self._pending_outcomes = []
+
     def _note_queued(self, task: Task) -> None:
         """A task this pass queued (follow-up, retry): run it now or when it is due."""
+        if task.status != QUEUED:
+            return
         due = parse_iso(task.not_before) if task.not_before else None
         if due is None or due <= time.time():
             self._wake.set()
@@ -315,44 +376,37 @@ class Worker:
         self._due_at = max(now, min(due)) if due else None
 
     def _external_event(self, changed: set[int], changed_jobs: set[int]) -> ev.Event:
-        tasks, jobs = self.store.tasks, self.store.jobs
+        tasks, jobs = self.state.tasks, self.state.jobs
         return ev.Event(ev.STORE_RELOADED, data={
             "tasks": [tasks[t].copy() for t in changed if t in tasks],
             "removed_tasks": [t for t in changed if t not in tasks],
-            "jobs": [_job_copy(jobs[j]) for j in changed_jobs if j in jobs],
+            "jobs": [lifecycle.copy_job(jobs[j]) for j in changed_jobs if j in jobs],
             "removed_jobs": [j for j in changed_jobs if j not in jobs],
         })
 
-    def _store_failed(self, exc: StoreError, claimed: list[Task]) -> None:
+    def _store_failed(self, exc: StoreError, pass_: "Pass") -> None:
+        """Nothing of the pass was written (nor applied): keep its inputs for the next one."""
+        for tid in pass_.touched:  # the ready order let go of what the pass claimed or failed
+            held = self.state.tasks.get(tid)
+            if held is not None:
+                self.state.reindex(held)
         message = str(exc)
         self.errors.append(message)
         with self._outcome_lock:  # nothing was recorded: keep the outcomes for the next pass
             self._outcomes = self._pending_outcomes + self._outcomes
         self._pending_outcomes = []
         self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"error": message}))
-        with self.store.lock:
-            self.store.loaded = False
-            self.store.sync()  # back to what is durable
         self._due_at = time.time() + 1.0  # try again shortly; the outcomes wait
 
     # ---------------------------------------------------------------- transitions
-    def _event(self, task: Task, **data: Any) -> ev.Event:
-        kind_of = ev.STATUS_EVENT[task.status]
-        if kind_of != ev.TASK_QUEUED and not self.queue.events.wants(kind_of):
-            return ev.Event(kind_of, data=data)  # nobody listens: skip the copies
-        job = self.store.jobs.get(task.job_id) if task.job_id is not None else None
-        return ev.Event(kind_of, task=task.copy(), job=_job_copy(job), data=data)
-
-    def _claim(self, task: Task, now: float, now_iso: str) -> None:
-        task.status = RUNNING
-        task.attempt += 1
-        task.started_at = now_iso
-        task.updated_at = now_iso
-        task.finished_at = None
-        task.progress = None
-        task.progress_label = None
-        task.cancel_requested = False
-        task.owner = self._owner(now)
+    def _announce(self, item: "lifecycle.Transition | ev.Event") -> ev.Event:
+        """The event of a transition just written (copies only when someone listens)."""
+        if isinstance(item, ev.Event):
+            return item
+        if not self.queue.events.wants(item.event):
+            return ev.Event(item.event, data=item.data)  # nobody listens: skip the copies
+        job = item.job or (self.state.jobs.get(item.task.job_id) if item.task.job_id is not None else None)
+        return item.announce(job)
 
     def _owner(self, now: float, extra: dict | None = None) -> dict:
         owner = {"pid": os.getpid(), "host": HOST, "worker": self.id, "lease_until": iso(now + LEASE_S)}
@@ -362,95 +416,58 @@ class Worker:
             owner.update(extra)
         return owner
 
-    def _finish(self, task: Task, status: str, now: float, *, result: Any = None, error: str | None = None, error_kind: str | None = None) -> None:
-        stamp = iso(now)
-        task.status = status
-        task.updated_at = stamp
-        task.finished_at = stamp
-        task.owner = None
-        task.cancel_requested = False
-        if status == COMPLETED:
-            task.result = result
-            task.error = None
-            task.error_kind = None
-            task.progress = 100.0
-        else:
-            task.error = error
-            task.error_kind = error_kind
-
-    def _requeue(self, task: Task, now: float, *, spend_attempt: bool, delay: float | None = None) -> None:
-        task.status = QUEUED
-        task.owner = None
-        task.started_at = None
-        task.updated_at = iso(now)
-        task.cancel_requested = False
-        task.progress = None
-        task.progress_label = None
-        if not spend_attempt:
-            task.attempt = max(0, task.attempt - 1)
-        task.not_before = iso(now + delay) if delay else None
-
-    def _record_outcomes(self, change: Change, touched: dict, published: list, now: float) -> None:
+    def _record_outcomes(self, pass_: "Pass") -> None:
+        """Handlers that returned or raised since the last pass: completed, failed, retried, cancelled."""
         with self._outcome_lock:
             outcomes, self._outcomes = self._outcomes, []
         self._pending_outcomes = outcomes  # given back if the write fails
         for tid, kind_of, value in outcomes:
             run = self.running.get(tid)
-            task = self.store.tasks.get(tid)
+            task = self.state.tasks.get(tid)
             if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
                 continue  # deleted, or recovered by another worker meanwhile: not ours to record
-            self._apply_outcome(task, kind_of, value, run, change, published, now)
-            touched[tid] = task
+            moved = self._outcome(task, kind_of, value, run, pass_.now)
+            pass_.move(moved)
+            if moved.task.status == COMPLETED:
+                self._follow_ups(moved.task, pass_)
             with self._progress_lock:
                 self._progress_dirty.discard(tid)
                 self._progress_pending.discard(tid)
                 self._progress_pub.pop(tid, None)
 
-    def _apply_outcome(self, task: Task, kind_of: str, value: Any, run: Running | None, change: Change, published: list, now: float) -> None:
+    def _outcome(self, task: Task, kind_of: str, value: Any, run: Running | None, now: float) -> lifecycle.Transition:
         cancel_asked = task.cancel_requested or (run is not None and run.ctx.cancel_reason == "cancel")
         if kind_of == "ok":
             try:
                 json.dumps(value)
             except (TypeError, ValueError) as exc:  # it could never be written: fail the task, not the pass
-                self._failed(task, f"the handler's result is not JSON: {exc}", "fatal", published, now)
-                return
-            self._finish(task, COMPLETED, now, result=value)
-            published.append(self._event(task, cancel_too_late=cancel_asked))
-            self._follow_ups(task, change, published, now)
-            return
+                return self._fail(task, f"the handler's result is not JSON: {exc}", "fatal", now)
+            return lifecycle.finish(task, COMPLETED, now, result=value, cancel_too_late=cancel_asked)
         exc = value
         reason = run.ctx.cancel_reason if run is not None else None
         if isinstance(exc, Cancelled) or (reason and not isinstance(exc, TaskError)):
-            if reason == "shutdown" and not task.cancel_requested:  # a cancel asked meanwhile still holds
-                self._requeue(task, now, spend_attempt=False)
-                published.append(self._event(task, shutdown=True))
-                return
-            if reason == "timeout":
-                self._failed(task, f"timed out after {task.timeout_s:g} s", "retryable", published, now)
-                return
-            self._finish(task, CANCELLED, now, error="cancelled", error_kind="user")
-            published.append(self._event(task))
-            return
+            if reason == "shutdown" and task.cancel_requested:  # a cancel asked meanwhile still holds
+                reason = "cancel"
+            extra = {"shutdown": True} if reason == "shutdown" else {}
+            return lifecycle.stopped(task, reason, now, self._backoff(task), **extra)
         if isinstance(exc, TaskError):
             message, error_kind = str(exc) or exc.__class__.__name__, exc.error_kind
         else:
             message = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
             error_kind = "retryable"
-        self._failed(task, message, error_kind, published, now)
+        return self._fail(task, message, error_kind, now)
 
-    def _failed(self, task: Task, message: str, error_kind: str, published: list, now: float) -> None:
-        if error_kind == "retryable" and task.attempt < task.max_attempts:
-            kind = self.queue.registry.find(task.kind)
-            delay = kind.backoff.delay(task.attempt, self._rng) if kind else 5.0
-            task.error = message
-            task.error_kind = error_kind
-            self._requeue(task, now, spend_attempt=True, delay=delay)
-            published.append(self._event(task, retry_in=delay))
-            return
-        self._finish(task, FAILED, now, error=message, error_kind=error_kind)
-        published.append(self._event(task))
+    def _backoff(self, task: Task):
+        kind = self.queue.registry.find(task.kind)
+        if kind is None:
+            return lambda attempt: 5.0
+        return lambda attempt: kind.backoff.delay(attempt, self._rng)
 
-    def _follow_ups(self, task: Task, change: Change, published: list, now: float) -> None:
+    def _fail(self, task: Task, message: str, error_kind: str, now: float) -> lifecycle.Transition:
+        return lifecycle.fail(task, message, error_kind, now, self._backoff(task))
+
+    def _follow_ups(self, task: Task, pass_: "Pass") -> None:
+        """Queue the kind's `then` kinds after a completed task (its result as `previous_result`)."""
         kind = self.queue.registry.find(task.kind)
         if kind is None or not kind.then:
             return
@@ -458,33 +475,36 @@ class Worker:
         payload["previous_result"] = task.result
         for follow in kind.then:
             try:
-                made, dup = self.queue._build_task(follow, payload, job_id=task.job_id, after=[], now=now)
+                made, dup = lifecycle.enqueue(
+                    self.state, self.queue.registry.get(follow), payload, full=True, find=self.state.tasks.get,
+                    archived=self.taskfile.archived_task, batch_keys=pass_.new_keys, job_id=task.job_id,
+                    after=[], now=pass_.now, new_job=False,
+                )
             except LazyQueueError as exc:
                 task.meta = dict(task.meta, then_error=str(exc))
                 continue
             if dup is None:
-                change.tasks.append(made)
-                self.store.head_info.note_task(made.to_dict())
-                published.append(ev.Event(ev.TASK_QUEUED, task=made.copy(), data={"follow_up_of": task.id}))
+                made.data["follow_up_of"] = task.id
+                pass_.add(made)
 
-    def _flush_stage_updates(self, change: Change, published: list, now_iso: str) -> None:
+    def _flush_stage_updates(self, pass_: "Pass") -> None:
+        """Job stages handlers set since the last pass."""
         with self._progress_lock:
             updates, self._stage_updates = self._stage_updates, {}
         for tid, stage in updates.items():
-            task = self.store.tasks.get(tid)
-            job = self.store.jobs.get(task.job_id) if task and task.job_id is not None else None
+            task = self.state.tasks.get(tid)
+            job = self.state.jobs.get(task.job_id) if task and task.job_id is not None else None
             if job is None or job.stage == stage:
                 continue
-            job.stage = stage
-            job.updated_at = now_iso
-            change.jobs.append(job)
-            published.append(ev.Event(ev.JOB_UPDATED, job=_job_copy(job)))
+            new = lifecycle.set_stage(job, stage, pass_.now)
+            pass_.jobs.append(new)
+            pass_.published.append(ev.Event(ev.JOB_UPDATED, job=lifecycle.copy_job(new)))
 
     # ---------------------------------------------------------------- running
     def _dispatch(self, task: Task) -> None:
         kind = self.queue.registry.find(task.kind)
-        job = self.store.jobs.get(task.job_id) if task.job_id is not None else None
-        ctx = TaskContext(task.copy(), job, self.store.logs_dir / f"{task.id}.log", self)
+        job = self.state.jobs.get(task.job_id) if task.job_id is not None else None
+        ctx = TaskContext(task.copy(), job, self.taskfile.logs_dir / f"{task.id}.log", self)
         timeout = task.timeout_s if task.timeout_s else (kind.timeout if kind else None)
         if timeout and not task.timeout_s:
             task.timeout_s = timeout
@@ -550,7 +570,7 @@ class Worker:
 
     # ---------------------------------------------------------------- reports from handlers
     def report_progress(self, tid: int, value: float | None, label: str | None) -> None:
-        task = self.store.tasks.get(tid)
+        task = self.state.tasks.get(tid)
         if task is None or task.status != RUNNING:
             return
         task.progress = value
@@ -570,7 +590,7 @@ class Worker:
         self.queue.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
 
     def report_meta(self, tid: int, values: dict) -> None:
-        task = self.store.tasks.get(tid)
+        task = self.state.tasks.get(tid)
         if task is None or task.status != RUNNING:
             return
         task.meta = {**task.meta, **values}
@@ -586,7 +606,7 @@ class Worker:
                     self._progress_pub[tid] = now
                     ready.append(tid)
         for tid in ready:
-            task = self.store.tasks.get(tid)
+            task = self.state.tasks.get(tid)
             if task is not None and task.status == RUNNING:
                 self.queue.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
 
@@ -603,31 +623,25 @@ class Worker:
         with self._progress_lock:
             self._children[tid] = info
         # durable now: a worker that recovers this task must be able to stop the command
-        with self.store.lock:
-            self.store.sync()
-            task = self.store.tasks.get(tid)
+        with self.taskfile.lock:
+            self.taskfile.sync()
+            task = self.state.tasks.get(tid)
             if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
                 raise Cancelled("cancel")  # no longer ours to run
-            task.owner = {**task.owner, **info}
-            self.store.commit(Change(patches=[{"id": tid, "owner": task.owner}]))
+            self.taskfile.commit(Change(patches=[{"id": tid, "owner": {**task.owner, **info}}]))
 
-    def _persist_progress(self, change: Change, touched: dict) -> None:
+    def _persist_progress(self, pass_: "Pass") -> None:
+        """At most every PROGRESS_WRITE_S: write the progress handlers reported (held in memory till then)."""
+        if pass_.now < self._next_progress_write:
+            return
+        self._next_progress_write = pass_.now + PROGRESS_WRITE_S
         with self._progress_lock:
             dirty, self._progress_dirty = self._progress_dirty, set()
         for tid in dirty:
-            task = self.store.tasks.get(tid)
-            if task is None or task.status != RUNNING or tid in touched:
+            task = self.state.tasks.get(tid)
+            if task is None or task.status != RUNNING or tid in pass_.touched:
                 continue
-            change.patches.append({"id": tid, "progress": task.progress, "progress_label": task.progress_label, "meta": task.meta, "updated_at": iso()})
-
-    def _heartbeat(self, change: Change, touched: dict, now: float) -> None:
-        for tid in self.running:
-            task = self.store.tasks.get(tid)
-            if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
-                continue
-            task.owner = self._owner(now, self._children.get(tid))
-            if tid not in touched:
-                change.patches.append({"id": tid, "owner": task.owner})
+            pass_.patches.append({"id": tid, "progress": task.progress, "progress_label": task.progress_label, "meta": task.meta, "updated_at": iso()})
 
     # ---------------------------------------------------------------- cancel, timeouts, recovery
     def request_cancel(self, tid: int) -> bool:
@@ -638,16 +652,9 @@ class Worker:
         run.ctx.request_cancel("cancel")
         return True
 
-    def _external_requests(self, changed: set[int]) -> None:
-        for tid in changed:
-            run = self.running.get(tid)
-            if run is None:
-                continue
-            task = self.store.tasks.get(tid)
-            if task is None or task.cancel_requested:
-                run.ctx.request_cancel("cancel")
-
-    def _check_deadlines(self, change: Change, touched: dict, published: list, now: float) -> None:
+    def _check_deadlines(self, pass_: "Pass") -> None:
+        """Time out handlers past their deadline; give up on those that ignore a stop for too long."""
+        now = pass_.now
         for tid, run in list(self.running.items()):
             if run.deadline is not None and now >= run.deadline and not run.ctx.cancelled:
                 run.ctx.request_cancel("timeout")
@@ -655,41 +662,29 @@ class Worker:
             elif run.abandon_at is not None and now >= run.abandon_at:
                 # the handler ignores cancellation: give up on it and free the slot
                 self.running.pop(tid, None)
-                task = self.store.tasks.get(tid)
-                if task is not None and task.status == RUNNING:
-                    what = f"timed out after {task.timeout_s:g} s" if run.ctx.cancel_reason == "timeout" else "cancelled"
-                    if run.ctx.cancel_reason == "timeout":
-                        self._failed(task, what + " (the handler did not stop)", "retryable", published, now)
-                    elif run.ctx.cancel_reason == "shutdown":
-                        self._requeue(task, now, spend_attempt=False)
-                        published.append(self._event(task))
-                    else:
-                        self._finish(task, CANCELLED, now, error="cancelled", error_kind="user")
-                        published.append(self._event(task))
-                    touched[tid] = task
+                task = self.state.tasks.get(tid)
+                if task is not None and task.status == RUNNING and tid not in pass_.touched:
+                    pass_.move(lifecycle.stopped(task, run.ctx.cancel_reason, now, self._backoff(task),
+                                                 suffix=" (the handler did not stop)"))
 
-    def _recover_orphans(self, change: Change, touched: dict, published: list, now: float) -> None:
+    def _recover_orphans(self, pass_: "Pass") -> None:
+        """Every RECOVERY_SCAN_S: tasks running under a dead worker are re-queued (or failed, or cancelled)."""
+        now = pass_.now
+        if now < self._next_recovery:
+            return
+        self._next_recovery = now + RECOVERY_SCAN_S
         now_iso = iso(now)
-        for tid in list(self.store.running_ids):
-            task = self.store.tasks[tid]
-            if tid in touched or task.status != RUNNING:
-                continue  # this pass already recorded its outcome; the index is stale
+        for tid in list(self.state.running_ids):
+            task = self.state.tasks[tid]
+            if tid in pass_.touched or task.status != RUNNING:
+                continue  # this pass already recorded its outcome
             owner = task.owner or {}
             if owner.get("worker") == self.id and tid in self.running:
                 continue
             if owner.get("worker") != self.id and not self._owner_dead(owner, now_iso):
                 continue
             self._stop_orphan_child(owner)
-            if task.cancel_requested:  # someone asked to cancel it before its death was noticed
-                self._finish(task, CANCELLED, now, error="cancelled", error_kind="user")
-            elif task.attempt < task.max_attempts:
-                self._requeue(task, now, spend_attempt=True)
-                task.error = "interrupted (its worker stopped); re-queued"
-                task.error_kind = "retryable"
-            else:
-                self._finish(task, FAILED, now, error="interrupted", error_kind="retryable")
-            touched[tid] = task
-            published.append(self._event(task, recovered=True))
+            pass_.move(lifecycle.recover(task, now))
 
     @staticmethod
     def _owner_dead(owner: dict, now_iso: str) -> bool:
@@ -736,17 +731,16 @@ class Worker:
                 self._wake.clear()
                 self.tick()
         if self.running:  # handlers that ignore cancel: put their tasks back anyway
-            with self.store.lock:
-                self.store.sync()
+            with self.taskfile.lock:
+                self.taskfile.sync()
                 change = Change()
                 now = time.time()
                 for tid in list(self.running):
-                    task = self.store.tasks.get(tid)
+                    task = self.state.tasks.get(tid)
                     if task is not None and task.status == RUNNING and (task.owner or {}).get("worker") == self.id:
-                        self._requeue(task, now, spend_attempt=False)
-                        change.tasks.append(task)
+                        change.tasks.append(lifecycle.requeue(task, now, spend_attempt=False).task)
                     self.running.pop(tid, None)
-                self.store.commit(change)
+                self.taskfile.commit(change)
         else:
             self.tick()
 

@@ -113,7 +113,7 @@ class LazyQueueApp(App[int]):
         self.jobs_caption = Static("", id="jobs-caption", classes="caption")
         self.jobs = JobTable(self.view, id="jobs")
         self.activity = ActivityPanel(self.view, id="activity")
-        self.detail = DetailPane(self.view, self.queue.store.logs_dir, id="detail")
+        self.detail = DetailPane(self.view, self.queue.log_path, id="detail")
         self.key_bar = KeyBar()
         yield self.status_line
         with Horizontal(id="main"):
@@ -134,9 +134,9 @@ class LazyQueueApp(App[int]):
         self.jobs.focus()
         for warning in self.queue.warnings:
             self.notify(warning, title="lazyqueue", severity="warning", timeout=10)
-        if len(getattr(self.queue.store, "tasks", ())) > LOAD_IN_BACKGROUND:
+        if self.queue.task_count() > LOAD_IN_BACKGROUND:
             # copying a big history takes a while: paint first, fill in when it is read
-            self.status_line.update(Text(f"lazyqueue  reading {len(self.queue.store.tasks):,} tasks…"))
+            self.status_line.update(Text(f"lazyqueue  reading {self.queue.task_count():,} tasks…"))
             self.call_after_refresh(self._load_in_background)
         else:
             self._loaded(*self.queue.snapshot())
@@ -606,7 +606,7 @@ class LazyQueueApp(App[int]):
         task = self.selected_task()
         if task is None:
             return
-        path = self.queue.store.logs_dir / f"{task.id}.log"
+        path = self.queue.log_path(task.id)
         tid = task.id
 
         def running() -> bool:

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from lazyqueue.core.models import Task, iso
-from lazyqueue.core.taskfile import Change, Store
+from lazyqueue.core.taskfile import Change, TaskFile
 
 
-def add_task(store: Store, kind: str = "k", status: str = "queued", **fields) -> Task:
+def add_task(store: TaskFile, kind: str = "k", status: str = "queued", **fields) -> Task:
     """Commit one task record through `store` (as an enqueue would)."""
     with store.lock:
         if store.loaded:
@@ -24,8 +24,8 @@ def add_task(store: Store, kind: str = "k", status: str = "queued", **fields) ->
     return task
 
 
-def loaded(home: Path) -> Store:
-    store = Store(home)
+def loaded(home: Path) -> TaskFile:
+    store = TaskFile(home)
     store.load()
     return store
 

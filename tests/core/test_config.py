@@ -54,7 +54,7 @@ then = ["thumbnail"]
 command = ["convert", "{output}", "thumb.png"]
 """)
     assert q.config.concurrency == 3 and q.config.grace_s == 1.5
-    assert q.store.retention.keep == 10 and q.store.retention.max_age_days == 2
+    assert q.taskfile.retention.keep == 10 and q.taskfile.retention.max_age_days == 2
     kind = q.registry.get("encode")
     assert kind.concurrency == 1 and kind.max_attempts == 3 and kind.timeout == 3600 and kind.priority == 7
     assert kind.backoff == Backoff(base=5, factor=2, max=300)

@@ -9,7 +9,7 @@ import pytest
 
 from lazyqueue.core.errors import LazyQueueError, NotFound, StoreError, UsageError
 from lazyqueue.core.queue import CANCEL_DONE, Queue, TaskSpec
-from lazyqueue.core.taskfile import Store
+from lazyqueue.core.taskfile import TaskFile
 from tests.conftest import wait_until
 
 
@@ -21,9 +21,9 @@ def q(home):
 
 
 def disk(home) -> dict:
-    store = Store(home)
+    store = TaskFile(home)
     store.load()
-    return {t.id: t for t in store.tasks.values()}
+    return {t.id: t for t in store.state.tasks.values()}
 
 
 def test_enqueue_is_durable_before_it_returns(home, q):
@@ -130,7 +130,7 @@ def test_a_change_made_beside_a_running_worker_is_not_lost(home, q, monkeypatch)
     worker = q.start_worker()
     worker.pause()
     t1, _ = q.enqueue("shell", {"command": "true"})
-    with q.store.lock:  # let any pass in flight finish, then freeze the loop
+    with q.taskfile.lock:  # let any pass in flight finish, then freeze the loop
         monkeypatch.setattr(worker, "tick", lambda: None)
     other = Queue(home, plugins=False, light=True)
     t2, _ = other.enqueue("shell", {"command": "true"})
@@ -202,8 +202,8 @@ def test_concurrent_enqueues_from_several_processes_lose_nothing(home, q):
         "for i in range(40):\n"
         "    q.enqueue('shell', {'command': f'echo {sys.argv[2]}-{i}'}, dedupe_key=f'{sys.argv[2]}-{i % 30}')\n"
         "    if i % 10 == 0:\n"
-        "        with q.store.lock:\n"
-        "            q.store.load(); q.store.compact()\n"
+        "        with q.taskfile.lock:\n"
+        "            q.taskfile.load(); q.taskfile.compact()\n"
     )
     env = dict(os.environ, PYTHONPATH=str(root))
     procs = [subprocess.Popen([sys.executable, "-c", code, str(home), name], env=env, stderr=subprocess.PIPE)
@@ -214,7 +214,7 @@ def test_concurrent_enqueues_from_several_processes_lose_nothing(home, q):
     assert len(tasks) == 90  # 30 distinct keys per process; the other 10 adds were duplicates
     assert len({t.id for t in tasks}) == 90
     assert sorted(t.dedupe_key for t in tasks) == sorted(f"{n}-{i}" for n in "abc" for i in range(30))
-    again = Store(home)
+    again = TaskFile(home)
     with again.lock:
         head = again.head()
     assert head.next_task_id == max(t.id for t in tasks) + 1
@@ -229,9 +229,9 @@ def test_a_priority_that_is_not_a_whole_number_is_refused(home, q, priority):
     with pytest.raises(UsageError):
         q.set_priority(t.id, priority)
     assert q.get(t.id).priority == 5
-    reader = Store(home)
+    reader = TaskFile(home)
     reader.load()
-    assert reader.warnings == [] and list(reader.tasks) == [t.id]
+    assert reader.warnings == [] and list(reader.state.tasks) == [t.id]
 
 
 @pytest.mark.parametrize("options", [
@@ -245,15 +245,15 @@ def test_a_priority_that_is_not_a_whole_number_is_refused(home, q, priority):
 def test_odd_numbers_are_usage_errors_not_broken_records(home, q, options):
     with pytest.raises(UsageError):
         q.enqueue("shell", {"command": "true"}, **options)
-    reader = Store(home)
+    reader = TaskFile(home)
     reader.load()
-    assert reader.warnings == [] and reader.tasks == {}
+    assert reader.warnings == [] and reader.state.tasks == {}
 
 
 @pytest.mark.parametrize("options", [{"label": 5}, {"dedupe_key": 7}, {"title": ["x"]}, {"meta": "x"}])
 def test_fields_of_the_wrong_type_are_usage_errors_not_broken_records(home, q, options):
     with pytest.raises(UsageError):
         q.enqueue("shell", {"command": "true"}, **options)
-    reader = Store(home)
+    reader = TaskFile(home)
     reader.load()
-    assert reader.warnings == [] and reader.tasks == {} and reader.jobs == {}
+    assert reader.warnings == [] and reader.state.tasks == {} and reader.state.jobs == {}

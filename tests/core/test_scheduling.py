@@ -6,12 +6,12 @@ import time
 
 from lazyqueue.core.models import iso
 from lazyqueue.core.scheduling import Caps, due_scan, plan_claims, queue_position, wait_reason
-from lazyqueue.core.taskfile import Store
+from lazyqueue.core.taskfile import TaskFile
 from tests.core.helpers import add_task
 
 
-def store_for(home) -> Store:
-    store = Store(home)
+def store_for(home) -> TaskFile:
+    store = TaskFile(home)
     store.load()
     return store
 
@@ -32,17 +32,17 @@ def test_priority_first_then_fifo(home):
     add_task(s, priority=5)  # t3
     add_task(s, priority=1)  # t4
     add_task(s, priority=9)  # t5
-    assert ids(plan_claims(s, caps(), iso())) == [2, 5, 1, 3, 4]
-    assert [queue_position(s, s.tasks[i]) for i in (2, 5, 1, 3, 4)] == [1, 2, 3, 4, 5]
+    assert ids(plan_claims(s.state, caps(), iso())) == [2, 5, 1, 3, 4]
+    assert [queue_position(s.state, s.state.tasks[i]) for i in (2, 5, 1, 3, 4)] == [1, 2, 3, 4, 5]
 
 
 def test_limit_and_global_cap_take_the_first_in_order(home):
     s = store_for(home)
     for p in (3, 8, 5):
         add_task(s, priority=p)
-    assert ids(plan_claims(s, caps(total=2), iso())) == [2, 3]
+    assert ids(plan_claims(s.state, caps(total=2), iso())) == [2, 3]
     s2 = store_for(home)
-    assert ids(plan_claims(s2, caps(), iso(), limit=1)) == [2]
+    assert ids(plan_claims(s2.state, caps(), iso(), limit=1)) == [2]
 
 
 def test_a_task_not_before_the_future_is_skipped(home):
@@ -50,21 +50,21 @@ def test_a_task_not_before_the_future_is_skipped(home):
     now = time.time()
     add_task(s, not_before=iso(now + 60), priority=9)
     add_task(s, not_before=iso(now - 1))
-    assert ids(plan_claims(s, caps(), iso(now))) == [2]
-    assert ids(plan_claims(s, caps(), iso(now + 61))) == [1]
+    assert ids(plan_claims(s.state, caps(), iso(now))) == [2]
+    assert ids(plan_claims(s.state, caps(), iso(now + 61))) == [1]
 
 
 def test_after_waits_until_the_dependency_completes(home):
     s = store_for(home)
     dep = add_task(s)
     add_task(s, after=[dep.id], priority=9)
-    assert ids(plan_claims(s, caps(), iso())) == [1]
-    s.tasks[1].status = "running"
-    s._index(s.tasks[1])
-    assert ids(plan_claims(s, caps(), iso())) == []
-    s.tasks[1].status = "completed"
-    s._index(s.tasks[1])
-    assert ids(plan_claims(s, caps(), iso())) == [2]
+    assert ids(plan_claims(s.state, caps(), iso())) == [1]
+    s.state.tasks[1].status = "running"
+    s.state.reindex(s.state.tasks[1])
+    assert ids(plan_claims(s.state, caps(), iso())) == []
+    s.state.tasks[1].status = "completed"
+    s.state.reindex(s.state.tasks[1])
+    assert ids(plan_claims(s.state, caps(), iso())) == [2]
 
 
 def test_a_failed_dependency_fails_the_dependent(home):
@@ -73,7 +73,7 @@ def test_a_failed_dependency_fails_the_dependent(home):
     add_task(s, status="cancelled")
     add_task(s, after=[1])
     add_task(s, after=[2])
-    plan = plan_claims(s, caps(), iso())
+    plan = plan_claims(s.state, caps(), iso())
     assert ids(plan) == []
     assert [(t.id, why) for t, why in plan.dependency_failed] == [
         (3, "dependency t1 did not complete"),
@@ -87,9 +87,9 @@ def test_per_kind_cap_counts_running_tasks_in_the_file(home):
     add_task(s, kind="a")
     add_task(s, kind="b")
     add_task(s, kind="a")
-    plan = plan_claims(s, caps(a=1), iso())
+    plan = plan_claims(s.state, caps(a=1), iso())
     assert ids(plan) == [3]
-    plan = plan_claims(store_for(home), caps(a=2), iso())
+    plan = plan_claims(store_for(home).state, caps(a=2), iso())
     assert ids(plan) == [2, 3]
 
 
@@ -98,8 +98,8 @@ def test_global_cap_counts_running_tasks_in_the_file(home):
     add_task(s, status="running")
     add_task(s, status="running")
     add_task(s)
-    assert ids(plan_claims(s, caps(total=2), iso())) == []
-    assert ids(plan_claims(store_for(home), caps(total=3), iso())) == [3]
+    assert ids(plan_claims(s.state, caps(total=2), iso())) == []
+    assert ids(plan_claims(store_for(home).state, caps(total=3), iso())) == [3]
 
 
 def test_exempt_kinds_are_not_held_to_the_global_cap(home):
@@ -110,10 +110,10 @@ def test_exempt_kinds_are_not_held_to_the_global_cap(home):
     add_task(s, kind="a")
     add_task(s, kind="track")
     c = caps(total=1, exempt=("track",), track=None)
-    plan = plan_claims(s, c, iso())
+    plan = plan_claims(s.state, c, iso())
     assert ids(plan) == [3, 5]  # t4 waits for the one global slot
     # an exempt kind is still held to its own cap
-    plan = plan_claims(store_for(home), caps(total=1, exempt=("track",), track=2), iso())
+    plan = plan_claims(store_for(home).state, caps(total=1, exempt=("track",), track=2), iso())
     assert ids(plan) == [3]
 
 
@@ -121,7 +121,7 @@ def test_kinds_without_a_handler_here_are_left_alone(home):
     s = store_for(home)
     add_task(s, kind="elsewhere")
     add_task(s, kind="a")
-    assert ids(plan_claims(s, caps(), iso())) == [2]
+    assert ids(plan_claims(s.state, caps(), iso())) == [2]
 
 
 def test_due_scan_finds_expired_tasks_and_the_next_due_time(home):
@@ -130,10 +130,10 @@ def test_due_scan_finds_expired_tasks_and_the_next_due_time(home):
     add_task(s, expires_at=iso(now - 1))
     add_task(s, not_before=iso(now + 30))
     add_task(s, expires_at=iso(now + 20))
-    expired, next_due = due_scan(s, iso(now))
+    expired, next_due = due_scan(s.state, iso(now))
     assert [t.id for t in expired] == [1]
     assert next_due == iso(now + 20)
-    assert ids(plan_claims(s, caps(), iso(now))) == [3]
+    assert ids(plan_claims(s.state, caps(), iso(now))) == [3]
 
 
 def test_wait_reasons(home):
@@ -148,47 +148,47 @@ def test_wait_reasons(home):
     add_task(s, kind="a", status="failed")  # t7
     add_task(s, kind="a", after=[7])  # t8
     c = caps(k=1)
-    assert wait_reason(s, s.tasks[2], c, now=now) == "cap full: k 1/1"
-    assert wait_reason(s, s.tasks[3], c, now=now) == "waiting on t4"
-    assert wait_reason(s, s.tasks[5], c, now=now) == "retry in 1 min 30 s"
-    assert wait_reason(s, s.tasks[6], c, now=now, clock_fmt=lambda ts: "CLOCK") == "starts at CLOCK"
-    assert wait_reason(s, s.tasks[6], c, now=now).startswith("starts at ")
-    assert wait_reason(s, s.tasks[8], c, now=now) == "dependency t7 did not complete"
-    assert wait_reason(s, s.tasks[4], c, paused=True, now=now) == "paused"
-    assert wait_reason(s, s.tasks[4], c, now=now) == "next up"
-    assert wait_reason(s, s.tasks[4], caps(total=1), now=now) == "all 1 slots busy"
-    assert wait_reason(s, s.tasks[1], c, now=now) == ""  # running: not waiting
+    assert wait_reason(s.state, s.state.tasks[2], c, now=now) == "cap full: k 1/1"
+    assert wait_reason(s.state, s.state.tasks[3], c, now=now) == "waiting on t4"
+    assert wait_reason(s.state, s.state.tasks[5], c, now=now) == "retry in 1 min 30 s"
+    assert wait_reason(s.state, s.state.tasks[6], c, now=now, clock_fmt=lambda ts: "CLOCK") == "starts at CLOCK"
+    assert wait_reason(s.state, s.state.tasks[6], c, now=now).startswith("starts at ")
+    assert wait_reason(s.state, s.state.tasks[8], c, now=now) == "dependency t7 did not complete"
+    assert wait_reason(s.state, s.state.tasks[4], c, paused=True, now=now) == "paused"
+    assert wait_reason(s.state, s.state.tasks[4], c, now=now) == "next up"
+    assert wait_reason(s.state, s.state.tasks[4], caps(total=1), now=now) == "all 1 slots busy"
+    assert wait_reason(s.state, s.state.tasks[1], c, now=now) == ""  # running: not waiting
 
 
 def test_retry_in_short_forms(home):
     s = store_for(home)
     now = time.time()
     add_task(s, not_before=iso(now + 4.2), attempt=2)
-    assert wait_reason(s, s.tasks[1], caps(), now=now) == "retry in 4 s"
+    assert wait_reason(s.state, s.state.tasks[1], caps(), now=now) == "retry in 4 s"
 
 
 def test_a_stale_heap_entry_is_not_started_twice(home):
     s = store_for(home)
     add_task(s, priority=5)
-    s.tasks[1].priority = 9  # re-prioritised: a second entry goes on the heap
-    s._index(s.tasks[1])
-    assert ids(plan_claims(s, caps(), iso())) == [1]
+    s.state.tasks[1].priority = 9  # re-prioritised: a second entry goes on the heap
+    s.state.reindex(s.state.tasks[1])
+    assert ids(plan_claims(s.state, caps(), iso())) == [1]
 
 
 def test_dependencies_moved_to_the_archive_still_count(home):
     from lazyqueue.core.taskfile import RetentionPolicy
 
-    s = Store(home, RetentionPolicy(keep=0, max_age_days=36500))
+    s = TaskFile(home, RetentionPolicy(keep=0, max_age_days=36500))
     s.load()
     add_task(s, status="completed")
     add_task(s, status="failed")
     with s.lock:
         assert s.compact() == 2
-    assert sorted(s.tasks) == []
+    assert sorted(s.state.tasks) == []
     add_task(s, after=[1])
     add_task(s, after=[2])
     add_task(s, after=[99])  # never existed
-    plan = plan_claims(s, caps(), iso())
+    plan = plan_claims(s.state, caps(), iso(), archived=s.archived_task)
     assert ids(plan) == [3]
     assert [(t.id, why) for t, why in plan.dependency_failed] == [
         (4, "dependency t2 did not complete"),

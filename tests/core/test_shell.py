@@ -165,14 +165,14 @@ def test_config_command_kind_runs_with_placeholders(home, config_file):
 def test_cancel_reaches_a_command_that_ignores_sigterm(q):
     task, _ = q.enqueue("shell", {"command": "trap '' TERM; echo ready; sleep 30; echo survived"})
     pgid = child_group(q, task.id)
-    wait_until(lambda: "ready" in (q.store.logs_dir / f"{task.id}.log").read_text(), 5, message="trap set")
+    wait_until(lambda: "ready" in (q.log_path(task.id)).read_text(), 5, message="trap set")
     t0 = time.monotonic()
     assert q.cancel(task.id) == CANCEL_SIGNALLED
     done = final(q, task.id, timeout=10)
     assert done.status == "cancelled"
     assert time.monotonic() - t0 < 6  # TERM, then KILL after the grace
     wait_until(lambda: group_members(pgid) == [], 5, message="the group to be gone")
-    assert "survived" not in (q.store.logs_dir / f"{task.id}.log").read_text().splitlines()
+    assert "survived" not in (q.log_path(task.id)).read_text().splitlines()
 
 
 def test_missing_working_directory_is_a_user_error(q, tmp_path):

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from lazyqueue.core.errors import StoreError
-from lazyqueue.core.store import Store
+from lazyqueue.core.taskfile import TaskFile
 from tests.cli.helpers import lq, ok
 from tests.core.helpers import add_task, loaded
 
@@ -36,7 +36,7 @@ def test_a_state_dir_of_another_user_is_refused(home, monkeypatch):
     home.mkdir(mode=0o700)
     monkeypatch.setattr(os, "getuid", lambda: os.stat(home).st_uid + 1)
     with pytest.raises(StoreError, match="belongs to another user"):
-        Store(home)
+        TaskFile(home)
 
 
 def test_a_planted_journal_symlink_is_not_appended_to(tmp_path, home):
@@ -45,7 +45,7 @@ def test_a_planted_journal_symlink_is_not_appended_to(tmp_path, home):
     private.write_text("secret\n")
     (home / "tasks.journal").symlink_to(private)
     with pytest.raises(StoreError):
-        add_task(Store(home))
+        add_task(TaskFile(home))
     assert private.read_text() == "secret\n"
 
 
@@ -81,7 +81,7 @@ def test_a_file_another_user_left_in_a_shared_dir_is_refused(home, monkeypatch):
     monkeypatch.setattr(os, "getuid", lambda: real + 1)
     monkeypatch.setattr(os, "lstat", lambda p, _l=os.lstat: _fake_owner(_l(p), real + 1))
     with pytest.raises(StoreError, match="holds tasks.journal, owned by another user"):
-        Store(home)
+        TaskFile(home)
     assert stat.S_IMODE(os.stat(home).st_mode) == 0o777  # not made private around a planted file
 
 

@@ -11,22 +11,22 @@ import pytest
 
 from lazyqueue.core.errors import StoreError
 from lazyqueue.core.models import iso
-from lazyqueue.core.taskfile import RetentionPolicy, Store
+from lazyqueue.core.taskfile import RetentionPolicy, TaskFile
 from tests.core.helpers import add_task, loaded, snapshot_json
 
 
 def test_commit_is_seen_by_a_new_store_through_the_journal(home):
-    store = Store(home)
+    store = TaskFile(home)
     t1 = add_task(store, payload={"a": 1}, dedupe_key="key-1")
     t2 = add_task(store)
     assert not (home / "tasks.json").exists()
     lines = (home / "tasks.journal").read_bytes().splitlines()
     assert len(lines) == 2 and all(json.loads(line)["tasks"] for line in lines)
     other = loaded(home)
-    assert sorted(other.tasks) == [t1.id, t2.id] == [1, 2]
-    assert other.tasks[1].payload == {"a": 1}
-    assert other.head_info.active_keys == {"key-1": 1}
-    assert other.head_info.next_task_id == 3
+    assert sorted(other.state.tasks) == [t1.id, t2.id] == [1, 2]
+    assert other.state.tasks[1].payload == {"a": 1}
+    assert other.state.head.active_keys == {"key-1": 1}
+    assert other.state.head.next_task_id == 3
 
 
 def test_compact_folds_the_journal_into_the_snapshot(home):
@@ -42,7 +42,7 @@ def test_compact_folds_the_journal_into_the_snapshot(home):
     assert data["next_task_id"] == 3
     assert data["active_keys"] == {"a": 1}  # a finished task's key is free
     again = loaded(home)
-    assert {t.id: t.status for t in again.tasks.values()} == {1: "queued", 2: "completed"}
+    assert {t.id: t.status for t in again.state.tasks.values()} == {1: "queued", 2: "completed"}
 
 
 def test_sync_sees_another_stores_change(home):
@@ -51,13 +51,13 @@ def test_sync_sees_another_stores_change(home):
     with b.lock:
         changed, _ = b.sync()
     assert changed == {1}
-    assert 1 in b.tasks
+    assert 1 in b.state.tasks
     with a.lock:
         a.compact()
     add_task(a)
     with b.lock:
         changed, _ = b.sync()
-    assert 2 in changed and sorted(b.tasks) == [1, 2]
+    assert 2 in changed and sorted(b.state.tasks) == [1, 2]
 
 
 def test_snapshot_first_line_alone_gives_the_head(home):
@@ -68,13 +68,13 @@ def test_snapshot_first_line_alone_gives_the_head(home):
         store.compact()
     add_task(store, dedupe_key="after-snapshot")  # in the journal only
     full = loaded(home)
-    light = Store(home)
+    light = TaskFile(home)
     with light.lock:
         head = light.head()
     assert not light.loaded
-    assert head.next_task_id == full.head_info.next_task_id == 7
-    assert head.next_job_id == full.head_info.next_job_id
-    assert head.active_keys == full.head_info.active_keys == {"key-0": 1, "key-2": 3, "key-4": 5, "after-snapshot": 6}
+    assert head.next_task_id == full.state.head.next_task_id == 7
+    assert head.next_job_id == full.state.head.next_job_id
+    assert head.active_keys == full.state.head.active_keys == {"key-0": 1, "key-2": 3, "key-4": 5, "after-snapshot": 6}
 
     # only the first line is read: the records after it do not matter to head()
     raw = (home / "tasks.json").read_bytes()
@@ -82,7 +82,7 @@ def test_snapshot_first_line_alone_gives_the_head(home):
     header = json.loads(first.decode().rstrip(",") + "}")
     assert header["version"] == 1 and header["next_task_id"] == 6
     (home / "tasks.json").write_bytes(first + b"\nthis is not read by head()\n")
-    light2 = Store(home)
+    light2 = TaskFile(home)
     with light2.lock:
         head2 = light2.head()
     assert head2.next_task_id == 7
@@ -90,29 +90,29 @@ def test_snapshot_first_line_alone_gives_the_head(home):
 
 
 def test_torn_journal_tail_is_ignored_and_cut_before_the_next_append(home):
-    store = Store(home)
+    store = TaskFile(home)
     add_task(store)
     with open(home / "tasks.journal", "ab") as fh:
         fh.write(b'{"seq": 2, "tasks": [{"id": 2, "kind"')  # a writer died mid-line
     reader = loaded(home)
-    assert sorted(reader.tasks) == [1]
+    assert sorted(reader.state.tasks) == [1]
     assert reader.warnings == []
     add_task(reader)
     lines = (home / "tasks.journal").read_bytes().split(b"\n")
     assert lines[-1] == b""
     assert all(json.loads(line) for line in lines[:-1])
     assert len(lines) == 3
-    assert sorted(loaded(home).tasks) == [1, 2]
+    assert sorted(loaded(home).state.tasks) == [1, 2]
 
 
 def test_damaged_mid_journal_line_is_skipped_with_a_warning_and_a_copy(home):
-    store = Store(home)
+    store = TaskFile(home)
     add_task(store)
     with open(home / "tasks.journal", "ab") as fh:
         fh.write(b"\x00\x01 garbage not json\n")
     add_task(store)
     reader = loaded(home)
-    assert sorted(reader.tasks) == [1, 2]
+    assert sorted(reader.state.tasks) == [1, 2]
     assert len(reader.warnings) == 1
     warning = reader.warnings[0]
     assert "damaged" in warning and str(home / "tasks.journal") in warning
@@ -123,7 +123,7 @@ def test_damaged_mid_journal_line_is_skipped_with_a_warning_and_a_copy(home):
 
 
 def test_a_damaged_journal_line_is_folded_away_by_the_next_full_write(home):
-    store = Store(home)
+    store = TaskFile(home)
     add_task(store)
     with open(home / "tasks.journal", "ab") as fh:
         fh.write(b"garbage not json\n")
@@ -133,7 +133,7 @@ def test_a_damaged_journal_line_is_folded_away_by_the_next_full_write(home):
     assert b"garbage" not in (home / "tasks.journal").read_bytes()
     again = loaded(home)
     assert again.warnings == []  # told once, not on every load
-    assert sorted(again.tasks) == [1, 2]
+    assert sorted(again.state.tasks) == [1, 2]
     assert len(list(home.glob("tasks.journal.damaged-*"))) == 1  # the copy stays
 
 
@@ -169,9 +169,9 @@ def test_corrupt_snapshot_is_moved_aside_and_what_can_be_is_recovered(home, name
     assert len(store.warnings) == 1
     warning = store.warnings[0]
     assert "\n" not in warning and str(aside[0]) in warning
-    assert set(store.tasks) == recoverable
+    assert set(store.state.tasks) == recoverable
     # ids never go backwards, even for records that could not be read
-    assert store.head_info.next_task_id >= 5
+    assert store.state.head.next_task_id >= 5
     new = add_task(store)
     assert new.id >= 5
 
@@ -203,7 +203,7 @@ def test_future_version_is_moved_aside_never_overwritten(home):
     aside = list(home.glob("tasks.json.unknown-version-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == raw
     assert len(reader.warnings) == 1 and "99" in reader.warnings[0] and str(aside[0]) in reader.warnings[0]
-    assert reader.tasks == {}
+    assert reader.state.tasks == {}
     assert add_task(reader).id == 3  # ids keep climbing past the file set aside
     assert aside[0].read_bytes() == raw
     with reader.lock:
@@ -212,7 +212,7 @@ def test_future_version_is_moved_aside_never_overwritten(home):
 
 
 def test_files_are_private(home):
-    store = Store(home)
+    store = TaskFile(home)
     add_task(store)
     with store.lock:
         store.load()
@@ -224,7 +224,7 @@ def test_files_are_private(home):
 
 
 def test_retention_archives_the_oldest_finished_tasks(home):
-    store = Store(home, RetentionPolicy(keep=2, max_age_days=36500))
+    store = TaskFile(home, RetentionPolicy(keep=2, max_age_days=36500))
     store.load()
     base = 1_700_000_000.0
     done = [add_task(store, status="completed", stamp=iso(base + i)) for i in range(5)]  # t1..t5
@@ -235,8 +235,8 @@ def test_retention_archives_the_oldest_finished_tasks(home):
         archived = store.compact()
     assert archived == 3
     live = loaded(home)
-    assert sorted(live.tasks) == [4, 5, 6, 7, 8]
-    assert live.tasks[7].status == "queued" and live.tasks[8].status == "running"
+    assert sorted(live.state.tasks) == [4, 5, 6, 7, 8]
+    assert live.state.tasks[7].status == "queued" and live.state.tasks[8].status == "running"
     lines = [json.loads(line) for line in (home / "archive.jsonl").read_text().splitlines()]
     assert sorted(e["record"]["id"] for e in lines if e["type"] == "task") == [1, 2, 3]
     assert stat.S_IMODE(os.stat(home / "archive.jsonl").st_mode) == 0o600
@@ -245,20 +245,20 @@ def test_retention_archives_the_oldest_finished_tasks(home):
 
 
 def test_retention_by_age(home):
-    store = Store(home, RetentionPolicy(keep=100, max_age_days=1))
+    store = TaskFile(home, RetentionPolicy(keep=100, max_age_days=1))
     store.load()
     add_task(store, status="failed", stamp=iso(1_000_000_000))
     add_task(store, status="failed")
     with store.lock:
         assert store.compact() == 1
-    assert sorted(loaded(home).tasks) == [2]
+    assert sorted(loaded(home).state.tasks) == [2]
 
 
 def test_ids_are_never_reused_after_archive_or_delete(home):
     from lazyqueue.core.queue import Queue
 
     q = Queue(home, plugins=False)
-    q.store.retention = RetentionPolicy(keep=0, max_age_days=365)
+    q.taskfile.retention = RetentionPolicy(keep=0, max_age_days=365)
     a, _ = q.enqueue("shell", {"command": "true"})
     b, _ = q.enqueue("shell", {"command": "true"})
     q.cancel(a.id)
@@ -301,7 +301,7 @@ def test_disk_full_during_a_journal_append(home, monkeypatch):
     monkeypatch.undo()
     assert str(info.value).startswith("disk full")
     assert (home / "tasks.journal").read_bytes() == before
-    assert sorted(loaded(home).tasks) == [1]
+    assert sorted(loaded(home).state.tasks) == [1]
 
 
 def test_disk_full_during_a_snapshot_rewrite(home, monkeypatch):
@@ -321,11 +321,11 @@ def test_disk_full_during_a_snapshot_rewrite(home, monkeypatch):
     assert (home / "tasks.json").read_bytes() == before
     assert (home / "tasks.journal").read_bytes() == journal
     assert [p.name for p in home.iterdir() if "tmp" in p.name] == []
-    assert sorted(loaded(home).tasks) == [1, 2]
+    assert sorted(loaded(home).state.tasks) == [1, 2]
 
 
 def test_a_refused_snapshot_leaves_memory_as_the_file_says(home, monkeypatch):
-    store = Store(home, RetentionPolicy(keep=0, max_age_days=36500))
+    store = TaskFile(home, RetentionPolicy(keep=0, max_age_days=36500))
     store.load()
     add_task(store, status="completed")
     add_task(store)
@@ -334,10 +334,10 @@ def test_a_refused_snapshot_leaves_memory_as_the_file_says(home, monkeypatch):
         with store.lock:
             store.compact()
     monkeypatch.undo()
-    assert sorted(store.tasks) == [1, 2]
+    assert sorted(store.state.tasks) == [1, 2]
     add_task(store)
-    assert sorted(loaded(home).tasks) == [1, 2, 3]
-    assert sorted(store.tasks) == [1, 2, 3]
+    assert sorted(loaded(home).state.tasks) == [1, 2, 3]
+    assert sorted(store.state.tasks) == [1, 2, 3]
 
 
 def test_future_version_with_a_journal_keeps_ids_past_both(home):
@@ -359,7 +359,7 @@ def test_future_version_with_a_journal_keeps_ids_past_both(home):
 
 
 def test_ids_stay_past_the_archive_when_the_snapshot_is_garbage(home):
-    store = Store(home, RetentionPolicy(keep=0, max_age_days=36500))
+    store = TaskFile(home, RetentionPolicy(keep=0, max_age_days=36500))
     store.load()
     add_task(store, status="completed", job_id=None)
     add_task(store, status="failed")
@@ -381,8 +381,8 @@ def test_salvage_keeps_records_holding_unicode_line_separators(home):
     (home / "tasks.json").write_bytes(raw[: raw.rfind(b'{"id": 2')])
     reader = loaded(home)
     assert len(reader.warnings) == 1
-    assert sorted(reader.tasks) == [1]
-    assert reader.tasks[1].payload == {"note": "one\u2028two\x85three\x1cfour"}
+    assert sorted(reader.state.tasks) == [1]
+    assert reader.state.tasks[1].payload == {"note": "one\u2028two\x85three\x1cfour"}
 
 
 def test_automatic_compaction_keeps_every_reader_in_step(home, monkeypatch):
@@ -391,7 +391,7 @@ def test_automatic_compaction_keeps_every_reader_in_step(home, monkeypatch):
     monkeypatch.setattr(store_mod, "COMPACT_BYTES", 3000)
     monkeypatch.setattr(store_mod, "LIGHT_COMPACT_BYTES", 3000)
     writer = loaded(home)
-    light = Store(home)
+    light = TaskFile(home)
     reader = loaded(home)
     seen: set[int] = set()
     for i in range(40):
@@ -405,9 +405,9 @@ def test_automatic_compaction_keeps_every_reader_in_step(home, monkeypatch):
     with reader.lock:
         changed, _ = reader.sync()
     seen |= changed
-    assert sorted(reader.tasks) == list(range(1, 41)) and seen == set(range(1, 41))
-    assert {k: v.status for k, v in reader.tasks.items()} == {k: v.status for k, v in loaded(home).tasks.items()}
-    assert reader.head_info.active_keys == {f"k{i}": i + 1 for i in range(40) if i % 3}
+    assert sorted(reader.state.tasks) == list(range(1, 41)) and seen == set(range(1, 41))
+    assert {k: v.status for k, v in reader.state.tasks.items()} == {k: v.status for k, v in loaded(home).state.tasks.items()}
+    assert reader.state.head.active_keys == {f"k{i}": i + 1 for i in range(40) if i % 3}
 
 
 @pytest.mark.parametrize("bad", [
@@ -419,14 +419,14 @@ def test_automatic_compaction_keeps_every_reader_in_step(home, monkeypatch):
     b'{"seq": 2, "jobs": [{"id": null}]}\n',
 ])
 def test_a_journal_line_that_parses_but_is_malformed_counts_as_damaged(home, bad):
-    store = Store(home)
+    store = TaskFile(home)
     add_task(store)
     with open(home / "tasks.journal", "ab") as fh:
         fh.write(bad)
     add_task(store)  # a light writer only needs the head; it must not trip either
     reader = loaded(home)
-    assert sorted(reader.tasks) == [1, 2] or sorted(reader.tasks) == [1, 3]
+    assert sorted(reader.state.tasks) == [1, 2] or sorted(reader.state.tasks) == [1, 3]
     assert len(reader.warnings) == 1 and "damaged" in reader.warnings[0]
     assert list(home.glob("tasks.journal.damaged-*"))
-    highest = max(reader.tasks)
+    highest = max(reader.state.tasks)
     assert add_task(reader).id > highest

@@ -15,7 +15,7 @@ from lazyqueue.core.errors import FatalError, RetryableError, UsageError
 from lazyqueue.core.models import Task, iso, parse_iso
 from lazyqueue.core.queue import CANCEL_DONE, CANCEL_SIGNALLED, Queue
 from lazyqueue.core.registry import Backoff
-from lazyqueue.core.taskfile import Change, Store
+from lazyqueue.core.taskfile import Change, TaskFile
 from lazyqueue.core.worker import HOST
 from tests.conftest import wait_until
 
@@ -69,9 +69,9 @@ def final(q: Queue, tid: int, timeout: float = 10.0) -> Task:
 
 
 def on_disk(home, tid: int) -> Task:
-    store = Store(home)
+    store = TaskFile(home)
     store.load()
-    return store.tasks[tid]
+    return store.state.tasks[tid]
 
 
 def test_a_task_completes_and_its_result_is_recorded(home, queue):
@@ -255,11 +255,11 @@ def test_cancel_racing_a_completion_stays_completed(queue):
     worker = q.start_worker()
     task, _ = q.enqueue("quick")
     assert started.wait(5)
-    with q.store.lock:  # the worker cannot record the outcome while we hold the lock
+    with q.taskfile.lock:  # the worker cannot record the outcome while we hold the lock
         go.set()
         assert returned.wait(5)
         wait_until(lambda: worker._outcomes, 5, message="the outcome to be handed in")
-        assert q.store.tasks[task.id].status == "running"
+        assert q.state.tasks[task.id].status == "running"
         assert q.cancel(task.id) == CANCEL_SIGNALLED
     done = final(q, task.id)
     assert done.status == "completed" and done.result == 1
@@ -278,6 +278,8 @@ def test_a_queued_task_expires(home, queue):
     assert done.status == "expired" and done.error == "not started before it expired"
     assert done.attempt == 0 and done.started_at is None
     assert on_disk(home, task.id).status == "expired"
+    # the event goes out just after the durable write that final() reads
+    wait_until(lambda: rec.of(task.id, ev.TASK_EXPIRED), 5, message="the expired event")
     assert rec.types(task.id) == ["task-queued", "task-expired"]
 
 
@@ -404,7 +406,7 @@ def _dead_pid() -> int:
 
 def test_lease_recovery_of_a_dead_owner(home, queue):
     dead = _dead_pid()
-    store = Store(home)
+    store = TaskFile(home)
     store.load()
     stamp = iso()
     owner = {"pid": dead, "host": HOST, "worker": f"{HOST}:{dead}:gone", "lease_until": iso(time.time() + 30)}
@@ -420,7 +422,7 @@ def test_lease_recovery_of_a_dead_owner(home, queue):
             Task(id=5, kind="work", status="running", attempt=1, max_attempts=3, created_at=stamp, updated_at=stamp,
                  owner={"pid": 1, "host": "elsewhere", "worker": "elsewhere:1:y", "lease_until": iso(time.time() + 600)}),
         ]
-        store.head_info.next_task_id = 6
+        store.state.head.next_task_id = 6
         store.commit(Change(tasks=records))
     q = queue()
     ran: list[int] = []
@@ -563,12 +565,12 @@ def test_recovery_stops_the_command_a_dead_worker_left_behind(home, queue):
     try:
         dead = _dead_pid()
         stamp = iso()
-        store = Store(home)
+        store = TaskFile(home)
         store.load()
         owner = {"pid": dead, "host": HOST, "worker": f"{HOST}:{dead}:gone", "lease_until": iso(time.time() + 30),
                  "child_pgid": leftover.pid, "child_pstart": _proc_start(leftover.pid)}
         with store.lock:
-            store.head_info.next_task_id = 2
+            store.state.head.next_task_id = 2
             store.commit(Change(tasks=[Task(id=1, kind="shell", status="running", attempt=1, max_attempts=1,
                                             payload={"argv": ["true"]}, owner=owner, created_at=stamp, updated_at=stamp)]))
         q = queue()
@@ -762,10 +764,10 @@ def test_a_result_that_is_not_json_fails_the_task_and_not_the_worker(home, queue
 def test_a_cancel_asked_of_a_dead_workers_task_holds_after_recovery(home, queue):
     dead = _dead_pid()
     stamp = iso()
-    store = Store(home)
+    store = TaskFile(home)
     store.load()
     with store.lock:
-        store.head_info.next_task_id = 2
+        store.state.head.next_task_id = 2
         store.commit(Change(tasks=[Task(id=1, kind="work", status="running", attempt=1, max_attempts=3, created_at=stamp, updated_at=stamp,
                                         owner={"pid": dead, "host": HOST, "worker": f"{HOST}:{dead}:gone", "lease_until": iso(time.time() + 30)})]))
     q = queue()

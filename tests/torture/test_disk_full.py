@@ -93,8 +93,8 @@ def test_snapshot_rewrite_refused_keeps_the_previous_snapshot(home, monkeypatch)
     q = Queue(home, config=Config())
     try:
         ids = [q.enqueue("shell", {"command": f"echo {i}"}).task.id for i in range(3)]
-        with q.store.lock:
-            q.store.compact(retention=False)
+        with q.taskfile.lock:
+            q.taskfile.compact(retention=False)
         q.enqueue("shell", {"command": "echo 3"})
         before = (home / "tasks.json").read_bytes()
         journal = (home / "tasks.journal").read_bytes()

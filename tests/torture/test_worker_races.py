@@ -28,7 +28,7 @@ def test_an_outcome_and_a_recovery_scan_in_one_pass_keep_the_task_completed(home
     finally:
         worker.stop(grace=0, wait=False)
         worker._pool.shutdown(wait=True)
-        q.store.close()
+        q.taskfile.close()
 
 
 def test_retrying_two_failed_tasks_with_one_dedupe_key_requeues_only_one(home):
@@ -62,7 +62,7 @@ def test_retrying_two_failed_tasks_with_one_dedupe_key_requeues_only_one(home):
     finally:
         worker.stop(grace=0, wait=False)
         worker._pool.shutdown(wait=True)
-        q.store.close()
+        q.taskfile.close()
 
 
 def test_a_chain_of_tasks_after_a_cancelled_one_all_fail_and_the_idle_worker_exits(cli_env, tmp_path):

@@ -67,7 +67,7 @@ def on_disk(home, tid: int):
     try:
         return other.get(tid)
     finally:
-        other.store.close()
+        other.taskfile.close()
 
 
 def disk_jobs(home) -> list[int]:
@@ -75,7 +75,7 @@ def disk_jobs(home) -> list[int]:
     try:
         return [j.id for j in other.jobs()]
     finally:
-        other.store.close()
+        other.taskfile.close()
 
 
 async def until(pilot, predicate, timeout: float = 8.0, what: str = "condition"):

@@ -23,13 +23,13 @@ def at(offset: float) -> str:
 
 def put(q: Queue, tasks: list[Task], jobs: list[Job]) -> None:
     """Write records as they are (ids and times chosen by the test)."""
-    with q.store.lock:
-        q.store.sync()
-        while q.store.head_info.next_task_id <= max([t.id for t in tasks] or [0]):
-            q.store.next_task_id()
-        while q.store.head_info.next_job_id <= max([j.id for j in jobs] or [0]):
-            q.store.next_job_id()
-        q.store.commit(Change(tasks=tasks, jobs=jobs))
+    with q.taskfile.lock:
+        q.taskfile.sync()
+        while q.state.head.next_task_id <= max([t.id for t in tasks] or [0]):
+            q.taskfile.next_task_id()
+        while q.state.head.next_job_id <= max([j.id for j in jobs] or [0]):
+            q.taskfile.next_job_id()
+        q.taskfile.commit(Change(tasks=tasks, jobs=jobs))
 
 
 def job(jid: int, title: str, stage: str, offset: float) -> Job:

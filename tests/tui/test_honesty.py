@@ -84,7 +84,7 @@ async def test_changes_from_another_process_show_within_a_second(queue, home):
         try:
             added = other.enqueue("shell", {"command": "true"}, title="from the CLI").task
         finally:
-            other.store.close()
+            other.taskfile.close()
         await until(pilot, lambda: app.activity.shown(f"t{added.id}"), timeout=1.0, what="external add on screen")
         assert any("from the CLI" in row_text(app.jobs, k) for k in app.jobs._order)
 
@@ -116,8 +116,8 @@ async def test_prune_elsewhere_reloads_the_view(queue):
     app = LazyQueueApp(queue)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.view.tasks.get(done.id) and app.view.tasks[done.id].status == "completed")
-        queue.store.retention.keep = 0
-        queue.store.retention.max_age_days = 0
+        queue.taskfile.retention.keep = 0
+        queue.taskfile.retention.max_age_days = 0
         queue.prune()
         await app.workers.wait_for_complete()
         await until(pilot, lambda: done.id not in app.view.tasks, what="pruned task gone")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from rich.segment import Segment
 from rich.text import Text
@@ -66,10 +67,10 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"detail--log"}
     LOOK_CLASSES = ("detail--log",)
 
-    def __init__(self, view: QueueView, logs_dir: Path, **kwargs) -> None:
+    def __init__(self, view: QueueView, log_path: Callable[[int], Path | None], **kwargs) -> None:
         super().__init__(**kwargs)
         self.view = view
-        self.logs_dir = logs_dir
+        self.log_path = log_path
         self.why: dict[int, str] = {}
         self.positions: dict[int, int] = {}
         self._body = Text("Nothing selected. Add work with a.")
@@ -100,7 +101,8 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
         else:
             text.append("That item is gone (deleted or archived).")
         if task is not None:
-            tail = read_tail(self.logs_dir / f"{task.id}.log")
+            path = self.log_path(task.id)
+            tail = read_tail(path) if path is not None else []
             head = Text(f"log of {task.ref}" + (" (l opens it, following)" if task.status == "running" else " (l opens it)"), style="bold")
             log = Text("\n").join([head] + [Text(line) for line in tail]) if tail else Text(f"no log output for {task.ref}", style="dim")
         else:

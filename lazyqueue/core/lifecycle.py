@@ -1,0 +1,316 @@
+"""Every change of a task's status, in one place.
+
+Each function takes the records as they are and answers a `Transition`: the
+task's new record (a fresh object; the one held is not touched) and the event
+that announces it. The caller puts the new records in one `Change`, makes it
+durable (`TaskFile.commit`, which then applies it to the in-memory state) and
+only then publishes the events, so a listener never hears of a change that
+could still be lost, and a failed write leaves memory as it was.
+
+No I/O here: what a function must look up (a task by id, an archived record)
+is passed in.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import events as ev
+from .errors import LazyQueueError, NotFound, UsageError
+from .models import (
+    ACTIVE, CANCELLED, COMPLETED, FAILED, PRIORITY_MAX, PRIORITY_MIN, QUEUED, RUNNING, Job, Task, iso, task_ref,
+)
+from .record import Factory, Record
+
+TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    from .registry import Kind
+    from .state import QueueState
+
+
+class Transition(Record):
+    """One task's new record and the event that says so (built on `announce()`)."""
+
+    task: Task
+    event: str  # an event type: task-queued, task-started, …
+    data: dict = Factory(dict)
+    job: Job | None = None  # a job made with the task (enqueue)
+
+    def announce(self, job: Job | None = None) -> ev.Event:
+        """The event, with copies of the task and its job (safe for a listener to keep)."""
+        job = job if job is not None else self.job
+        return ev.Event(self.event, task=self.task.copy(), job=copy_job(job), data=dict(self.data))
+
+
+def copy_job(job: Job | None) -> Job | None:
+    """A job record a listener may keep while the queue changes the job."""
+    return Job.from_dict(job.to_dict()) if job is not None else None
+
+
+def _moved(task: Task, status: str, data: dict | None = None) -> Transition:
+    return Transition(task, ev.STATUS_EVENT[status], data or {})
+
+
+def check_priority(priority: Any) -> None:
+    """UsageError unless `priority` is a whole number in range."""
+    if not (isinstance(priority, int) and not isinstance(priority, bool) and PRIORITY_MIN <= priority <= PRIORITY_MAX):
+        raise UsageError(f"priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX} (got {priority!r})")
+
+
+# ---------------------------------------------------------------- enqueue
+def enqueue(
+    state: "QueueState", kind: "Kind", payload: dict, *, full: bool,
+    find: "Callable[[int], Task | None]", archived: "Callable[[int], dict | None]",
+    batch_keys: dict, job_id: int | None = None, title: str | None = None, priority: int | None = None,
+    dedupe_key: str | None = None, after: list | None = None, max_attempts: int | None = None,
+    timeout: float | None = None, delay: float | None = None, expires: float | None = None,
+    label: str | None = None, meta: dict | None = None, now: float | None = None, new_job: bool = True,
+) -> tuple[Transition, Task | None]:
+    """A new queued task (and its job), or the active task with the same dedupe key.
+
+    Answers (transition, duplicate): `duplicate` is the task that answers
+    instead (then nothing is to be written). `state` must be caught up (hold
+    the lock); `full`: every record is in `state` (else only its head, and
+    `find` reads a task from the file). Ids are handed out from `state`;
+    `batch_keys` collects the keys of this write, so a second task with the
+    same key in one write is a duplicate too. `new_job`: make a job when
+    `job_id` is None.
+    """
+    if not isinstance(payload, dict):
+        raise UsageError("payload must be a mapping of key=value")
+    payload = kind.check_payload(payload)
+    key = dedupe_key if dedupe_key is not None else kind.dedupe_key(payload)
+    key = key or None
+    head = state.head
+    if key:
+        if key in batch_keys:
+            same = batch_keys[key]
+            return Transition(same, ev.TASK_QUEUED), same
+        existing_id = head.active_keys.get(key)
+        if existing_id is not None:
+            existing = state.tasks.get(existing_id) if full else find(existing_id)
+            if existing is not None and existing.status in ACTIVE:
+                return Transition(existing, ev.TASK_QUEUED), existing
+    if priority is None:
+        priority = kind.priority
+    check_priority(priority)
+    attempts = kind.max_attempts if max_attempts is None else max_attempts
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        raise UsageError(f"max attempts must be at least 1 (got {attempts!r})")
+    for value, what in ((timeout, "timeout"), (delay, "delay"), (expires, "expires")):
+        # not bool (stored as true), not NaN, not so large a time stamp overflows (~30 years)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1e9):
+            raise UsageError(f"{what} must be a number of seconds ≥ 0 (got {value!r})")
+    for value, what in ((label, "label"), (title, "title"), (dedupe_key, "dedupe key")):
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"{what} must be text (got {value!r})")
+    if meta is not None and not isinstance(meta, dict):
+        raise UsageError(f"meta must be a mapping (got {meta!r})")
+    for dep in after or ():
+        _check_dependency(state, dep, full, archived)
+    now = time.time() if now is None else now
+    stamp = iso(now)
+    if job_id is not None:
+        if full and job_id not in state.jobs:
+            raise NotFound(f"no job #{job_id:03d}")
+        if not full and job_id >= head.next_job_id:
+            raise NotFound(f"no job #{job_id:03d}")
+    text = label or kind.make_label(payload)
+    job = None
+    if job_id is None and new_job:
+        job = Job(id=state.next_job_id(), title=title or text, created_at=stamp, updated_at=stamp)
+        job_id = job.id
+    task = Task(
+        id=state.next_task_id(),
+        kind=kind.name,
+        job_id=job_id,
+        label=text,
+        priority=priority,
+        dedupe_key=key,
+        payload=payload,
+        max_attempts=attempts,
+        created_at=stamp,
+        updated_at=stamp,
+        not_before=iso(now + delay) if delay else None,
+        expires_at=iso(now + expires) if expires else None,
+        timeout_s=timeout if timeout else kind.timeout,
+        after=list(after or ()),
+        meta=dict(meta or {}),
+    )
+    if key:
+        batch_keys[key] = task
+    return Transition(task, ev.TASK_QUEUED, job=job), None
+
+
+def _check_dependency(state: "QueueState", dep: Any, full: bool, archived: "Callable[[int], dict | None]") -> None:
+    if not isinstance(dep, int) or isinstance(dep, bool):
+        raise UsageError(f"--after takes task ids (got {dep!r})")
+    if full:
+        if dep not in state.tasks and archived(dep) is None:
+            raise NotFound(f"no task {task_ref(dep)} to wait for")
+    elif dep >= state.head.next_task_id:
+        raise NotFound(f"no task {task_ref(dep)} to wait for")
+
+
+# ---------------------------------------------------------------- the worker's transitions
+def claim(task: Task, owner: dict, now_iso: str) -> Transition:
+    """queued → running, owned by `owner` (one more attempt spent)."""
+    new = task.copy()
+    new.status = RUNNING
+    new.attempt += 1
+    new.started_at = now_iso
+    new.updated_at = now_iso
+    new.finished_at = None
+    new.progress = None
+    new.progress_label = None
+    new.cancel_requested = False
+    new.owner = owner
+    return _moved(new, RUNNING)
+
+
+def finish(task: Task, status: str, now: float, *, result: Any = None, error: str | None = None,
+           error_kind: str | None = None, **data: Any) -> Transition:
+    """→ completed (with `result`), or failed / cancelled / expired (with `error`)."""
+    stamp = iso(now)
+    new = task.copy()
+    new.status = status
+    new.updated_at = stamp
+    new.finished_at = stamp
+    new.owner = None
+    new.cancel_requested = False
+    if status == COMPLETED:
+        new.result = result
+        new.error = None
+        new.error_kind = None
+        new.progress = 100.0
+    else:
+        new.error = error
+        new.error_kind = error_kind
+    return _moved(new, status, data)
+
+
+def requeue(task: Task, now: float, *, spend_attempt: bool, delay: float | None = None, **data: Any) -> Transition:
+    """running → queued again (`spend_attempt=False`: the attempt is given back; `delay`: a back-off)."""
+    new = task.copy()
+    new.status = QUEUED
+    new.owner = None
+    new.started_at = None
+    new.updated_at = iso(now)
+    new.cancel_requested = False
+    new.progress = None
+    new.progress_label = None
+    if not spend_attempt:
+        new.attempt = max(0, new.attempt - 1)
+    new.not_before = iso(now + delay) if delay else None
+    return _moved(new, QUEUED, data)
+
+
+def fail(task: Task, message: str, error_kind: str, now: float, backoff_delay: "Callable[[int], float]",
+         **data: Any) -> Transition:
+    """A failed attempt: queued again after a back-off while retryable attempts are left, else failed.
+
+    `backoff_delay(attempt)` answers the seconds to wait after that attempt.
+    """
+    if error_kind == "retryable" and task.attempt < task.max_attempts:
+        delay = backoff_delay(task.attempt)
+        moved = requeue(task, now, spend_attempt=True, delay=delay, retry_in=delay, **data)
+        moved.task.error = message
+        moved.task.error_kind = error_kind
+        return moved
+    return finish(task, FAILED, now, error=message, error_kind=error_kind, **data)
+
+
+def expire(task: Task, now: float) -> Transition:
+    """queued → expired: it was not started before its `expires_at`."""
+    return finish(task, "expired", now, error="not started before it expired", error_kind="fatal")
+
+
+def dependency_failed(task: Task, why: str, now: float) -> Transition:
+    """queued → failed: a task it waits for did not complete."""
+    return finish(task, FAILED, now, error=why, error_kind="fatal")
+
+
+def recover(task: Task, now: float) -> Transition:
+    """A running task whose worker died: cancelled if asked, re-queued while attempts are left, else failed."""
+    if task.cancel_requested:  # someone asked to cancel it before its death was noticed
+        return finish(task, CANCELLED, now, error="cancelled", error_kind="user", recovered=True)
+    if task.attempt < task.max_attempts:
+        moved = requeue(task, now, spend_attempt=True, recovered=True)
+        moved.task.error = "interrupted (its worker stopped); re-queued"
+        moved.task.error_kind = "retryable"
+        return moved
+    return finish(task, FAILED, now, error="interrupted", error_kind="retryable", recovered=True)
+
+
+def stopped(task: Task, reason: str | None, now: float, backoff_delay: "Callable[[int], float]",
+            suffix: str = "", **data: Any) -> Transition:
+    """A running task stopped on request: `reason` "timeout" fails it (retryable), "shutdown"
+    re-queues it without spending the attempt, anything else cancels it."""
+    if reason == "timeout":
+        return fail(task, f"timed out after {task.timeout_s:g} s{suffix}", "retryable", now, backoff_delay, **data)
+    if reason == "shutdown":
+        return requeue(task, now, spend_attempt=False, **data)
+    return finish(task, CANCELLED, now, error="cancelled", error_kind="user", **data)
+
+
+# ---------------------------------------------------------------- a person's transitions
+def retry(task: Task, now: float) -> Transition:
+    """Finished unsuccessfully (or offered for retry) → queued with a fresh attempt budget."""
+    if task.status in ACTIVE:
+        raise LazyQueueError(f"{task.ref} is {task.status}; nothing to retry")
+    if task.status == COMPLETED and not task.meta.get("retry_offered"):
+        raise LazyQueueError(f"{task.ref} completed; nothing to retry")
+    stamp = iso(now)
+    new = task.copy()
+    if new.error:
+        new.meta = dict(new.meta, last_error=new.error)
+    new.status = QUEUED
+    new.attempt = 0
+    new.error = new.error_kind = None
+    new.not_before = None
+    new.started_at = new.finished_at = None
+    new.progress = None
+    new.progress_label = None
+    new.owner = None
+    new.cancel_requested = False
+    new.meta.pop("retry_offered", None)
+    if new.expires_at and new.expires_at <= stamp:
+        new.expires_at = None
+    new.updated_at = stamp
+    return _moved(new, QUEUED, {"retried": True})
+
+
+def cancel_queued(task: Task, now: float) -> Transition:
+    """queued → cancelled."""
+    return finish(task, CANCELLED, now, error="cancelled", error_kind="user")
+
+
+def ask_to_cancel(task: Task, now: float) -> tuple[dict, Transition]:
+    """A running task is asked to stop: the patch to write, and the task-updated event."""
+    stamp = iso(now)
+    new = task.copy()
+    new.cancel_requested = True
+    new.updated_at = stamp
+    return {"id": task.id, "cancel_requested": True, "updated_at": stamp}, Transition(
+        new, ev.TASK_UPDATED, {"cancel_requested": True})
+
+
+def set_priority(task: Task, priority: int, now: float) -> Transition:
+    """A queued task's priority changes."""
+    check_priority(priority)
+    if task.status != QUEUED:
+        raise LazyQueueError(f"{task.ref} is {task.status}; only a queued task's priority can change")
+    new = task.copy()
+    new.priority = priority
+    new.updated_at = iso(now)
+    return Transition(new, ev.TASK_UPDATED, {"priority": priority})
+
+
+def set_stage(job: Job, stage: str, now: float | str) -> Job:
+    """A job's new record with its user-facing stage changed."""
+    new = copy_job(job)
+    new.stage = stage
+    new.updated_at = now if isinstance(now, str) else iso(now)
+    return new
