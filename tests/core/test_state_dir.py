@@ -58,7 +58,7 @@ def test_a_planted_snapshot_temp_symlink_is_not_overwritten(tmp_path, home):
     with store.lock:
         store.compact()
     assert private.read_text() == "secret\n"
-    assert sorted(loaded(home).tasks) == [1]
+    assert sorted(loaded(home).state.tasks) == [1]
 
 
 def test_log_does_not_follow_a_symlink_in_logs(tmp_path, home, cli_env):
