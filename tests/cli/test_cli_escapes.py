@@ -6,7 +6,8 @@ import json
 
 from lazyqueue.core.models import Job
 from lazyqueue.core.safe_text import json_text, shown
-from lazyqueue.core.store import Change, Store
+from lazyqueue.core.state import Change
+from lazyqueue.core.taskfile import TaskFile
 from tests.cli.helpers import lq
 from tests.core.helpers import add_task
 
@@ -19,7 +20,7 @@ RAW = ("\x1b", "\x07", "\x9b", "\u202e")
 
 
 def _hostile_queue(home):
-    store = Store(home)
+    store = TaskFile(home)
     with store.lock:
         store.head()
         job = Job(id=store.next_job_id(), title=HOSTILE, stage=f"stage{CLEAR}")
@@ -56,7 +57,7 @@ def test_json_keeps_the_value_and_sends_no_raw_control(home, cli_env):
 
 
 def test_rich_markup_in_a_label_makes_no_hyperlink(home, cli_env):
-    store = Store(home)
+    store = TaskFile(home)
     add_task(store, kind="shell", label="[link=https://evil.example]click[/link] [bold]x")
     proc = lq(cli_env, "ls")
     assert "[link=https://evil.example]click[/link]" in proc.stdout
