@@ -27,17 +27,19 @@ _spawned: dict[str, object] = {}  # state dir -> the worker process this process
 
 
 def ensure_worker(queue) -> None:
-    """Make sure something runs the queue's work: this process's worker, else a background one."""
-    if getattr(queue, "worker", None) is not None:
-        return
+    """Make sure something runs the queue's work: this process's worker, else the background one."""
+    from .core.queue import Queue
+
+    if getattr(queue, "worker", None) is not None or not isinstance(queue, Queue):
+        return  # a worker here, or the cluster engine (its workers run elsewhere)
     try:
-        from .core.autostart import ensure_worker as ensure  # the background worker, where it exists
-    except ImportError:
-        ensure = None
-    if ensure is not None:
-        ensure(queue)
+        from .core import background
+    except ImportError:  # a build without the background worker
+        _spawn_worker(queue)
         return
-    _spawn_worker(queue)
+    if background.autostart_enabled(queue.config):
+        path = getattr(queue.config, "path", None)
+        background.ensure_worker(queue.home, str(path) if path is not None else None)
 
 
 def _spawn_worker(queue) -> None:

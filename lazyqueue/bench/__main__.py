@@ -19,6 +19,7 @@ SCENARIOS = {
     "shell": "lazyqueue.bench.shell",
     "add": "lazyqueue.bench.cli_add",
     "rss": "lazyqueue.bench.rss",
+    "serve": "lazyqueue.bench.serve",
     "tui": None,
 }
 # the TUI targets (DESIGN.md): keys answered within 50 ms, progress on screen < 50 ms, first frame < 1 s
