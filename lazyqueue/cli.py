@@ -398,30 +398,56 @@ def _unquote(word: str) -> str:
     return re.sub(r"""'[^']*'|"(?:[^"\\]|\\.)*"|\\.|[^'"\\]+""", piece, word, flags=re.S)
 
 
+FROM_LINE_MAX = 256 * 1024  # bytes in one line of --from
+FROM_TASKS_MAX = 100_000  # tasks in one --from (one write, all or nothing)
+
+
 def _read_lines(kind: str, source: str) -> list[dict]:
-    if source == "-":
-        text = sys.stdin.read()
-    else:
-        try:
-            with open(source, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise LazyQueueError(f"cannot read {source}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise LazyQueueError(f"cannot read {source}: not UTF-8 text") from None
+    """Payloads from a --from file, read a line at a time.
+
+    Lines end at \n only (one \r before it is dropped): a form feed or U+2028
+    in a file name is part of the command, not the start of another one.
+    """
+    try:
+        fh = sys.stdin.buffer if source == "-" else open(source, "rb")
+    except OSError as exc:
+        raise LazyQueueError(f"cannot read {source}: {exc.strerror}") from None
     payloads = []
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if kind == "shell":
-            payloads.append({"command": line})
-            continue
-        try:
-            items = split_words(line)
-        except ValueError as exc:
-            raise UsageError(f"line {n}: {exc}") from None
-        payloads.append(_parse_fields(items, where=f"line {n}: "))
+    try:
+        n = 0
+        while True:
+            try:
+                raw = fh.readline(FROM_LINE_MAX + 2)
+            except OSError as exc:
+                raise LazyQueueError(f"cannot read {source}: {exc.strerror}") from None
+            if not raw:
+                break
+            n += 1
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+            elif len(raw) > FROM_LINE_MAX:
+                raise UsageError(f"line {n} of {source} is longer than {FROM_LINE_MAX // 1024} KiB")
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            try:
+                line = raw.decode("utf-8").strip(" \t")
+            except UnicodeDecodeError:
+                raise LazyQueueError(f"cannot read {source}: line {n} is not UTF-8 text") from None
+            if not line or line.startswith("#"):
+                continue
+            if len(payloads) >= FROM_TASKS_MAX:
+                raise UsageError(f"{source} holds more than {FROM_TASKS_MAX:,} tasks; add them in parts")
+            if kind == "shell":
+                payloads.append({"command": line})
+                continue
+            try:
+                items = split_words(line)
+            except ValueError as exc:
+                raise UsageError(f"line {n}: {exc}") from None
+            payloads.append(_parse_fields(items, where=f"line {n}: "))
+    finally:
+        if fh is not sys.stdin.buffer:
+            fh.close()
     return payloads
 
 

@@ -42,7 +42,8 @@ class TaskContext:
     # reporting ------------------------------------------------------------
     def progress(self, value: float | None, label: str | None = None) -> None:
         if value is not None:
-            value = max(0.0, min(100.0, float(value)))
+            value = float(value)
+            value = max(0.0, min(100.0, value)) if value == value and abs(value) != float("inf") else None
         if label is not None and not isinstance(label, str):
             label = str(label)  # the record's progress_label is text
         self._reporter.report_progress(self.task.id, value, label)
@@ -66,7 +67,7 @@ class TaskContext:
         """
         import json
 
-        json.dumps(values)
+        json.dumps(values, allow_nan=False)
         self._reporter.report_meta(self.task.id, values)
 
     def set_stage(self, stage: str) -> None:

@@ -59,6 +59,10 @@ def check_priority(priority: Any) -> None:
         raise UsageError(f"priority must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX} (got {priority!r})")
 
 
+LABEL_MAX = 200  # a label made from the payload is cut to this
+TEXT_MAX = 1000  # a label, title or dedupe key given by the caller may be at most this long
+
+
 # ---------------------------------------------------------------- enqueue
 def enqueue(
     state: "QueueState", kind: "Kind", payload: dict, *, full: bool,
@@ -106,6 +110,8 @@ def enqueue(
     for value, what in ((label, "label"), (title, "title"), (dedupe_key, "dedupe key")):
         if value is not None and not isinstance(value, str):
             raise UsageError(f"{what} must be text (got {value!r})")
+        if value is not None and len(value) > TEXT_MAX:
+            raise UsageError(f"{what} is {len(value):,} characters long; at most {TEXT_MAX:,}")
     if meta is not None and not isinstance(meta, dict):
         raise UsageError(f"meta must be a mapping (got {meta!r})")
     for dep in after or ():
@@ -118,6 +124,8 @@ def enqueue(
         if not full and job_id >= head.next_job_id:
             raise NotFound(f"no job #{job_id:03d}")
     text = label or kind.make_label(payload)
+    if len(text) > LABEL_MAX:  # a label made from a long command is not a second copy of it
+        text = text[: LABEL_MAX - 1] + "…"
     job = None
     if job_id is None and new_job:
         job = Job(id=state.next_job_id(), title=title or text, created_at=stamp, updated_at=stamp)

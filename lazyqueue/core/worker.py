@@ -439,7 +439,7 @@ class Worker:
         cancel_asked = task.cancel_requested or (run is not None and run.ctx.cancel_reason == "cancel")
         if kind_of == "ok":
             try:
-                json.dumps(value)
+                json.dumps(value, allow_nan=False)  # NaN would make `ls --json` invalid JSON
             except (TypeError, ValueError) as exc:  # it could never be written: fail the task, not the pass
                 return self._fail(task, f"the handler's result is not JSON: {exc}", "fatal", now)
             return lifecycle.finish(task, COMPLETED, now, result=value, cancel_too_late=cancel_asked)

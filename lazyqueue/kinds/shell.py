@@ -21,6 +21,7 @@ KILL_GRACE_S = 3.0
 # A missing command exits 127 from `exec`; we report it as "command not found".
 _GATE = 'IFS= read -r go && [ "$go" = go ] && exec 0</dev/null "$@"'
 TAIL_LINES = 12
+MAX_ARG = 128 * 1024  # Linux's MAX_ARG_STRLEN: execve refuses a longer single argument (sh -c COMMAND too)
 LEFTOVER_GRACE_S = 1.0  # output still read after the command exited, while a child it left holds the pipe
 
 
@@ -29,6 +30,8 @@ def _validate(payload: dict) -> dict:
     command = payload.get("command")
     if argv is None and command is None:
         raise ValueError("give a command: lazyqueue add shell -- CMD ARGS, or command='CMD'")
+    if argv is not None and command is not None:  # one would be shown and the other run
+        raise ValueError("give either argv (-- CMD ARGS) or command='CMD', not both")
     if argv is not None and (not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv)):
         raise ValueError("argv must be a non-empty list of strings")
     if command is not None and (not isinstance(command, str) or not command.strip()):
@@ -36,6 +39,12 @@ def _validate(payload: dict) -> dict:
     env = payload.get("env")
     if env is not None and (not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values())):
         raise ValueError("env must map names to strings")
+    texts = [command, payload.get("cwd"), *(argv or ()), *((env or {}).keys()), *((env or {}).values())]
+    if any(isinstance(t, str) and "\x00" in t for t in texts):
+        raise ValueError("a command, argument, cwd or environment value cannot hold a NUL byte")
+    if any(isinstance(t, str) and len(t) * 4 > MAX_ARG and len(t.encode("utf-8", "surrogatepass")) > MAX_ARG
+           for t in (command, *(argv or ()))):
+        raise ValueError(f"a command or argument longer than {MAX_ARG // 1024} KiB cannot be run (the system's limit for one)")
     return payload
 
 
@@ -166,9 +175,11 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
             continue
         if line.startswith("::result"):
             try:
-                result = json.loads(line[len("::result"):].strip())
+                value = json.loads(line[len("::result"):].strip(), parse_constant=_no_constant)
+                json.dumps(value, allow_nan=False)  # 1e999 parses as inf
+                result = value
             except ValueError:
-                ctx.log("lazyqueue: ignored a ::result line that is not JSON")
+                ctx.log("lazyqueue: ignored a ::result line that is not JSON (NaN and Infinity are not JSON)")
             continue
         if line.strip():
             tail.append(line)
@@ -183,6 +194,10 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
         text = "\n".join(tail)[-600:]
         raise RetryableError(f"{what}: {text}" if text else what)
     return result if result is not None else {"exit_code": 0}
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def _shell_handler(ctx):

@@ -1,0 +1,96 @@
+"""What is shown is what runs; payloads that could never run, or never be written as JSON, are refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lazyqueue.core.errors import UsageError
+from lazyqueue.core.queue import Queue
+from tests.cli.helpers import lq, ok
+
+
+@pytest.fixture
+def q(home):
+    queue = Queue(home, plugins=False)
+    yield queue
+    queue.close()
+
+
+def final(q, tid, timeout=15.0):
+    return q.wait([tid], timeout=timeout, poll=0.01)[0]
+
+
+def test_a_shell_payload_with_both_command_and_argv_is_refused(q):
+    with pytest.raises(UsageError, match="not both"):
+        q.enqueue("shell", {"command": "rm -rf ~/x", "argv": ["echo", "harmless"]})
+    assert q.tasks() == []
+
+
+@pytest.mark.parametrize("payload", [
+    {"command": "echo a\x00b"},
+    {"argv": ["echo", "a\x00b"]},
+    {"argv": ["echo"], "cwd": "/tmp\x00x"},
+    {"argv": ["echo"], "env": {"A": "x\x00y"}},
+])
+def test_a_nul_byte_is_refused_at_add_not_at_run(q, payload):
+    with pytest.raises(UsageError, match="NUL byte"):
+        q.enqueue("shell", payload)
+
+
+def test_a_nul_byte_on_the_command_line_is_a_one_line_error(cli_env):
+    proc = lq(cli_env, "add", "shell", "command=echo a\x01b")  # argv cannot carry NUL itself: via --from
+    assert proc.returncode == 0
+    proc = lq(cli_env, "add", "shell", "--from", "-", input="echo a\x00b\n")
+    assert proc.returncode == 2 and "NUL byte" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_a_nan_result_line_is_ignored_and_ls_json_stays_valid(home, q, cli_env):
+    q.start_worker()
+    try:
+        task, _ = q.enqueue("shell", {"command": "echo '::result {\"x\": NaN}'; echo '::result {\"y\": 1e999}'"})
+        done = final(q, task.id)
+    finally:
+        q.stop_worker(grace=0.5)
+    assert done.status == "completed" and done.result == {"exit_code": 0}
+    assert "NaN and Infinity are not JSON" in (home / "logs" / f"{task.id}.log").read_text()
+    json.loads(ok(cli_env, "ls", "--json").stdout, parse_constant=lambda c: pytest.fail(f"{c} in ls --json"))
+
+
+def test_a_handler_returning_nan_fails_its_task_not_the_json(home, cli_env):
+    q = Queue(home, plugins=False)
+
+    @q.kind("nan")
+    def nan(ctx):
+        return {"x": float("nan")}
+
+    q.start_worker()
+    try:
+        task, _ = q.enqueue("nan", {})
+        done = final(q, task.id)
+    finally:
+        q.stop_worker(grace=0.5)
+        q.close()
+    assert done.status == "failed" and "not JSON" in done.error and done.result is None
+    json.loads(ok(cli_env, "ls", "--json").stdout, parse_constant=lambda c: pytest.fail(f"{c} in ls --json"))
+
+
+def test_non_finite_progress_is_unknown_not_a_number(home):
+    q = Queue(home, plugins=False)
+
+    @q.kind("prog")
+    def prog(ctx):
+        ctx.progress(float("nan"), "x")
+        seen.append(ctx._reporter.store.tasks[ctx.task.id].progress)
+        ctx.progress(float("inf"))
+        seen.append(ctx._reporter.store.tasks[ctx.task.id].progress)
+
+    seen: list = []
+    q.start_worker()
+    try:
+        final(q, q.enqueue("prog", {}).task.id)
+    finally:
+        q.stop_worker(grace=0.5)
+        q.close()
+    assert seen == [None, None]
