@@ -398,7 +398,8 @@ def _unquote(word: str) -> str:
     return re.sub(r"""'[^']*'|"(?:[^"\\]|\\.)*"|\\.|[^'"\\]+""", piece, word, flags=re.S)
 
 
-FROM_LINE_MAX = 256 * 1024  # bytes in one line of --from
+FROM_LINE_MAX = 16 * 2**20  # bytes in one line of --from
+FROM_BYTES_MAX = 64 * 2**20  # bytes of tasks in one --from (held until the one write)
 FROM_TASKS_MAX = 100_000  # tasks in one --from (one write, all or nothing)
 
 
@@ -414,7 +415,7 @@ def _read_lines(kind: str, source: str) -> list[dict]:
         raise LazyQueueError(f"cannot read {source}: {exc.strerror}") from None
     payloads = []
     try:
-        n = 0
+        n = total = 0
         while True:
             try:
                 raw = fh.readline(FROM_LINE_MAX + 2)
@@ -423,10 +424,13 @@ def _read_lines(kind: str, source: str) -> list[dict]:
             if not raw:
                 break
             n += 1
+            total += len(raw)
+            if total > FROM_BYTES_MAX:
+                raise UsageError(f"{source} holds more than {FROM_BYTES_MAX >> 20} MiB of tasks; add them in parts")
             if raw.endswith(b"\n"):
                 raw = raw[:-1]
             elif len(raw) > FROM_LINE_MAX:
-                raise UsageError(f"line {n} of {source} is longer than {FROM_LINE_MAX // 1024} KiB")
+                raise UsageError(f"line {n} of {source} is longer than {FROM_LINE_MAX >> 20} MiB")
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
             try:

@@ -24,7 +24,7 @@ def test_a_huge_line_is_refused_without_reading_the_file(cli_env, tmp_path):
         fh.write(b"x" * (300 * 1024 * 1024))  # 300 MB with no newline
     started = time.monotonic()
     proc = lq(cli_env, "add", "shell", "--from", str(source))
-    assert proc.returncode == 2 and "line 2" in proc.stderr and "longer than 256 KiB" in proc.stderr
+    assert proc.returncode == 2 and "line 2" in proc.stderr and "longer than 16 MiB" in proc.stderr
     assert "Traceback" not in proc.stderr and time.monotonic() - started < 10
     assert tasks(cli_env) == []  # all or nothing
 

@@ -175,17 +175,13 @@ def test_a_5mb_value_through_add_from_a_file_and_a_worker(cli_env, home, tmp_pat
     assert (task["status"], task["payload"]["blob"]) == ("completed", blob)
 
 
-def test_a_5mb_shell_command_fails_with_a_clear_error(cli_env, home, tmp_path):
+def test_a_5mb_shell_command_is_refused_at_add_with_a_clear_error(cli_env, home, tmp_path):
     src = tmp_path / "huge.txt"
     src.write_text("true # " + "y" * (5 * 1024 * 1024) + "\n")
     proc = lq(cli_env, "add", "shell", "--from", str(src), "--json")
-    assert proc.returncode == 0, proc.stderr
-    tid = json.loads(proc.stdout)[0]["id"]
-    proc = lq(cli_env, "worker", "--exit-when-idle", "-q")
-    assert proc.returncode == 0, proc.stderr
-    task = json.loads(lq(cli_env, "show", str(tid), "--json").stdout)
-    assert task["status"] == "failed"
-    assert "Argument list too long" in task["error"] and len(task["error"]) < 1000, task["error"][:300]
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "longer than 128 KiB cannot be run" in proc.stderr
+    assert json.loads(lq(cli_env, "ls", "--json").stdout) == []
 
 
 def test_non_utf8_command_output_is_kept_readable(cli_env, home):
