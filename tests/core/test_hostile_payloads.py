@@ -76,21 +76,21 @@ def test_a_handler_returning_nan_fails_its_task_not_the_json(home, cli_env):
     json.loads(ok(cli_env, "ls", "--json").stdout, parse_constant=lambda c: pytest.fail(f"{c} in ls --json"))
 
 
-def test_non_finite_progress_is_unknown_not_a_number(home):
-    q = Queue(home, plugins=False)
+def test_non_finite_progress_is_unknown_not_a_number(tmp_path):
+    from lazyqueue.core.context import TaskContext
+    from lazyqueue.core.models import Task
 
-    @q.kind("prog")
-    def prog(ctx):
-        ctx.progress(float("nan"), "x")
-        seen.append(ctx._reporter.store.tasks[ctx.task.id].progress)
-        ctx.progress(float("inf"))
-        seen.append(ctx._reporter.store.tasks[ctx.task.id].progress)
+    class Reporter:
+        def __init__(self):
+            self.seen = []
 
-    seen: list = []
-    q.start_worker()
-    try:
-        final(q, q.enqueue("prog", {}).task.id)
-    finally:
-        q.stop_worker(grace=0.5)
-        q.close()
-    assert seen == [None, None]
+        def report_progress(self, tid, value, label):
+            self.seen.append(value)
+
+    reporter = Reporter()
+    ctx = TaskContext(Task(id=1, kind="k"), None, tmp_path / "1.log", reporter)
+    for value in (float("nan"), float("inf"), float("-inf"), 140, 42.5):
+        ctx.progress(value)
+    assert reporter.seen == [None, None, None, 100.0, 42.5]
+    with pytest.raises(ValueError):
+        ctx.update_meta(x=float("nan"))
