@@ -18,6 +18,7 @@ SCENARIOS = {
     "inprocess": "lazyqueue.bench.inprocess",
     "shell": "lazyqueue.bench.shell",
     "add": "lazyqueue.bench.cli_add",
+    "add_states": "lazyqueue.bench.add_states",
     "rss": "lazyqueue.bench.rss",
     "serve": "lazyqueue.bench.serve",
     "tui": None,
