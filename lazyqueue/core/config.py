@@ -68,8 +68,12 @@ class _Checker:
                 raise self.fail(f"{prefix}{name}", f"unknown key (expected one of: {choices})")
 
 
-def load_config(path: Path | None, required: bool = False) -> Config:
-    """Read and validate the config; a missing default file is an empty config."""
+def load_config(path: Path | None, required: bool = False, cache_dir: Path | None = None) -> Config:
+    """Read and validate the config; a missing default file is an empty config.
+
+    With `cache_dir` (the state directory), a parsed copy kept there spares the
+    TOML parser while the file is unchanged (see config_cache).
+    """
     if path is None or not path.exists():
         if required and path is not None:
             raise ConfigError(f"{path}: config file not found")
@@ -79,6 +83,11 @@ def load_config(path: Path | None, required: bool = False) -> Config:
             return Config(path=path)  # nothing to read: spare the TOML parser's import
     except OSError:
         pass
+    from . import config_cache
+
+    data, key = config_cache.cached(path, cache_dir)
+    if data is not None:
+        return parse_config(data, path)
     import tomllib
 
     try:
@@ -90,7 +99,10 @@ def load_config(path: Path | None, required: bool = False) -> Config:
         raise ConfigError(f"{path}: not valid TOML: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_config(data, path)
+    config = parse_config(data, path)
+    if cache_dir is not None:
+        config_cache.store(cache_dir, key, data)  # only a config that loads is kept
+    return config
 
 
 def parse_config(data: dict, path: Path) -> Config:

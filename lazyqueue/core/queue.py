@@ -114,7 +114,7 @@ class Queue:
             self.config = config
         else:
             path, named = config_path(config)
-            self.config = load_config(path, required=named)
+            self.config = load_config(path, required=named, cache_dir=state_dir(home))
         self.registry = registry or default_registry()
         self.warnings: list[str] = []
         if plugins:
