@@ -1,0 +1,316 @@
+"""Reading the task file without loading it: one task or job, or every task as a stream.
+
+`show ID` needs one record and `ls --json` needs each record once; neither
+needs every record in memory as an object. A View pairs an open snapshot
+(`tasks.json`, one record a line) with what the journal past it changes, read
+consistently without the lock: the journal is read after the snapshot is
+opened, and if the snapshot was replaced in between (a fold) the view is
+taken again. The old snapshot stays readable through the open file even if a
+later fold renames a new one over it.
+
+Anything this module does not expect (a header it does not know, another
+layout, a damaged journal line) raises Unreadable, and the caller takes the
+full load, which also reports and repairs damage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+TYPE_CHECKING = False  # typing is not imported at run time
+if TYPE_CHECKING:
+    from typing import Iterator
+
+from .models import TASK_FIELDS, Job, Task
+from .paths import NOFOLLOW
+
+SCHEMA_VERSION = 1  # the task file's; the store checks the same number
+SNAPSHOT = "tasks.json"
+JOURNAL = "tasks.journal"
+_TASK_KEYS = list(TASK_FIELDS)
+_TASK_KEY_SET = frozenset(TASK_FIELDS)
+
+
+class Unreadable(Exception):
+    """Not readable the cheap way; load the file instead."""
+
+
+def _sig(st: os.stat_result) -> tuple:
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _record_id(line: bytes) -> int:
+    """The id of a snapshot record line (`{"id": 12, ...`), without parsing the JSON."""
+    if not line.startswith(b'{"id": '):
+        raise Unreadable("a record line without a leading id")
+    end = line.find(b",", 7)
+    try:
+        return int(line[7:end])
+    except ValueError:
+        raise Unreadable("a record line with a malformed id") from None
+
+
+class Changes:
+    """What the journal past the snapshot does to tasks and jobs."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, dict] = {}  # whole records that replace the snapshot's
+        self.patches: dict[int, dict] = {}  # fields changed on a snapshot record
+        self.gone: set[int] = set()
+        self.jobs: dict[int, dict] = {}
+        self.gone_jobs: set[int] = set()
+
+    def apply(self, entry: dict) -> None:
+        for rec in entry.get("jobs", ()):
+            self.jobs[rec["id"]] = rec
+            self.gone_jobs.discard(rec["id"])
+        for rec in entry.get("tasks", ()):
+            self.tasks[rec["id"]] = rec
+            self.patches.pop(rec["id"], None)
+            self.gone.discard(rec["id"])
+        for patch in entry.get("patches", ()):
+            if not _TASK_KEY_SET.issuperset(patch):
+                raise Unreadable("a patch of a field tasks do not have")
+            tid = patch["id"]
+            if tid in self.tasks:
+                self.tasks[tid] = dict(self.tasks[tid], **patch)
+            elif tid not in self.gone:
+                self.patches.setdefault(tid, {}).update(patch)
+        for tid in entry.get("del_tasks", ()):
+            self.tasks.pop(tid, None)
+            self.patches.pop(tid, None)
+            self.gone.add(tid)
+        for jid in entry.get("del_jobs", ()):
+            self.jobs.pop(jid, None)
+            self.gone_jobs.add(jid)
+
+    def task(self, tid: int, snapshot_rec: dict | None) -> dict | None:
+        """The current record of a task given its snapshot record (None: not there)."""
+        if tid in self.tasks:
+            return self.tasks[tid]
+        if tid in self.gone or snapshot_rec is None:
+            return None
+        patch = self.patches.get(tid)
+        return dict(snapshot_rec, **patch) if patch else snapshot_rec
+
+
+def _shape_ok(entry) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("seq", 0), int):
+        return False
+    for key in ("tasks", "jobs", "patches"):
+        recs = entry.get(key, [])
+        if not isinstance(recs, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), int) for r in recs):
+            return False
+    for key in ("del_tasks", "del_jobs"):
+        ids = entry.get(key, [])
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            return False
+    return True
+
+
+def _read_changes(path: Path, seq: int) -> Changes:
+    changes = Changes()
+    try:
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW)
+    except FileNotFoundError:
+        return changes
+    except OSError as exc:
+        raise Unreadable(str(exc)) from None
+    with open(fd, "rb") as fh:
+        data = fh.read()
+    end = data.rfind(b"\n")  # past the last newline: a torn tail, ignored as the store does
+    for line in data[: end + 1].splitlines():
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            raise Unreadable("a damaged journal line") from None
+        if not _shape_ok(entry):
+            raise Unreadable("a damaged journal line")
+        if entry.get("seq", 0) > seq:
+            seq = entry["seq"]
+            changes.apply(entry)
+    return changes
+
+
+class View:
+    """A consistent view of one state directory's live tasks and jobs. Use as a context manager."""
+
+    def __init__(self, home: Path, tries: int = 5):
+        home = Path(home)
+        for _ in range(tries):
+            self.fh = None
+            try:
+                fd = os.open(home / SNAPSHOT, os.O_RDONLY | NOFOLLOW)
+            except FileNotFoundError:
+                fd = None
+            except OSError as exc:
+                raise Unreadable(str(exc)) from None
+            sig = None
+            self.seq = 0
+            if fd is not None:
+                self.fh = open(fd, "rb")
+                sig = _sig(os.fstat(fd))
+                self.seq = self._header()
+            try:
+                self.changes = _read_changes(home / JOURNAL, self.seq)
+                try:
+                    now = _sig(os.stat(home / SNAPSHOT))
+                except FileNotFoundError:
+                    now = None
+            except BaseException:
+                self.close()
+                raise
+            if now == sig:
+                return
+            self.close()  # folded while we read: take the view again
+        raise Unreadable("the task file kept changing")
+
+    def _header(self) -> int:
+        first = self.fh.readline()
+        try:
+            if not first.rstrip().endswith(b","):
+                raise ValueError
+            head = json.loads(first.rstrip()[:-1] + b"}")
+            if head.get("version") != SCHEMA_VERSION:
+                raise ValueError
+            return int(head.get("seq", 0))
+        except (ValueError, TypeError, AttributeError):
+            self.close()
+            raise Unreadable("a snapshot header this lazyqueue does not read") from None
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+    def __enter__(self) -> "View":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ snapshot lines
+    def _lines(self, section: bytes) -> Iterator[bytes]:
+        """The record lines of one section (b"jobs" or b"tasks"), trailing comma removed."""
+        if self.fh is None:
+            return
+        self.fh.seek(0)
+        self.fh.readline()
+        group = None
+        for line in self.fh:
+            line = line.rstrip(b"\n")
+            if line in (b'"jobs": [', b'"tasks": ['):
+                group = line[1:-4]
+            elif line == b"],":
+                group = None
+            elif line == b"]}":
+                return
+            elif line and group == section:
+                yield line[:-1] if line.endswith(b",") else line
+            elif line and group is None:
+                raise Unreadable("an unexpected line in the snapshot")
+        raise Unreadable("a snapshot without its end")
+
+    def _find(self, section: bytes, ident: int) -> dict | None:
+        prefix = b'{"id": %d,' % ident
+        for line in self._lines(section):
+            if line.startswith(prefix):
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    raise Unreadable("a damaged snapshot line") from None
+        return None
+
+    # ------------------------------------------------------------ queries
+    def task(self, task_id: int) -> Task | None:
+        """One live task, or None."""
+        ch = self.changes
+        rec = ch.task(task_id, None if task_id in ch.tasks or task_id in ch.gone else self._find(b"tasks", task_id))
+        try:
+            return Task.from_dict(rec) if rec is not None else None
+        except ValueError:
+            raise Unreadable("a malformed task record") from None
+
+    def job(self, job_id: int) -> Job | None:
+        """One live job, or None."""
+        ch = self.changes
+        if job_id in ch.jobs:
+            rec = ch.jobs[job_id]
+        elif job_id in ch.gone_jobs:
+            rec = None
+        else:
+            rec = self._find(b"jobs", job_id)
+        try:
+            return Job.from_dict(rec) if rec is not None else None
+        except ValueError:
+            raise Unreadable("a malformed job record") from None
+
+    def task_lines(self) -> Iterator[tuple[dict, bytes | None]]:
+        """Every live task, oldest id first: (its record, its JSON line when that is the record as written).
+
+        The snapshot is checked for id order first (without parsing it), so a
+        file out of order raises Unreadable before anything is yielded.
+        """
+        last = 0
+        ids = set()
+        for line in self._lines(b"tasks"):
+            tid = _record_id(line)
+            if tid <= last:
+                raise Unreadable("snapshot records out of id order")
+            last = tid
+            ids.add(tid)
+        ch = self.changes
+        extra = sorted(tid for tid in ch.tasks if tid not in ids)  # only in the journal: merged in id order
+        del ids
+        at = 0
+        loads = json.loads
+        keys = _TASK_KEYS
+        for line in self._lines(b"tasks"):
+            try:
+                rec = loads(line)
+            except ValueError:
+                raise Unreadable("a damaged snapshot line") from None
+            tid = rec.get("id")
+            while at < len(extra) and extra[at] < tid:
+                yield _normal(ch.tasks[extra[at]]), None
+                at += 1
+            if tid in ch.tasks or tid in ch.gone or tid in ch.patches:
+                rec = ch.task(tid, rec)
+                if rec is not None:
+                    yield _normal(rec), None
+            elif list(rec) == keys:
+                yield rec, line
+            else:
+                yield _normal(rec), None
+        for tid in extra[at:]:
+            yield _normal(ch.tasks[tid]), None
+
+
+def _normal(rec: dict) -> dict:
+    """A record as Task.to_dict() gives it (fields in order, defaults filled)."""
+    if list(rec) == _TASK_KEYS:
+        return rec
+    try:
+        return Task.from_dict(rec).to_dict()
+    except ValueError:
+        raise Unreadable("a malformed task record") from None
+
+
+def stream_json(view: View, out, want=None) -> int:
+    """Write the live tasks as a JSON array, one record a line; how many. `want(rec)` filters."""
+    dumps = json.dumps
+    n = 0
+    write = out.write
+    write("[")
+    for rec, line in view.task_lines():
+        if want is not None and not want(rec):
+            continue
+        text = line.decode("utf-8") if line is not None else dumps(rec, ensure_ascii=False)
+        write(("\n  " if n == 0 else ",\n  ") + text)
+        n += 1
+    write("\n]\n" if n else "]\n")
+    return n
