@@ -109,11 +109,17 @@ def _add_args(add) -> None:
     add.add_argument("--json", action="store_true", help="print the task record (plus 'deduplicated')")
 
 
+LS_PAGE = 100  # tasks in the `ls` table unless --limit/--all
+
+
 def _ls_args(ls) -> None:
     ls.add_argument("--status", choices=STATUSES)
     ls.add_argument("--kind")
     ls.add_argument("--job", type=_job_id)
-    ls.add_argument("--json", action="store_true", help="print a JSON array of task records")
+    ls.add_argument("--json", action="store_true", help="print a JSON array of task records (every match)")
+    ls.add_argument("--limit", type=_count, default=LS_PAGE, metavar="N",
+                    help=f"the table shows the newest N matching tasks (default {LS_PAGE})")
+    ls.add_argument("--all", action="store_true", help="the table shows every matching task")
 
 
 def _show_args(show) -> None:
@@ -271,10 +277,10 @@ def _backend(args, config) -> str | None:
 def _open(args, light: bool = False):
     from .core.config import load_config
     from .core.engine import open_queue
-    from .core.paths import config_path
+    from .core.paths import config_path, state_dir
 
     path, named = config_path(args.config)
-    config = load_config(path, required=named)
+    config = load_config(path, required=named, cache_dir=state_dir(args.home))  # a parsed copy spares tomllib
     queue = open_queue(args.home, config, backend=_backend(args, config), light=light)
     _OPEN.append(queue)
     _flush_warnings()
@@ -502,11 +508,42 @@ def _info(task, queue) -> str:
     return ""
 
 
+def _ls_json_stream(queue, args) -> bool:
+    """`ls --json` from the local task file, record by record (flat memory at any size); False: not here."""
+    from .core import reader
+    from .core.queue import Queue
+
+    if not isinstance(queue, Queue) or (args.kind and args.kind not in queue.registry):
+        return False
+    want = None
+    if args.status or args.kind or args.job is not None:
+        def want(rec: dict) -> bool:
+            return ((not args.status or rec["status"] == args.status) and (not args.kind or rec["kind"] == args.kind)
+                    and (args.job is None or rec["job_id"] == args.job))
+    try:
+        with reader.View(queue.home) as view:
+            reader.stream_json(view, sys.stdout, want)
+    except reader.Unreadable as exc:
+        if not getattr(exc, "started", False):
+            return False  # the full load reads it (and reports any damage)
+        from .core.errors import StoreError
+
+        raise StoreError(f"{queue.home / 'tasks.json'}: {exc}; the listing is incomplete "
+                         "('lazyqueue ls' reads the whole file and sets damage aside)") from None
+    return True
+
+
 def cmd_ls(args) -> int:
-    queue = _open(args)
+    queue = _open(args, light=True)  # the table's page and the JSON stream need not load every task
+    if args.json and _ls_json_stream(queue, args):
+        return 0
     if args.kind and args.kind not in queue.registry and not queue.tasks(kind=args.kind):
         raise UsageError(f"unknown kind {args.kind!r} (known kinds: {', '.join(queue.registry.names())})")
-    tasks = queue.tasks(status=args.status, kind=args.kind, job=args.job)
+    tasks, older = (None, 0) if args.json else _ls_page(queue, args)
+    if tasks is None:
+        tasks = queue.tasks(status=args.status, kind=args.kind, job=args.job)
+        if not args.json and not args.all:
+            tasks, older = tasks[-args.limit:], max(0, len(tasks) - args.limit)
     if args.json:
         _json_out([t.to_dict() for t in tasks])
         return 0
@@ -524,11 +561,37 @@ def cmd_ls(args) -> int:
         job = f"#{t.job_id:03d}" if t.job_id is not None else ""
         table.add_row(*map(_cell, (t.ref, job, t.kind, _status_text(t.status), _progress_text(t), t.label, _info(t, queue))))
     _console().print(table)
+    if older:
+        print(f"{older:,} older task(s) not shown: lazyqueue ls --limit N, or --all")
     return 0
 
 
+def _ls_page(queue, args) -> tuple[list | None, int]:
+    """The newest --limit matching tasks, oldest first, and how many older ones match, read from the
+    file record by record; (None, 0) when that cannot be done (the caller loads the queue)."""
+    from .core import reader
+    from .core.models import Task
+    from .core.queue import Queue
+
+    if args.all or not isinstance(queue, Queue):
+        return None, 0
+    want, needles = None, []
+    if args.status or args.kind or args.job is not None:
+        def want(rec: dict) -> bool:
+            return ((not args.status or rec["status"] == args.status) and (not args.kind or rec["kind"] == args.kind)
+                    and (args.job is None or rec["job_id"] == args.job))
+        needles = [json.dumps({name: value}, ensure_ascii=False)[1:-1].encode()
+                   for name, value in (("status", args.status), ("kind", args.kind), ("job_id", args.job)) if value]
+    try:
+        with reader.View(queue.home) as view:
+            page, older = view.tail(args.limit, want, tuple(needles))
+    except reader.Unreadable:
+        return None, 0
+    return [Task.from_dict(rec) for rec in page], older
+
+
 def cmd_show(args) -> int:
-    queue = _open(args)
+    queue = _open(args, light=True)  # reads the one task (and its job), not every record
     task = queue.get(args.id)
     if args.json:
         _json_out(task.to_dict())

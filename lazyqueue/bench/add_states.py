@@ -34,16 +34,18 @@ DELAY = 3600
 
 
 def _files(q):
-    """(the task file, the in-memory state) of a Queue, whichever way the core names them."""
-    store = getattr(q, "taskfile", None) or q.store
-    return store, getattr(q, "state", store)
+    """(the task file, the in-memory state) of a Queue."""
+    return q.taskfile, q.state
 
 
-def _queue(home: Path, light: bool = False):
+def _queue(home: Path, light: bool = False, keep_all: bool = False):
     from lazyqueue.core.config import Config
     from lazyqueue.core.queue import Queue
 
-    return Queue(home, config=Config(), light=light)
+    config = Config()
+    if keep_all:  # no retention: every finished task stays in the live file
+        config.retention = type(config.retention)(keep=10**9, max_age_days=10**6)
+    return Queue(home, config=config, light=light)
 
 
 def fill_folded(home: Path, n: int) -> None:
@@ -83,7 +85,7 @@ def fill_history(home: Path, n: int) -> None:
     from lazyqueue.core.models import COMPLETED, iso
     from lazyqueue.core.queue import TaskSpec
 
-    q = _queue(home)
+    q = _queue(home, keep_all=True)
     try:
         store, state = _files(q)
         for start in range(0, n, 2000):

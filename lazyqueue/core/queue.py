@@ -194,7 +194,19 @@ class Queue:
 
     # ---------------------------------------------------------------- queries
     def get(self, task_id: int) -> Task:
-        """A copy of one task (live file, else the archive)."""
+        """A copy of one task (live file, else the archive).
+
+        A light queue (`light=True`) reads the one record from the file, not every task.
+        """
+        if not self.taskfile.loaded:
+            readable, found = self._read_one("task", task_id)
+            if found is not None:
+                return found
+            if readable:  # not in the live file: the archive, without loading the live file
+                rec = self.taskfile.archived_task(task_id)
+                if rec is not None:
+                    return Task.from_dict(rec)
+                raise NotFound(f"no task {task_ref(task_id)}")
         with self.taskfile.lock:
             self._catch_up_full()
             task = self.state.tasks.get(task_id)
@@ -206,12 +218,28 @@ class Queue:
         raise NotFound(f"no task {task_ref(task_id)}")
 
     def job(self, job_id: int) -> Job:
+        if not self.taskfile.loaded:
+            readable, found = self._read_one("job", job_id)
+            if found is not None:
+                return found
+            if readable:
+                raise NotFound(f"no job #{job_id:03d}")
         with self.taskfile.lock:
             self._catch_up_full()
             job = self.state.jobs.get(job_id)
             if job is None:
                 raise NotFound(f"no job #{job_id:03d}")
             return Job.from_dict(job.to_dict())
+
+    def _read_one(self, what: str, ident: int) -> tuple[bool, Any]:
+        """(readable, the task or job or None) read from the file alone; readable False: load it instead."""
+        from . import reader
+
+        try:
+            with reader.View(self.home) as view:
+                return True, (view.task(ident) if what == "task" else view.job(ident))
+        except reader.Unreadable:
+            return False, None
 
     def tasks(self, status: str | Iterable[str] | None = None, kind: str | None = None, job: int | None = None) -> list[Task]:
         """Copies of live tasks, oldest first, filtered."""
@@ -266,6 +294,8 @@ class Queue:
     def why_waiting(self, task_id: int, now: float | None = None) -> str:
         """Why a queued task is not running yet, in words ("cap full: encode 1/1")."""
         with self.taskfile.lock:
+            if not self.taskfile.loaded:
+                self._catch_up_full()  # a light queue: the reason depends on every other task
             task = self.state.tasks.get(task_id)
             if task is None:
                 return ""
@@ -274,6 +304,8 @@ class Queue:
 
     def position(self, task_id: int) -> int:
         with self.taskfile.lock:
+            if not self.taskfile.loaded:
+                self._catch_up_full()
             task = self.state.tasks.get(task_id)
             return queue_position(self.state, task) if task else 0
 

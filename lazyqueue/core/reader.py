@@ -52,6 +52,25 @@ def _record_id(line: bytes) -> int:
         raise Unreadable("a record line with a malformed id") from None
 
 
+_HEAD = None  # compiled on first use: `re` is not imported by `lazyqueue add`
+
+
+def _line_key(line: bytes) -> tuple | None:
+    """(0, id) for a job line, (1, id) for a task line, None for any other line."""
+    if not line.startswith(b'{"id": '):
+        return None
+    end = line.find(b",", 7)
+    try:
+        ident = int(line[7:end])
+    except ValueError:
+        return None
+    if line.startswith(b' "kind": ', end + 1):
+        return (1, ident)
+    if line.startswith(b' "title": ', end + 1):
+        return (0, ident)
+    return None
+
+
 class Changes:
     """What the journal past the snapshot does to tasks and jobs."""
 
@@ -217,12 +236,54 @@ class View:
 
     def _find(self, section: bytes, ident: int) -> dict | None:
         prefix = b'{"id": %d,' % ident
-        for line in self._lines(section):
+        line = self._bisect(section, ident)  # the file is in id order, jobs then tasks: a few reads
+        if line is not None:
+            try:
+                return json.loads(line)
+            except ValueError:
+                raise Unreadable("a damaged snapshot line") from None
+        for line in self._lines(section):  # not found that way: make sure, line by line
             if line.startswith(prefix):
                 try:
                     return json.loads(line)
                 except ValueError:
                     raise Unreadable("a damaged snapshot line") from None
+        return None
+
+    def _bisect(self, section: bytes, ident: int) -> bytes | None:
+        """The record line of `ident` found by bisecting the file on (section, id); None if not found so."""
+        if self.fh is None:
+            return None
+        target = (1 if section == b"tasks" else 0, ident)
+        fh = self.fh
+        lo, hi = 0, os.fstat(fh.fileno()).st_size
+        while hi - lo > 65536:  # the record starts in [lo, hi)
+            mid = (lo + hi) // 2
+            fh.seek(mid)
+            fh.readline()  # the rest of the line mid falls in
+            key = None
+            while key is None:
+                line = fh.readline()
+                if not line:
+                    break
+                key = _line_key(line)
+            if key is None or key >= target:
+                hi = mid
+            else:
+                lo = mid
+        fh.seek(max(lo - 1, 0))
+        if lo:
+            fh.readline()  # up to the newline just before lo (or the line lo falls in)
+        while fh.tell() <= hi:
+            line = fh.readline()
+            if not line:
+                return None
+            key = _line_key(line)
+            if key == target:
+                line = line.rstrip(b"\n")
+                return line[:-1] if line.endswith(b",") else line
+            if key is not None and key > target:
+                return None
         return None
 
     # ------------------------------------------------------------ queries
@@ -290,6 +351,73 @@ class View:
             yield _normal(ch.tasks[tid]), None
 
 
+    def tail(self, limit: int, want=None, needles: tuple[bytes, ...] = ()) -> tuple[list[dict], int]:
+        """The newest `limit` live tasks that `want(rec)` accepts, oldest first, and how many older ones match.
+
+        Only lines holding every one of `needles` (bytes each accepted record's
+        JSON contains) are parsed, and without a filter only the last `limit`.
+        """
+        import re
+        from collections import deque
+
+        global _HEAD
+        if _HEAD is None:
+            _HEAD = re.compile(rb'\{"id": \d+, "kind": "([^"\\]*)", "status": "([a-z]+)", "job_id": (null|\d+), ')
+        ch = self.changes
+        touched = ch.tasks.keys() | ch.patches.keys() | ch.gone
+        page: deque = deque(maxlen=limit)  # (id, record or raw line)
+        seen = 0
+        last = 0
+        loads = json.loads
+        for line in self._lines(b"tasks"):
+            tid = _record_id(line)
+            if tid <= last:
+                raise Unreadable("snapshot records out of id order")
+            last = tid
+            if tid in touched:
+                continue  # its current record comes from the journal (below), or it is gone
+            if needles and not all(n in line for n in needles):
+                continue
+            if want is not None:
+                head = _HEAD.match(line)  # id, kind, status and job_id lead a record as written
+                if head is not None:
+                    job = head.group(3)
+                    rec = {"id": tid, "kind": head.group(1).decode(), "status": head.group(2).decode(),
+                           "job_id": None if job == b"null" else int(job)}
+                else:
+                    try:
+                        rec = loads(line)
+                    except ValueError:
+                        raise Unreadable("a damaged snapshot line") from None
+                if not want(rec):
+                    continue
+            page.append((tid, line))
+            seen += 1
+        journal = []
+        for tid in sorted(touched):
+            if tid in ch.tasks:
+                rec = ch.tasks[tid]
+            elif tid in ch.gone:
+                continue
+            else:  # a patched snapshot record
+                rec = ch.task(tid, self._find(b"tasks", tid))
+                if rec is None:
+                    continue
+            if want is None or want(rec):
+                journal.append((tid, rec))
+        seen += len(journal)
+        merged = sorted(list(page) + journal, key=lambda item: item[0])[-limit:] if journal else list(page)
+        out = []
+        for _tid, rec in merged:
+            if isinstance(rec, bytes):
+                try:
+                    rec = loads(rec)
+                except ValueError:
+                    raise Unreadable("a damaged snapshot line") from None
+            out.append(_normal(rec))
+        return out, seen - len(out)
+
+
 def _normal(rec: dict) -> dict:
     """A record as Task.to_dict() gives it (fields in order, defaults filled)."""
     if list(rec) == _TASK_KEYS:
@@ -301,16 +429,34 @@ def _normal(rec: dict) -> dict:
 
 
 def stream_json(view: View, out, want=None) -> int:
-    """Write the live tasks as a JSON array, one record a line; how many. `want(rec)` filters."""
+    """Write the live tasks as a JSON array, one record a line; how many. `want(rec)` filters.
+
+    Terminal controls in the text are written as \\u escapes (safe_text.json_text).
+    An Unreadable raised once output has begun carries `started = True`.
+    """
+    from .safe_text import json_text
+
     dumps = json.dumps
     n = 0
     write = out.write
+    lines = view.task_lines()
+    first = next(lines, None)  # the layout and order check runs before anything is written
     write("[")
-    for rec, line in view.task_lines():
-        if want is not None and not want(rec):
-            continue
-        text = line.decode("utf-8") if line is not None else dumps(rec, ensure_ascii=False)
-        write(("\n  " if n == 0 else ",\n  ") + text)
-        n += 1
+    try:
+        items = lines if first is None else _chain(first, lines)
+        for rec, line in items:
+            if want is not None and not want(rec):
+                continue
+            text = json_text(line.decode("utf-8") if line is not None else dumps(rec, ensure_ascii=False))
+            write(("\n  " if n == 0 else ",\n  ") + text)
+            n += 1
+    except Unreadable as exc:
+        exc.started = True
+        raise
     write("\n]\n" if n else "]\n")
     return n
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest

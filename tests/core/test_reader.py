@@ -112,6 +112,32 @@ def test_a_damaged_journal_or_an_unknown_header_is_left_to_the_full_load(home):
 
 
 def test_the_schema_version_is_the_stores():
-    from lazyqueue.core import store as taskfile  # noqa: F401 - the module the task file's writer lives in
+    from lazyqueue.core import taskfile
 
     assert reader.SCHEMA_VERSION == taskfile.SCHEMA_VERSION
+
+
+def test_a_light_queue_reads_one_task_a_job_and_the_archive_without_loading(home):
+    from lazyqueue.core.errors import NotFound
+    from lazyqueue.core.taskfile import RetentionPolicy
+
+    q = Queue(home, config=Config(retention=RetentionPolicy(keep=0, max_age_days=30)))
+    try:
+        first = q.enqueue("shell", {"command": "echo old"}).task
+        q.cancel(first.id)
+        q.prune()  # keep=0: the cancelled task goes to the archive
+        live = q.enqueue("shell", {"command": "echo new"}).task
+    finally:
+        q.close()
+    light = Queue(home, config=Config(), light=True)
+    try:
+        assert light.get(live.id).to_dict() == live.to_dict()
+        assert light.job(live.job_id).id == live.job_id
+        assert light.get(first.id).status == "cancelled"  # from the archive
+        with pytest.raises(NotFound):
+            light.get(999)
+        with pytest.raises(NotFound):
+            light.job(999)
+        assert not light.taskfile.loaded  # none of it loaded the live file
+    finally:
+        light.close()
