@@ -17,6 +17,7 @@ from tests.tui.fixed import busy_queue, clock, empty_queue
 
 WIDE = (120, 36)
 NARROW = (80, 24)
+LARGE = (200, 50)
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +38,12 @@ def make_app(q) -> LazyQueueApp:
 async def settle(pilot) -> None:
     for widget in pilot.app.screen.query(Input):
         widget.cursor_blink = False
-    await pilot.app.workers.wait_for_complete()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the app's own work (reading the history, a log tail) is done
+        await pilot.pause()
+        if not any(w.group in ("load", "detail-tail") and not w.is_finished for w in pilot.app.workers):
+            break
+    await pilot.pause()
     await pilot.pause()
 
 
@@ -109,5 +115,35 @@ def test_narrow_terminal(snap_compare, home):
     q = busy_queue(home)
     try:
         assert snap_compare(make_app(q), terminal_size=NARROW, run_before=settle)
+    finally:
+        q.close()
+
+
+def test_large_terminal(snap_compare, home):
+    q = busy_queue(home)
+    try:
+        assert snap_compare(make_app(q), terminal_size=LARGE, run_before=settle)
+    finally:
+        q.close()
+
+
+def test_add_modal_narrow(snap_compare, home):
+    q = busy_queue(home)
+
+    async def open_add(pilot):
+        await pilot.press("a")
+        await pilot.pause()
+        await settle(pilot)
+
+    try:
+        assert snap_compare(make_app(q), terminal_size=NARROW, run_before=open_add)
+    finally:
+        q.close()
+
+
+def test_help_narrow(snap_compare, home):
+    q = busy_queue(home)
+    try:
+        assert snap_compare(make_app(q), terminal_size=NARROW, press=["question_mark"], run_before=settle)
     finally:
         q.close()

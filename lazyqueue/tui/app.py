@@ -11,26 +11,25 @@ import gc
 import time
 from typing import Callable
 
+from pathlib import Path
+
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
 from ..core.errors import LazyQueueError
-from ..core.models import RETRYABLE_STATUSES, Task, job_ref
-from ..core.queue import CANCEL_DONE, CANCEL_NOTHING, CANCEL_SIGNALLED, CANCEL_TOO_LATE, Queue
-from .commands import QueueCommands
+from ..core.models import Task, parse_iso
+from ..core.queue import CANCEL_SIGNALLED, Queue
 from ..core.safe_text import shown
-from .format import first_line
+from . import settings
+from .commands import QueueCommands
+from .format import first_line, plural, soon_words
 from .messages import EventBridge, QueueChanged
-from .screens.add import AddTaskScreen
-from .screens.confirm import ConfirmScreen
-from .screens.help import HelpScreen
-from .screens.log import LogScreen
-from .screens.main import MainScreen
+from .screens.main import TOO_LATE, MainScreen
 from .screens.quit import QuitScreen
+from .toasts import ToastLimiter
 from .view import Changes, QueueView
 from .widgets.activity import ActivityPanel
 from .widgets.detail import DetailPane
@@ -39,15 +38,10 @@ from .widgets.key_bar import KeyBar
 from .widgets.keyed_table import KeyedTable
 from .widgets.status_line import StatusLine
 
-TOO_LATE = "Cancel arrived too late — the task completed"
-TOASTS_ON_SCREEN = 3  # toasts at once; a burst is summarised
-TOAST_WINDOW_S = 2.0  # at most that many toasts of changes in this long; the rest are summed up after it
-TOAST_RANK = {"error": 0, "warning": 1}  # what is shown first when not everything can be
-TOASTS_NARROW = 2  # below NARROW_BELOW columns the detail pane is 7 rows: fewer toasts over it
+TOASTS_ON_SCREEN = 3  # toasts at once over the detail pane; more in a burst are summed up
+TOASTS_NARROW = 1  # below NARROW_BELOW columns the detail pane is 7 rows under the tables
 NARROW_BELOW = 110
 QUIT_GRACE = {"wait": 10**9, "requeue": 0.0, "cancel": 30.0}
-KEY_BAR_ACTIONS = [("retry", ()), ("cancel", ()), ("priority", (1,)), ("log", ()), ("copy_id", ()),
-                  ("dismiss", ()), ("delete", ()), ("retry_all", ()), ("pause", ())]
 LOAD_IN_BACKGROUND = 2000  # tasks; fewer are read before the first frame
 
 
@@ -56,23 +50,7 @@ class LazyQueueApp(App[int]):
     TITLE = "lazyqueue"
     COMMANDS = App.COMMANDS | {QueueCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-normal"), (150, "-wide")]
-    BINDINGS = [
-        Binding("a", "add", "Add", id="add", tooltip="Queue new work"),
-        Binding("r", "retry", "Retry", id="retry", tooltip="Retry the selected failed task"),
-        Binding("R", "retry_all", "All", id="retry_all", tooltip="Retry every failed task"),
-        Binding("c", "cancel", "Cancel", id="cancel", tooltip="Cancel the selected task"),
-        Binding("d", "delete", "Del", id="delete", tooltip="Delete the selected job"),
-        Binding("plus,equals_sign", "priority(1)", "Prio", id="priority_up", key_display="+/-", tooltip="Raise priority (- lowers)"),
-        Binding("minus", "priority(-1)", "Prio-", id="priority_down", show=False, tooltip="Lower priority"),
-        Binding("p", "pause", "Pause", id="pause", tooltip="Pause or resume the worker"),
-        Binding("l", "log", "Log", id="log", show=False, tooltip="Open the full log (enter too)"),
-        Binding("y", "copy_id", "Copy", id="copy_id", show=False, tooltip="Copy the task id"),
-        Binding("x", "dismiss", "Dismiss", id="dismiss", show=False, tooltip="Dismiss a failed task"),
-        Binding("slash", "filter", "Filter", id="filter", key_display="/", show=False, tooltip="Filter jobs"),
-        Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Every key"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="Quit lazyqueue"),
-        Binding("ctrl+q", "quit", "Quit", id="quit_ctrl", show=False),
-    ]
+    # ctrl+q is Textual's own (it quits from anywhere); the main screen holds every other key
 
     def __init__(
         self,
@@ -98,9 +76,10 @@ class LazyQueueApp(App[int]):
         self.loaded = False
         self.first_frame_at: float | None = None  # perf_counter of the first paint (the benchmark reads it)
         self._key_bar_state: tuple | None = None
-        self._toast_times: list[float] = []  # when change toasts were shown (monotonic)
-        self._held_toasts = 0  # changes not toasted yet: summed up when the window ends
-        self._held_timer = None
+        self.toasts = ToastLimiter(self._toast, self.clear_notifications, self.toast_limit, self.set_timer)
+        saved = settings.saved_theme()
+        if saved and saved in self.available_themes:
+            self.theme = saved
 
     # ------------------------------------------------------------------ layout
     def get_default_screen(self) -> MainScreen:
@@ -113,7 +92,7 @@ class LazyQueueApp(App[int]):
         self.jobs_caption = Static("", id="jobs-caption", classes="caption")
         self.jobs = JobTable(self.view, id="jobs")
         self.activity = ActivityPanel(self.view, id="activity")
-        self.detail = DetailPane(self.view, self.queue.log_path, id="detail")
+        self.detail = DetailPane(self.view, self.log_path, id="detail")
         self.key_bar = KeyBar()
         yield self.status_line
         with Horizontal(id="main"):
@@ -126,8 +105,17 @@ class LazyQueueApp(App[int]):
             yield self.detail
         yield self.key_bar
 
+    def empty_words(self) -> str:
+        """What the detail pane says when nothing is selected, and why nothing is."""
+        if self.jobs.filter_text and not self.jobs.row_count:
+            return f"No job matches “{self.jobs.filter_text}”. Escape in the filter box clears it."
+        if self.view.jobs or self.view.tasks:
+            return "Select a job (↑ ↓) or a task in Activity (tab) to see it here."
+        return "Nothing queued yet. Add work with a."
+
     def on_mount(self) -> None:
         self.jobs.clock = self.activity.clock = self.now
+        self.detail.empty_words = self.empty_words
         # subscribe before the snapshot: nothing between the two is missed
         self._unsubscribe = self.queue.subscribe(self.bridge)
         self.call_after_refresh(self._mark_first_frame)
@@ -178,24 +166,52 @@ class LazyQueueApp(App[int]):
             self._unsubscribe()
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:
-        """Toasts carry labels and error text verbatim: markup off unless asked, controls shown."""
+        """A toast for what the user just did: always shown (the oldest make room).
+        Toasts carry labels and error text verbatim: markup off unless asked."""
+        if self.toasts.on_screen() >= self.toast_limit():
+            self.toasts.cleared()
+            self.clear_notifications()
+        self.toasts.offer(message, severity, timeout, title=title, markup=markup)
+
+    def toast_change(self, message: str, severity: str = "information", timeout: float | None = None) -> None:
+        """A toast for a change the user did not ask for just now: held back if the screen has enough."""
+        self.toasts.offer(message, severity, timeout)
+
+    def _toast(self, message: str, severity: str, timeout, *, title: str = "", markup: bool = False) -> None:
         super().notify(shown(message), title=title, severity=severity, timeout=timeout, markup=markup)
 
-    def _on_notify(self, event) -> None:
-        """At most `toast_limit()` toasts are on screen: a new one retires the oldest,
-        so a burst never buries the detail pane (what they said is in Activity)."""
-        super()._on_notify(event)
-        held = list(self._notifications)
-        extra = len(held) - self.toast_limit()
-        if extra > 0:
-            for old in held[:extra]:
-                self._unnotify(old, refresh=False)
-            self._refresh_notifications()
+    async def on_event(self, event) -> None:
+        """A dialog still opening keeps the keys typed meanwhile (to type them in once it can)."""
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            hold = getattr(self.screen, "hold_key", None)
+            if hold is not None and hold(event):
+                return
+        await super().on_event(event)
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: say how to quit (Textual's own text carries markup the toasts would show raw)."""
+        self.notify("ctrl+c does not quit: press q (asks about running tasks) or ctrl+q", timeout=4)
 
     def push_screen(self, screen, callback=None, wait_for_dismiss: bool = False, *, mode: str | None = None):
         """A dialog or the log opens clear of toasts: they would cover its buttons (Activity keeps what they said)."""
+        self.toasts.cleared()
         self.clear_notifications()
         return super().push_screen(screen, callback, wait_for_dismiss, mode=mode)
+
+    def get_system_commands(self, screen):
+        """Textual's palette entries, less its Quit (ours asks about running tasks)."""
+        for command in super().get_system_commands(screen):
+            if command.title.lower() != "quit":
+                yield command
+
+    def watch_theme(self, theme: str) -> None:
+        if self.is_mounted:
+            settings.save_theme(theme)
+
+    def log_path(self, task_id: int) -> Path:
+        """Where a task's log is (the engine says; one that keeps no local file: where it would be)."""
+        path = self.queue.log_path(task_id)
+        return path if path is not None else Path(self.queue.home) / "logs" / f"{task_id}.log"
 
     def toast_limit(self) -> int:
         return TOASTS_NARROW if self.size.width < NARROW_BELOW else TOASTS_ON_SCREEN
@@ -231,8 +247,9 @@ class LazyQueueApp(App[int]):
             else:
                 activity.update_tasks(ch.tasks, now)
                 jobs.sync(ch.jobs, False, now)
-            if self.selection is not None and not self._exists(self.selection):
-                self._select_from_focus()
+            if (self.selection is not None and not self._exists(self.selection)) or \
+                    (self.selection is None and self.jobs.row_count):
+                self.select_from_focus()
             detail_stale = full or ch.order or ch.worker or self._touches_selection(ch)
             if detail_stale:
                 detail.show(self.selection, now)
@@ -242,8 +259,11 @@ class LazyQueueApp(App[int]):
     def show_status(self) -> None:
         status = self.status_line
         status.show(self.view, self.worker_running)
-        if self.quitting:
-            status.update(Text(f"lazyqueue  Quitting: {self.quitting}"), layout=False)
+        if self.quitting == "wait":
+            count = plural(len(self.view.ids("running")), "running task")
+            status.show_text(f"Quitting: waiting for {count} to finish (nothing new starts) · q asks again")
+        elif self.quitting:
+            status.show_text(f"Quitting: {self.quitting}")
 
     def show_caption(self) -> None:
         jobs = self.jobs
@@ -264,7 +284,9 @@ class LazyQueueApp(App[int]):
         sel = self.selected_task()
         if sel is not None and sel.status == "queued":
             ids.append(sel.id)
-        why = {tid: self.queue.why_waiting(tid, now=now) for tid in ids}
+        tasks = self.view.tasks
+        why = {tid: soon_words(self.queue.why_waiting(tid, now=now), parse_iso(tasks[tid].not_before), now)
+               for tid in ids if tid in tasks}
         activity.why = self.detail.why = why
         self.detail.positions = activity.positions
 
@@ -310,6 +332,7 @@ class LazyQueueApp(App[int]):
         # which is all the coalescing a burst of progress needs
         self.render_changes(ch)
         self.announce(ch.transitions)
+        self._quit_if_done_waiting()
         if self.latency_probe is not None:
             self.latency_probe(stamps)  # arrival times of the events just put on screen
 
@@ -335,28 +358,9 @@ class LazyQueueApp(App[int]):
                 toasts.append((f"⌛ {task.ref} expired before it started", "warning", 6))
             if tr.new in ("completed", "failed", "cancelled", "expired", "queued"):
                 self.cancel_asked.discard(task.id)
-        if not toasts:
-            return
-        # at most toast_limit() toasts in a TOAST_WINDOW_S; failures and warnings go first, the rest are counted
-        now = time.monotonic()
-        self._toast_times = [t for t in self._toast_times if now - t < TOAST_WINDOW_S]
-        room = max(0, self.toast_limit() - len(self._toast_times))
-        ranked = sorted(toasts, key=lambda toast: TOAST_RANK.get(toast[1], 2))
-        for text, severity, timeout in ranked[:room]:
-            self.notify(text, severity=severity, timeout=timeout)
-            self._toast_times.append(now)
-        if len(ranked) > room:
-            self._held_toasts += len(ranked) - room
-            if self._held_timer is None:
-                self._held_timer = self.set_timer(TOAST_WINDOW_S, self._summarise_held_toasts)
-
-    def _summarise_held_toasts(self) -> None:
-        self._held_timer = None
-        held, self._held_toasts = self._held_toasts, 0
-        if held:
-            noun = "change" if held == 1 else "changes"
-            self.notify(f"…and {held} more {noun} (see Activity)", timeout=4)
-            self._toast_times.append(time.monotonic())
+        ranked = sorted(toasts, key=lambda toast: {"error": 0, "warning": 1}.get(toast[1], 2))
+        for text, severity, timeout in ranked:  # failures and warnings first; a burst is summed up
+            self.toast_change(text, severity, timeout)
 
     # ------------------------------------------------------------------ selection
     def _exists(self, selection: tuple[str, int]) -> bool:
@@ -380,12 +384,19 @@ class LazyQueueApp(App[int]):
         task = self.view.tasks.get(ident)
         return task.job_id if task is not None and task.job_id in self.view.jobs else None
 
-    def update_key_bar(self) -> None:
-        """Tell the key bar to look again only when one of its keys turned on or off (a look asks every key)."""
-        state = tuple(self.check_action(name, params) for name, params in KEY_BAR_ACTIONS)
-        if state != self._key_bar_state:
+    def update_key_bar(self, force: bool = False) -> None:
+        """Tell the key bar to look again only when one of its keys turned on or off."""
+        if not self.key_bar.is_attached:
+            return
+        main = self.main_screen
+        state = tuple(main.key_bar_items())
+        if force or state != self._key_bar_state:
             self._key_bar_state = state
-            self.refresh_bindings()
+            self.key_bar.collect()
+
+    @property
+    def main_screen(self) -> MainScreen:
+        return self.screen_stack[0]
 
     def _select(self, selection: tuple[str, int] | None) -> None:
         if selection == self.selection:
@@ -400,7 +411,7 @@ class LazyQueueApp(App[int]):
         except Exception:  # no screen (shutting down)
             return None
 
-    def _select_from_focus(self) -> None:
+    def select_from_focus(self) -> None:
         focused = self._focused()
         if isinstance(focused, ActivityPanel):
             tid = ActivityPanel.task_id(focused.selected_key)
@@ -439,263 +450,88 @@ class LazyQueueApp(App[int]):
 
     def on_descendant_focus(self, event) -> None:
         if isinstance(event.widget, (JobTable, ActivityPanel)):
-            self._select_from_focus()
+            self.select_from_focus()
             self.detail.show(self.selection, self.now())
             self.update_key_bar()
 
-    # ------------------------------------------------------------------ key bar
+    # ------------------------------------------------------------------ what the screen's actions ask for
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        """None greys a key in the key bar: it exists but does not apply to the selection now."""
-        task = self.selected_task()
-        if action == "retry":
-            return True if task is not None and task.status in RETRYABLE_STATUSES else None
-        if action == "cancel":
-            return True if task is not None and task.active and not task.cancel_requested else None
-        if action == "priority":
-            return True if task is not None and task.status == "queued" else None
-        if action in ("log", "copy_id"):
-            return True if task is not None else None
-        if action == "dismiss":
-            return True if task is not None and task.status == "failed" else None
-        if action == "delete":
-            return True if self.selected_job_id() is not None else None
-        if action == "retry_all":
-            return True if self.view.ids("failed") else None
-        if action == "pause":
-            return True if self.worker_running else None
+        """The main screen's actions asked of the app (the palette, tests): does it apply now?"""
+        main = self.main_screen
+        if hasattr(main, f"action_{action}") and main.why_not(action) is not None:
+            return None
         return True
 
-    # ------------------------------------------------------------------ actions
-    def _fail(self, exc: Exception) -> None:
-        self.notify(str(exc) or exc.__class__.__name__, severity="error", timeout=6)
-
-    def action_add(self) -> None:
-        self.push_screen(AddTaskScreen(list(self.queue.registry)), self._added)
-
-    def _added(self, spec: dict | None) -> None:
-        if not spec:
-            return
-        try:
-            done = self.queue.enqueue(
-                spec["kind"], spec["payload"], title=spec.get("title"), priority=spec.get("priority"),
-                dedupe_key=spec.get("dedupe_key"), delay=spec.get("delay"),
-            )
-        except LazyQueueError as exc:
-            self._fail(exc)
-            return
-        task = done.task
-        if done.deduplicated:
-            self.notify(f"already queued as {task.ref}", severity="warning", timeout=6)
-        else:
-            self.notify(f"queued {task.ref} · {first_line(task.label, 40)}", timeout=3)
-        self.flush_now()
-        self.select_task(task.id)
+    def run_main_action(self, action: str) -> None:
+        """Run one of the main screen's actions (the palette uses it)."""
+        self.call_later(self.run_action, action, self.main_screen)
 
     def flush_now(self) -> None:
         """Apply what the bridge holds now, so an action's effect shows at once."""
         self.on_queue_changed(QueueChanged())
 
-    def action_retry(self) -> None:
-        task = self.selected_task()
-        if task is None or task.status not in RETRYABLE_STATUSES:
-            return
-        try:
-            result = self.queue.retry([task.id])
-        except LazyQueueError as exc:
-            self._fail(exc)
-            return
-        for done in result:
-            if done.deduplicated:
-                self.notify(f"already queued as {done.task.ref}", severity="warning")
-            else:
-                self.notify(f"{done.task.ref} queued again", timeout=3)
-        self.flush_now()
-
-    def action_retry_all(self) -> None:
-        count = len(self.view.ids("failed"))
-        if not count:
-            return
-        noun = "task" if count == 1 else "tasks"
-        self.push_screen(ConfirmScreen(f"Retry {count} failed {noun}?", yes="Retry all"), self._retry_all_answer)
-
-    def _retry_all_answer(self, yes: bool | None) -> None:
-        if yes:
-            self._retry_all_worker()
+    def retry_all_in_background(self) -> None:
+        self._retry_all_worker()
 
     @work(thread=True, exclusive=True, group="bulk")
     def _retry_all_worker(self) -> None:
         try:
             result = self.queue.retry_failed()
         except LazyQueueError as exc:
-            self.call_from_thread(self._fail, exc)
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=6)
             return
         fresh = sum(1 for r in result if not r.deduplicated)
-        self.call_from_thread(self.notify, f"{fresh} failed tasks queued again", timeout=4)
+        self.call_from_thread(self.notify, f"{plural(fresh, 'failed task')} queued again", timeout=4)
 
-    def action_cancel(self) -> None:
-        task = self.selected_task()
-        if task is None or not task.active:
-            return
-        try:
-            answer = self.queue.cancel(task.id)
-        except LazyQueueError as exc:
-            self._fail(exc)
-            return
-        if answer == CANCEL_SIGNALLED:
-            self.cancel_asked.add(task.id)
-            self.notify(f"cancelling {task.ref}…", timeout=3)
-        elif answer == CANCEL_DONE:
-            pass  # the cancelled event toasts
-        elif answer == CANCEL_TOO_LATE:
-            self.notify(f"{TOO_LATE} ({task.ref}).", severity="warning", timeout=8)
-        elif answer == CANCEL_NOTHING:
-            self.notify(f"{task.ref} had already finished", timeout=4)
-        self.flush_now()
-
-    def action_delete(self) -> None:
-        jid = self.selected_job_id()
-        if jid is None:
-            return
-        job = self.view.jobs[jid]
-        tasks = self.view.job_tasks(jid)
-        active = sum(1 for t in tasks if t.active)
-        extra = f" Its {active} queued/running tasks are cancelled first." if active else ""
-        self.push_screen(
-            ConfirmScreen(f"Delete job {job_ref(jid)} “{first_line(job.title, 40)}” and its {len(tasks)} tasks?{extra}", yes="Delete"),
-            lambda yes: self._delete(jid) if yes else None,
-        )
-
-    def _delete(self, jid: int) -> None:
-        try:
-            count = self.queue.delete_job(jid)
-        except LazyQueueError as exc:
-            self._fail(exc)
-            return
-        self.notify(f"deleted job {job_ref(jid)} ({count} tasks moved to the archive)", timeout=4)
-        self.flush_now()
-
-    def action_priority(self, delta: int) -> None:
-        task = self.selected_task()
-        if task is None or task.status != "queued":
-            return
-        new = max(1, min(10, task.priority + delta))
-        if new == task.priority:
-            self.notify(f"{task.ref} is already at priority {new}", timeout=3)
-            return
-        try:
-            self.queue.set_priority(task.id, new)
-        except LazyQueueError as exc:
-            self._fail(exc)
-            return
-        self.flush_now()
-        self.view.tasks[task.id].priority = new  # the event carries it too; this keeps the order exact now
-        self.render_changes(Changes(order=True, tasks={task.id}, jobs={task.job_id}))
-
-    def action_pause(self) -> None:
-        worker = self.queue.worker
-        if worker is None:
-            return
-        # the status line says it (no toast: it would repeat the status line over the details)
-        if worker.paused:
-            worker.resume()
-        else:
-            worker.pause()
-        self.flush_now()
-
-    def action_log(self) -> None:
-        task = self.selected_task()
-        if task is None:
-            return
-        path = self.queue.log_path(task.id)
-        tid = task.id
-
-        def running() -> bool:
-            current = self.view.tasks.get(tid)
-            return current is not None and current.status == "running"
-
-        self.push_screen(LogScreen(path, f"log of {task.ref} · {first_line(task.label, 60)}", running))
-
-    def action_copy_id(self) -> None:
-        task = self.selected_task()
-        if task is None:
-            return
-        self.copy_to_clipboard(task.ref)
-        self.notify(f"copied {task.ref} to the clipboard", timeout=3)
-
-    def action_dismiss(self) -> None:
-        task = self.selected_task()
-        if task is None or task.status != "failed":
-            return
-        self.view.dismissed.add(task.id)
-        self.notify(f"{task.ref} dismissed from Failed (it stays failed; r retries)", timeout=3)
-        self.render_changes(Changes(order=True, tasks={task.id}, jobs={task.job_id}))
-
-    def action_filter(self) -> None:
-        box = self.filter_box
-        box.add_class("shown")
-        box.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        with self.batch_update():
-            self.jobs.set_filter(event.value.strip(), self.now())  # rows already shown stay as they are
-            self.show_caption()
-
-    @on(JobTable.MoreShown)
-    def _more_jobs(self) -> None:
-        self.show_caption()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            event.input.remove_class("shown")
-        self.jobs.focus()
-
-    def on_key(self, event) -> None:
-        box = self.filter_box
-        if event.key == "escape" and self.focused is box:
-            box.value = ""
-            box.remove_class("shown")
-            self.jobs.focus()
-            event.stop()
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    async def action_quit(self) -> None:
-        if self.quitting:
-            return
-        running = len(self.view.ids("running"))
-        if running and self.worker_running:
-            self.push_screen(QuitScreen(running), self._quit_choice)
-        else:
-            self.quitting = "stopping the worker"
-            self._stop_and_exit("requeue")
-
-    def _quit_choice(self, choice: str | None) -> None:
+    # ------------------------------------------------------------------ quitting
+    def quit_choice(self, choice: str | None) -> None:
+        """The answer to the quit question: wait, requeue, cancel, or None (stay)."""
         if choice is None:
             return
         running = sorted(self.view.ids("running"))
+        if choice == "wait":
+            # nothing new starts; once nothing runs the app quits (q asks again meanwhile)
+            self.quitting = "wait"
+            if self.queue.worker is not None:
+                self.queue.worker.pause()
+            self.flush_now()
+            self.show_status()
+            self.notify(f"waiting for {plural(len(running), 'running task')} to finish · q asks again", timeout=4)
+            self._quit_if_done_waiting()
+            return
         if choice == "cancel":
             for tid in running:
                 try:
                     if self.queue.cancel(tid) == CANCEL_SIGNALLED:
                         self.cancel_asked.add(tid)
                 except LazyQueueError as exc:
-                    self._fail(exc)
-            self.quitting = f"cancelling {len(running)} running tasks…"
-        elif choice == "wait":
-            self.quitting = f"waiting for {len(running)} running tasks to finish (nothing new starts)…"
-        else:
-            self.quitting = f"re-queueing {len(running)} running tasks…"
+                    self.notify(str(exc), severity="error", timeout=6)
+        self.stop_and_exit(choice)
+
+    def _quit_if_done_waiting(self) -> None:
+        if self.quitting == "wait" and not self.view.ids("running"):
+            self.stop_and_exit("requeue")
+
+    def stop_and_exit(self, choice: str) -> None:
+        """Stop the worker (running tasks: re-queued, cancelled or waited for) and leave."""
+        words = {"requeue": "re-queueing {n}…", "cancel": "cancelling {n}…", "wait": "waiting for {n}…"}
+        count = len(self.view.ids("running"))
+        self.quitting = words[choice].format(n=plural(count, "running task")) if count else "stopping the worker"
         self.show_status()
-        self.notify(self.quitting, timeout=4)
-        self._stop_and_exit(choice)
+        self._stop_worker_and_exit(choice)
 
     @work(thread=True, exclusive=True, group="quit")
-    def _stop_and_exit(self, choice: str) -> None:
+    def _stop_worker_and_exit(self, choice: str) -> None:
         self.queue.stop_worker(grace=QUIT_GRACE[choice])
         self.call_from_thread(self.exit, 0)
+
+    async def action_quit(self) -> None:
+        """ctrl+q, from anywhere: the main screen's quit (it asks about running tasks)."""
+        if self.screen is not self.main_screen:
+            if isinstance(self.screen, QuitScreen):
+                return
+            self.pop_screen()
+        self.main_screen.action_quit()
 
 
 def run(queue: Queue) -> int:

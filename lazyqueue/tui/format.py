@@ -64,14 +64,22 @@ def finalizing(task: Task) -> bool:
 
 
 def short_duration(seconds: float) -> str:
+    """`4 s`, `2 min 05 s`, `1 h 05 min`, `2 d 3 h` — the way the core words a wait, so both read alike."""
     seconds = max(0, int(seconds))
     if seconds < 60:
-        return f"{seconds}s"
+        return f"{seconds} s"
     if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
+        return f"{seconds // 60} min {seconds % 60:02d} s"
     if seconds < 86400:
-        return f"{seconds // 3600}h {(seconds % 3600) // 60:02d}m"
-    return f"{seconds // 86400}d {(seconds % 86400) // 3600}h"
+        return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
+    return f"{seconds // 86400} d {(seconds % 86400) // 3600} h"
+
+
+def soon_words(why: str, not_before: float | None, now: float) -> str:
+    """A start under a minute away reads as `starts in 2 s`, not as the clock time it will be."""
+    if why.startswith("starts at") and not_before is not None and 0 < not_before - now < 60:
+        return f"starts in {short_duration(not_before - now + 0.999)}"
+    return why
 
 
 def ago(seconds: float | None) -> str:
@@ -81,12 +89,12 @@ def ago(seconds: float | None) -> str:
     if seconds < 5:
         return "just now"
     if seconds < 60:
-        return f"{seconds}s ago"
+        return f"{seconds} s ago"
     if seconds < 3600:
-        return f"{seconds // 60}m ago"
+        return f"{seconds // 60} min ago"
     if seconds < 86400:
-        return f"{seconds // 3600}h ago"
-    return f"{seconds // 86400}d ago"
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
 
 
 def countdown(seconds: float) -> str:
@@ -110,3 +118,8 @@ def safe(text: Text) -> Text:
     out = text.copy()
     out.plain = shown(text.plain)  # same length: styled spans stay where they were
     return out
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 task`, `2 tasks`, `3 failed tasks` (the last word takes the s)."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -88,16 +88,38 @@ async def until(pilot, predicate, timeout: float = 8.0, what: str = "condition")
 
 
 def toasts(app) -> list[str]:
-    return [n.message for n in app._notifications]
+    """The toasts on screen now, as they read."""
+    from textual.widgets._toast import Toast
+
+    return [str(t.render()).strip() for t in app.screen.query(Toast)]
+
+
+class Heard:
+    """A `run_test(message_hook=...)` that keeps every toast the app raised (shown or held back)."""
+
+    def __init__(self) -> None:
+        self.toasts: list[str] = []
+
+    def __call__(self, message) -> None:
+        from textual.notifications import Notify
+
+        if isinstance(message, Notify):
+            self.toasts.append(message.notification.message)
+
+
+def drawn_lines(widget) -> list[str]:
+    """The widget's lines as painted on screen."""
+    return ["".join(seg.text for seg in widget.render_line(y)) for y in range(widget.size.height)]
 
 
 def cell(table, key: str, column: str) -> str:
-    value = table._cells[key][[c[0] for c in table.COLUMNS].index(column)]
-    return value.plain if hasattr(value, "plain") else str(value)
+    """One cell of a row as the table draws it."""
+    return table.drawn_cell(key, column).strip()
 
 
 def row_text(table, key: str) -> str:
-    return " | ".join(v.plain if hasattr(v, "plain") else str(v) for v in table._cells[key])
+    """A row as the table draws it, cells joined by " | "."""
+    return " | ".join(table.drawn_cell(key, c[0]).strip() for c in table.columns())
 
 
 _ = asyncio

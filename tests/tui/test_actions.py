@@ -8,7 +8,7 @@ from lazyqueue.tui.screens.add import AddTaskScreen
 from lazyqueue.tui.screens.confirm import ConfirmScreen
 from lazyqueue.tui.screens.quit import QuitScreen
 
-from .conftest import GATES, cell, disk_jobs, gate, on_disk, open_queue, row_text, toasts, until
+from .conftest import GATES, Heard, cell, disk_jobs, gate, on_disk, open_queue, row_text, toasts, until
 
 SIZE = (120, 36)
 
@@ -20,7 +20,7 @@ def status(app) -> str:
 async def test_mount_shows_jobs_activity_and_status(queue):
     queue.enqueue("quick", {}, title="first job")
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.ids("completed"), what="quick completes")
         await until(pilot, lambda: "Idle" in status(app), what="idle status")
         assert "1 done today" in status(app)
@@ -32,11 +32,11 @@ async def test_mount_shows_jobs_activity_and_status(queue):
 async def test_retry_selected_failed_task(queue, home):
     t = queue.enqueue("fail_once", {"n": "1"}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "failed", what="failure")
         await until(pilot, lambda: app.activity.shown(f"t{t.id}"))
         assert "✗ failed" in row_text(app.activity, f"t{t.id}")
-        assert any("failed: boom" in m for m in toasts(app))
+        await until(pilot, lambda: any("failed: boom" in m for m in toasts(app)), what="the failure toast")
         app.select_task(t.id)
         await pilot.pause()
         assert app.check_action("retry", ()) is True
@@ -50,7 +50,7 @@ async def test_retry_selected_failed_task(queue, home):
 async def test_retry_is_greyed_for_running_task(queue):
     t = queue.enqueue("hold", {"gate": "g-grey"}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "running")
         app.select_task(t.id)
         await pilot.pause()
@@ -62,7 +62,7 @@ async def test_retry_is_greyed_for_running_task(queue):
 async def test_retry_all_asks_with_count(queue, home):
     ids = [queue.enqueue("fail_once", {"n": str(i)}).task.id for i in range(2)]
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: all(app.view.tasks[i].status == "failed" for i in ids), what="two failures")
         await pilot.press("R")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -79,7 +79,7 @@ async def test_cancel_queued_task(queue, home):
     queue.enqueue("hold", {"gate": "b"})
     waiting = queue.enqueue("hold", {"gate": "c"}).task  # cap 2: this one waits
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: len(app.view.ids("running")) == 2)
         await until(pilot, lambda: "cap full: hold 2/2" in row_text(app.activity, f"t{waiting.id}"), what="why it waits")
         app.select_task(waiting.id)
@@ -94,7 +94,7 @@ async def test_cancel_queued_task(queue, home):
 async def test_cancel_running_shows_cancelling_until_confirmed(queue, home):
     t = queue.enqueue("hold", {"gate": "slow", "stubborn": "yes"}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "running")
         app.select_task(t.id)
         await pilot.press("c")
@@ -107,15 +107,16 @@ async def test_cancel_running_shows_cancelling_until_confirmed(queue, home):
 async def test_cancel_then_complete_race_says_too_late(queue, home):
     t = queue.enqueue("hold", {"gate": "race", "stubborn": "yes"}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    heard = Heard()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=heard) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "running")
         app.select_task(t.id)
         await pilot.press("c")
         await until(pilot, lambda: "cancelling…" in row_text(app.activity, f"t{t.id}"))
         gate("race").set()  # the handler finishes before it notices the cancel
         await until(pilot, lambda: app.view.tasks[t.id].status == "completed", what="completion")
-        assert any(TOO_LATE in m for m in toasts(app))
-        assert sum(TOO_LATE in m for m in toasts(app)) == 1
+        await until(pilot, lambda: any(TOO_LATE in m for m in toasts(app)), what="too-late toast")
+        assert sum(TOO_LATE in m for m in heard.toasts) == 1
         assert "✓ completed" in row_text(app.activity, f"t{t.id}")
         assert on_disk(home, t.id).status == "completed"
 
@@ -124,7 +125,7 @@ async def test_delete_job_cancels_and_removes(queue, home):
     t = queue.enqueue("hold", {"gate": "del"}, title="doomed").task
     keep = queue.enqueue("quick", {}, title="keeper").task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "running")
         app.jobs.select_key(str(t.job_id))
         app.jobs.focus()
@@ -146,7 +147,7 @@ async def test_priority_up_and_down(queue, home):
     queue.enqueue("hold", {"gate": "p2"})
     t = queue.enqueue("hold", {"gate": "p3"}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: len(app.view.ids("running")) == 2)
         app.select_task(t.id)
         await pilot.press("plus")
@@ -161,7 +162,7 @@ async def test_priority_up_and_down(queue, home):
 
 async def test_pause_and_resume(queue, home):
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: queue.worker is not None)
         await pilot.press("p")
         await until(pilot, lambda: "Paused" in status(app), what="paused status")
@@ -178,7 +179,7 @@ async def test_pause_and_resume(queue, home):
 
 async def test_add_modal_and_dedupe(queue, home):
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: queue.worker is not None)
         await pilot.press("p")  # keep the task queued so its dedupe key stays active
         await pilot.press("a")
@@ -211,7 +212,7 @@ async def test_add_modal_and_dedupe(queue, home):
 
 async def test_add_modal_requires_fields(queue):
     app = LazyQueueApp(queue, start_worker=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, AddTaskScreen))
         await pilot.press("ctrl+s")
@@ -229,11 +230,11 @@ async def _quit_with_running(home, choice: str):
     t = q.enqueue("hold", {"gate": f"quit-{choice}"}).task
     app = LazyQueueApp(q)
     try:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
             await until(pilot, lambda: app.view.tasks[t.id].status == "running")
             await pilot.press("q")
             await until(pilot, lambda: isinstance(app.screen, QuitScreen))
-            assert app.screen.running == 1
+            assert "1 running" in app.screen.question_text
             await pilot.press(choice[0])
             if choice == "wait":
                 await until(pilot, lambda: "waiting for 1" in status(app))
@@ -265,7 +266,7 @@ async def test_quit_cancel_cancels_running(home):
 
 async def test_quit_without_running_exits_at_once(queue):
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: queue.worker is not None)
         await pilot.press("q")
         await until(pilot, lambda: queue.worker is None, what="worker stopped")
@@ -275,17 +276,17 @@ async def test_quit_without_running_exits_at_once(queue):
 async def test_copy_task_id(queue):
     t = queue.enqueue("quick", {}).task
     app = LazyQueueApp(queue, start_worker=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         app.select_task(t.id)
         await pilot.press("y")
         assert app.clipboard == f"t{t.id}"
-        assert any("copied" in m for m in toasts(app))
+        await until(pilot, lambda: f"t{t.id} sent to the terminal's clipboard (OSC 52)" in toasts(app))
 
 
 async def test_dismiss_failed(queue):
     t = queue.enqueue("fail_once", {"n": "x"}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "failed")
         app.select_task(t.id)
         await pilot.press("x")
@@ -296,7 +297,7 @@ async def test_dismiss_failed(queue):
 async def test_log_screen_opens_with_enter_and_l(queue):
     t = queue.enqueue("hold", {"gate": "log"}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "running")
         from lazyqueue.tui.screens.log import LogScreen
         from textual.widgets import Log
@@ -316,7 +317,7 @@ async def test_filter_jobs(queue):
     queue.enqueue("quick", {}, title="alpha report")
     queue.enqueue("quick", {}, title="beta backup")
     app = LazyQueueApp(queue, start_worker=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         assert app.jobs.row_count == 2
         await pilot.press("slash")
         await pilot.press(*"beta")

@@ -18,7 +18,7 @@ async def test_theme_change_redraws_cached_rows_and_details(queue):
     for n in range(2):
         queue.enqueue("quick", {"n": str(n)}, title=f"themed job {n}")
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: len(app.view.ids("completed")) == 2, what="both complete")
         await pilot.pause()
         app.theme = "textual-dark"
@@ -35,7 +35,7 @@ async def test_theme_change_redraws_cached_rows_and_details(queue):
 async def test_detail_pane_scrolls_long_text(queue):
     t = queue.enqueue("quick", {"n": "x" * 380}, title="long payload").task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "completed")
         app.select_task(t.id)
         await pilot.pause()

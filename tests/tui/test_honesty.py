@@ -7,10 +7,12 @@ from lazyqueue.core.config import Config
 from lazyqueue.core.models import Task
 from lazyqueue.tui.app import LazyQueueApp
 from lazyqueue.tui.format import countdown, progress_text
-from lazyqueue.tui.screens.help import KEYS
+from lazyqueue.tui.actions import ACTIONS
+from lazyqueue.tui.screens.help import HelpScreen
+from lazyqueue.tui.screens.main import MainScreen
 from lazyqueue.tui.screens.quit import QuitScreen
 
-from .conftest import cell, gate, row_text, toasts, until
+from .conftest import Heard, cell, drawn_lines, gate, row_text, toasts, until
 from .fixed import NOW, busy_queue, clock
 
 SIZE = (120, 36)
@@ -25,7 +27,8 @@ def test_running_at_100_shows_99_finalizing():
 
 
 def test_countdown_turns_to_expired_never_negative():
-    assert countdown(65).startswith("expires in 1m")
+    assert countdown(65) == "expires in 1 min 05 s"
+    assert countdown(4) == "expires in 4 s"  # the same style as the core's "retry in 4 s"
     assert countdown(0) == "expired"
     assert countdown(-3) == "expired"
 
@@ -34,10 +37,10 @@ async def test_busy_queue_words_and_waiting_lines(home):
     q = busy_queue(home)
     app = LazyQueueApp(q, clock=clock, start_worker=False)
     try:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=(200, 50), notifications=True) as pilot:  # wide: whole details in the rows
             await pilot.pause()
             status = str(app.status_line.render())
-            assert "Building 3 items: crunch #005 (+2 more) · 4 queued · 1 failed" in status
+            assert "Running 3 tasks: crunch #005 (+2 more) · 4 queued · 1 failed" in status
             assert "finalizing" in row_text(app.activity, "t4")
             assert "99%" in cell(app.activity, "t4", "progress")
             assert "working" in cell(app.activity, "t5", "progress")  # no known progress: a spinner
@@ -51,7 +54,7 @@ async def test_busy_queue_words_and_waiting_lines(home):
             assert "waiting longer than expected" in str(body) and "0 ahead" not in str(body)
             app.select_task(2)  # completed, with an artifact that expires in 10 minutes
             await pilot.pause()
-            assert "expires in 10m" in app.detail.text
+            assert "expires in 10 min" in app.detail.text
             app.clock = lambda: NOW + 700
             app.tick()
             assert "expired" in app.detail.text
@@ -66,18 +69,19 @@ async def test_busy_queue_words_and_waiting_lines(home):
 async def test_completion_is_announced_once(queue):
     t = queue.enqueue("hold", {"gate": "once"}).task
     app = LazyQueueApp(queue, tick_s=0.05)
-    async with app.run_test(size=SIZE) as pilot:
+    heard = Heard()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=heard) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "running")
         gate("once").set()
         await until(pilot, lambda: app.view.tasks[t.id].status == "completed")
         for _ in range(5):
             await pilot.pause(0.06)  # several ticks and refreshes
-        assert sum(f"t{t.id} completed" in m for m in toasts(app)) == 1
+        assert sum(f"t{t.id} completed" in m for m in heard.toasts) == 1
 
 
 async def test_changes_from_another_process_show_within_a_second(queue, home):
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: queue.worker is not None)
         await pilot.press("p")  # paused: the new task stays queued where we can see it
         other = Queue(home, config=Config(), plugins=False)
@@ -89,32 +93,44 @@ async def test_changes_from_another_process_show_within_a_second(queue, home):
         assert any("from the CLI" in row_text(app.jobs, k) for k in app.jobs._order)
 
 
-def test_help_lists_every_key():
-    listed = " ".join(k for k, _ in KEYS)
-    for key in ("a", "r", "R", "c", "d", "+", "-", "p", "l", "enter", "y", "x", "/", "ctrl+p", "?", "q"):
-        assert key in listed.split() or key in listed, key
-    bindings = {b.action.split("(")[0] for b in LazyQueueApp.BINDINGS}
-    assert {"add", "retry", "retry_all", "cancel", "delete", "priority", "pause", "log", "copy_id", "dismiss",
-            "filter", "help", "quit"} <= bindings
+async def test_help_lists_every_key(queue):
+    """Each binding of the main screen has its own row in help: its keys and what it does."""
+    app = LazyQueueApp(queue, start_worker=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help open")
+        await pilot.pause()
+        keys = app.screen.query_one("#help-keys")
+        lines = [line.strip() for line in drawn_lines(keys)]
+        for binding in MainScreen.BINDINGS:
+            action = next(a for a in ACTIONS if a.id == binding.id)
+            shown = "+ / -" if action.name == "priority" else action.shown
+            rows = [line for line in lines if line.startswith(shown + " ")]
+            assert rows, f"no help row for {shown}"
+            if action.name != "priority":
+                assert any(action.help[:30] in line for line in rows), f"{shown}: row does not say what it does"
+        for key in ("tab / shift+tab", "home / end", "ctrl+p"):
+            assert any(line.startswith(key) for line in lines), key
 
 
-async def test_command_palette_offers_actions(queue):
-    from lazyqueue.tui.commands import ACTIONS
-
+async def test_command_palette_offers_actions_once(queue):
     app = LazyQueueApp(queue, start_worker=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"retry all")
-        await pilot.pause(0.3)
-        assert "Retry all failed" in [title for _, title, _ in ACTIONS]
+        await pilot.press(*"quit")
+        await until(pilot, lambda: "Quit" in str(app.screen.query_one("CommandList").get_option_at_index(0).prompt),
+                    what="quit offered")
+        options = app.screen.query_one("CommandList")
+        titles = [str(options.get_option_at_index(i).prompt).split("\n")[0] for i in range(options.option_count)]
+        assert sum(t.startswith("Quit") for t in titles) == 1, titles  # ours only (it asks about running tasks)
         await pilot.press("escape")
 
 
 async def test_prune_elsewhere_reloads_the_view(queue):
     done = queue.enqueue("quick", {}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks.get(done.id) and app.view.tasks[done.id].status == "completed")
         queue.taskfile.retention.keep = 0
         queue.taskfile.retention.max_age_days = 0
@@ -126,24 +142,40 @@ async def test_prune_elsewhere_reloads_the_view(queue):
 
 async def test_toasts_never_pile_up_over_the_details(queue):
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         for n in range(5):
-            app.notify(f"note {n}")
-        await pilot.pause()
-        assert toasts(app) == ["note 2", "note 3", "note 4"]  # the newest three; the oldest retired
+            app.toast_change(f"note {n}")
+        await until(pilot, lambda: len(toasts(app)) == 3, what="three toasts")
+        assert toasts(app) == ["note 0", "note 1", "note 2"]  # the rest are held back and summed up
+        assert app.toasts.held == 2
     narrow = LazyQueueApp(queue)
-    async with narrow.run_test(size=(80, 24)) as pilot:
+    async with narrow.run_test(size=(80, 24), notifications=True) as pilot:
         ids = [queue.enqueue("quick", {"n": str(n)}).task.id for n in range(6)]
         await until(pilot, lambda: all(narrow.view.tasks.get(i) and narrow.view.tasks[i].status == "completed" for i in ids))
         await pilot.pause()
-        assert len(toasts(narrow)) <= 2  # the 7-row detail pane stays readable
+        assert len(toasts(narrow)) <= 1  # the 7-row detail pane stays readable
         assert all(narrow.activity.shown(f"t{i}") for i in ids)  # what the toasts left out is listed in Activity
+
+
+async def test_toasts_stay_off_the_activity_details(queue):
+    """A toast sits over the detail pane (right, or under the tables when narrow), never over Activity."""
+    for size in ((80, 24), (120, 36), (200, 50)):
+        app = LazyQueueApp(queue, start_worker=False)
+        async with app.run_test(size=size, notifications=True) as pilot:
+            app.notify("a long toast message that would wrap over two or three lines of the pane")
+            await until(pilot, lambda: toasts(app), what="a toast")
+            await pilot.pause()
+            from textual.widgets._toast import Toast
+
+            toast = app.screen.query_one(Toast).region
+            assert not toast.overlaps(app.activity.region), size
+            assert not toast.overlaps(app.key_bar.region), size
 
 
 async def test_a_dialog_opens_clear_of_toasts(queue):
     t = queue.enqueue("hold", {"gate": "dialog"}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "running")
         app.notify("something happened")
         await until(pilot, lambda: toasts(app), what="a toast")

@@ -18,7 +18,7 @@ def caption(app) -> str:
 async def test_scrolling_reads_more_of_the_history_and_end_reads_it_all(queue):
     _seed_history(queue, 450)  # 450 finished jobs, the newest last
     app = LazyQueueApp(queue, start_worker=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.loaded and app.jobs.row_count, what="jobs shown")
         jobs = app.jobs
         assert jobs.row_count == WINDOW and jobs.total == 450
@@ -42,7 +42,7 @@ async def test_scrolling_reads_more_of_the_history_and_end_reads_it_all(queue):
 async def test_a_filter_searches_the_whole_history(queue):
     _seed_history(queue, 450)
     app = LazyQueueApp(queue, start_worker=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.loaded and app.jobs.row_count, what="jobs shown")
         await pilot.press("slash")
         await pilot.press(*"item 3")  # item 3, 30-39 and 300-399 … all but one beyond the first 200

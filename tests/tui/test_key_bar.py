@@ -17,7 +17,7 @@ def key_state(app, description: str) -> bool:
 async def test_bar_greys_keys_that_do_not_apply_to_the_selection(queue):
     t = queue.enqueue("hold", {"gate": "g-bar"}).task
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "running")
         app.select_task(t.id)
         await until(pilot, lambda: key_state(app, "Cancel"), what="Cancel lit for a running task")
@@ -32,7 +32,7 @@ async def test_bar_greys_keys_that_do_not_apply_to_the_selection(queue):
 
 async def test_clicking_a_key_runs_it(queue):
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         start = app.key_bar.text.index("? Help")
         await pilot.click(app.key_bar, offset=(start + 2, 0))
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help opened by a click")
@@ -40,7 +40,7 @@ async def test_clicking_a_key_runs_it(queue):
 
 async def test_clicking_a_greyed_key_does_nothing(queue):
     app = LazyQueueApp(queue)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         assert key_state(app, "All") is False  # nothing failed: Retry all does not apply
         start = app.key_bar.text.index("R All")
         await pilot.click(app.key_bar, offset=(start + 1, 0))

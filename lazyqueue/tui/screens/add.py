@@ -1,13 +1,22 @@
-"""AddTaskScreen: pick a kind, fill its fields, and queue it."""
+"""AddTaskScreen: pick a kind, fill its fields, and queue it.
+
+The focus starts in the kind's first field (the command line for shell).
+Keys typed before the dialog is on screen are held by the app (`hold_key`)
+and typed into that field once it is, in order; none of them reaches the
+screen underneath. Enter queues what the fields show at that moment.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
+
+from ..widgets.key_bar import KeyBar
 
 
 class AddTaskScreen(ModalScreen[dict | None]):
@@ -16,64 +25,124 @@ class AddTaskScreen(ModalScreen[dict | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="add.cancel"),
         Binding("ctrl+s", "submit", "Queue it", id="add.submit"),
+        Binding("tab", "app.focus_next", "Next field", id="add.next"),
     ]
+    AUTO_FOCUS = None  # the first field takes the focus when the held keys are typed
 
     def __init__(self, kinds: list, default: str | None = None) -> None:
         super().__init__()
         self.kinds = {k.name: k for k in kinds}
         names = list(self.kinds)
         self.kind_name = default if default in self.kinds else ("shell" if "shell" in self.kinds else names[0])
+        self.ready = False
+        self._held: list[events.Key] = []
 
+    # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog add"):
+        with Vertical(classes="dialog add"):
             yield Label("Add a task", classes="question")
-            yield Label("Kind", classes="field-label")
-            yield Select([(f"{k.name} — {k.description}" if k.description else k.name, k.name) for k in self.kinds.values()],
-                         value=self.kind_name, allow_blank=False, id="kind")
-            yield Vertical(id="fields")
-            yield Label("Title (the job's name; empty = the task's label)", classes="field-label")
-            yield Input(id="title", placeholder="e.g. nightly backup")
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Priority 1..10", classes="field-label")
-                    yield Input(id="priority", placeholder="default", type="integer")
-                with Vertical():
-                    yield Label("Delay (s)", classes="field-label")
-                    yield Input(id="delay", placeholder="0", type="number")
-            yield Label("Dedupe key (one active task per key)", classes="field-label")
-            yield Input(id="dedupe", placeholder="none")
+            with Horizontal(classes="field"):
+                yield Label("Kind", classes="field-label")
+                yield Select([(f"{k.name} — {k.description}" if k.description else k.name, k.name) for k in self.kinds.values()],
+                             value=self.kind_name, allow_blank=False, id="kind", compact=True)
+            with Vertical(id="fields"):
+                yield from self._field_widgets()
+            yield from self._row("Title", Input(id="title", placeholder="the job's name (empty: the task's label)", compact=True))
+            with Horizontal(classes="field"):
+                yield Label("Priority", classes="field-label")
+                yield Input(id="priority", placeholder="1..10 (5)", type="integer", compact=True)
+                yield Label("Delay (s)", classes="field-label short")
+                yield Input(id="delay", placeholder="0", type="number", compact=True)
+            yield from self._row("Dedupe key", Input(id="dedupe", placeholder="one active task per key (none)", compact=True))
             yield Label("", id="add-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button(Text("Queue it [ctrl+s]"), id="submit", variant="primary")
-                yield Button(Text("Cancel [esc]"), id="cancel")
+                yield Button(Text("Queue it (enter)"), id="submit", variant="primary", compact=True)
+                yield Button(Text("Cancel (esc)"), id="cancel", compact=True)
+        yield KeyBar()
 
-    async def on_mount(self) -> None:
-        await self._show_fields()
+    @staticmethod
+    def _row(label: str, widget) -> ComposeResult:
+        with Horizontal(classes="field"):
+            yield Label(label, classes="field-label")
+            yield widget
 
-    async def _show_fields(self) -> None:
-        box = self.query_one("#fields", Vertical)
-        await box.remove_children()
+    def _field_widgets(self) -> list:
         kind = self.kinds[self.kind_name]
-        widgets = []
+        rows = []
         for field in kind.fields:
             if kind.name == "shell" and field.name == "command":
-                label = "Command line (run by sh -c)"
+                label, hint = "Command", "a command line, run by sh -c"
             else:
-                label = f"{field.name}{'' if field.required else ' (optional)'}" + (f" — {field.help}" if field.help else "")
-            widgets.append(Label(Text(label), classes="field-label"))
+                label = field.name + ("" if field.required else " (opt.)")
+                hint = field.help or field.name
             default = "" if field.default is None else str(field.default)
-            widgets.append(Input(value=default, id=f"field-{field.name}", placeholder=field.help or field.name))
+            rows.append(Horizontal(Label(Text(label), classes="field-label"),
+                                   Input(value=default, id=f"field-{field.name}", placeholder=hint, compact=True),
+                                   classes="field"))
         if not kind.fields:
-            widgets.append(Label(f"{kind.name} takes no fields", classes="hint"))
-        await box.mount_all(widgets)
+            rows.append(Label(f"{kind.name} takes no fields", classes="hint"))
+        return rows
 
+    def first_field(self) -> Input:
+        kind = self.kinds[self.kind_name]
+        if kind.fields:
+            return self.query_one(f"#field-{kind.fields[0].name}", Input)
+        return self.query_one("#title", Input)
+
+    # ------------------------------------------------------------------ keys typed before the dialog shows
+    def hold_key(self, event: events.Key) -> bool:
+        """The app asks before routing a key: True if the dialog keeps it to type it in when ready."""
+        if self.ready:
+            return False
+        self._held.append(event)
+        return True
+
+    def on_mount(self) -> None:
+        self.set_focus(self.first_field())
+        held, self._held = self._held, []
+        for event in held:  # in order, with nothing in between: the app waits for `ready`
+            if not self._type(event):
+                break
+        self.ready = True
+
+    def _type(self, event: events.Key) -> bool:
+        """Apply one held key to the focused field; False once the dialog is closing."""
+        box = self.focused
+        if event.key == "enter":
+            self.action_submit()
+            return not self.is_dismissing
+        if event.key == "escape":
+            self.action_cancel()
+            return False
+        if event.key == "ctrl+s":
+            self.action_submit()
+            return not self.is_dismissing
+        if event.key == "tab":
+            self.focus_next()
+        elif event.key == "shift+tab":
+            self.focus_previous()
+        elif isinstance(box, Input):
+            if event.key == "backspace":
+                box.action_delete_left()
+            elif event.is_printable and event.character:
+                box.insert_text_at_cursor(event.character)
+        return True
+
+    @property
+    def is_dismissing(self) -> bool:
+        return self.app.screen is not self
+
+    # ------------------------------------------------------------------ answers
     async def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "kind" and event.value in self.kinds and event.value != self.kind_name:
             self.kind_name = str(event.value)
-            await self._show_fields()
+            box = self.query_one("#fields", Vertical)
+            await box.remove_children()
+            await box.mount_all(self._field_widgets())
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.action_submit()
+        event.stop()
+        self.action_submit({event.input.id: event.value})
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "submit":
@@ -84,11 +153,17 @@ class AddTaskScreen(ModalScreen[dict | None]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
-    def action_submit(self) -> None:
+    def _value(self, widget_id: str, shown: dict) -> str:
+        if widget_id in shown:
+            return shown[widget_id].strip()  # what the field showed when enter was pressed
+        return self.query_one(f"#{widget_id}", Input).value.strip()
+
+    def action_submit(self, shown: dict | None = None) -> None:
+        shown = shown or {}
         kind = self.kinds[self.kind_name]
         payload = {}
         for field in kind.fields:
-            value = self.query_one(f"#field-{field.name}", Input).value.strip()
+            value = self._value(f"field-{field.name}", shown)
             if value:
                 payload[field.name] = value
         error = self.query_one("#add-error", Label)
@@ -98,15 +173,15 @@ class AddTaskScreen(ModalScreen[dict | None]):
         if missing:
             error.update(Text(f"{self.kind_name} needs: {', '.join(missing)}"))
             return
-        priority = self.query_one("#priority", Input).value.strip()
-        delay = self.query_one("#delay", Input).value.strip()
+        priority = self._value("priority", shown)
+        delay = self._value("delay", shown)
         try:
             spec = {
                 "kind": self.kind_name,
                 "payload": payload,
-                "title": self.query_one("#title", Input).value.strip() or None,
+                "title": self._value("title", shown) or None,
                 "priority": int(priority) if priority else None,
-                "dedupe_key": self.query_one("#dedupe", Input).value.strip() or None,
+                "dedupe_key": self._value("dedupe", shown) or None,
                 "delay": float(delay) if delay else None,
             }
         except ValueError as exc:

@@ -1,4 +1,4 @@
-"""HelpScreen: every key, what it does, and when it applies."""
+"""HelpScreen: every key, what it does, and when it applies (from the actions' catalogue)."""
 
 from __future__ import annotations
 
@@ -9,25 +9,21 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS = [
-    ("a", "Add a task: kind, its fields, title, priority, dedupe key, delay"),
-    ("r", "Retry the selected failed, cancelled or expired task"),
-    ("R", "Retry every failed task (asks first, with the count)"),
-    ("c", "Cancel the selected queued or running task"),
-    ("d", "Delete the selected job (asks first; cancels its active tasks)"),
-    ("+ / -", "Raise / lower the priority of a queued task (1..10)"),
-    ("p", "Pause / resume the worker (running tasks finish)"),
-    ("l / enter", "Open the full log (follows while running)"),
-    ("y", "Copy the task id (OSC-52 clipboard)"),
-    ("x", "Dismiss a failed task from the Failed list"),
-    ("/", "Filter jobs by id, title, stage, kind or label; escape clears"),
-    ("tab / shift+tab", "Move between jobs, activity and details"),
-    ("↑ ↓ pgup pgdn", "Move the selection (Jobs reads older jobs as you near the end)"),
-    ("home / end", "First / last row (in Jobs, end reads the whole history)"),
-    ("ctrl+p", "Command palette: every action"),
-    ("?", "This help"),
-    ("q", "Quit (asks what to do with running tasks)"),
-]
+from ..actions import ACTIONS, MOVING_KEYS
+from ..widgets.key_bar import KeyBar
+
+
+def help_rows() -> list[tuple[str, str]]:
+    """(keys, what they do): the screen's actions (+ and - share a row), then moving around."""
+    rows: list[tuple[str, str]] = []
+    for a in ACTIONS:
+        if a.id == "priority_down":
+            continue
+        if a.id == "priority_up":
+            rows.append(("+ / -", "Raise / lower a queued task's priority (1..10)"))
+            continue
+        rows.append((a.shown, a.help))
+    return rows + list(MOVING_KEYS)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -37,16 +33,14 @@ class HelpScreen(ModalScreen[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for key, what in KEYS:
+        for key, what in help_rows():
             table.add_row(key, what)
         with VerticalScroll(classes="dialog help"):
             yield Static("lazyqueue keys", classes="question")
-            yield Static(table)
-            yield Static("States read as a word and a symbol: ○ queued  ▶ running  ✓ completed  ✗ failed  "
-                         "⊘ cancelled  ⌛ expired.  Keys that do not apply now are greyed in the bar at the bottom; "
-                         "click a key there to run it.",
-                         classes="hint")
-            yield Static("escape closes", classes="hint")
+            yield Static(table, id="help-keys")
+            yield Static("○ queued  ▶ running  ✓ completed  ✗ failed  ⊘ cancelled  ⌛ expired\n"
+                         "Greyed keys do not apply now; pressed, they say why.", classes="hint")
+        yield KeyBar()
 
     def action_dismiss(self, result=None) -> None:
         self.dismiss(None)

@@ -30,8 +30,9 @@ def stuck_line(view: QueueView, task: Task, position: int, why: str, now: float)
 
 
 class ActivityPanel(KeyedTable):
-    COLUMNS = (("task", "Task", 7), ("state", "State", 13), ("what", "What", 16),
-               ("progress", "Progress", 11), ("info", "Details", 44), ("job", "Job", 4))
+    COLUMNS = (("task", "Task", 7), ("state", "State", 13), ("what", "What", 12),
+               ("progress", "Progress", 11), ("info", "Details", 18), ("job", "Job", 4))
+    FLEX = {"what": 1, "info": 3}  # a wider terminal shows more of labels and details
 
     def __init__(self, view: QueueView, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -48,7 +49,7 @@ class ActivityPanel(KeyedTable):
 
     def task_row(self, task: Task, now: float) -> tuple:
         what = task.label or task.kind
-        what = Text(what if len(what) <= 16 else what[:15] + "…")
+        what = Text(first_line(what, 200))
         job = Text(job_ref(task.job_id)) if task.job_id is not None else Text("")
         ref = Text(task.ref)
         if task.status == "running":
@@ -72,13 +73,13 @@ class ActivityPanel(KeyedTable):
             return (ref, status_text(task), what, Text(f"#{pos} · prio {task.priority}"), info, job)
         if task.status == "failed":
             hint = "r retry" if task.error_kind != "user" else "fix input, r retry"
-            info = Text(f"{first_line(task.error, 40)} · {hint}", style="red")
+            info = Text(f"{first_line(task.error, 160)} · {hint}", style="red")
             return (ref, status_text(task), what, Text(f"attempt {task.attempt}/{task.max_attempts}"), info, job)
         finished = parse_iso(task.finished_at) or now
 
         info = ago(now - finished)
         if task.status != "completed" and task.error:
-            info = f"{first_line(task.error, 30)} · {info}"
+            info = f"{first_line(task.error, 160)} · {info}"
         return (ref, status_text(task), what, progress_text(task, 6, self.frame, compact=True), Text(info), job)
 
     def sync(self, now: float, changed: set | None = None) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
 from rich.segment import Segment
 from rich.text import Text
+from textual import work
 from textual.geometry import Region, Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -21,6 +24,7 @@ from .look import CachedLook
 from .scrolling import set_scroll_range
 
 LOG_TAIL_LINES = 10
+TAIL_EVERY_S = 0.25  # the selected task's log tail is read again at most this often
 ARTIFACT_KEYS = ("path", "artifact", "output", "file", "download_url")
 
 
@@ -71,12 +75,18 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.view = view
         self.log_path = log_path
+        self._tail: tuple[int, list[str]] | None = None  # (task id, its last lines) as last read
+        self._tail_pending: int | None = None  # a read of this task's tail is under way
+        self._tail_at = 0.0  # when the tail was last read (monotonic)
         self.why: dict[int, str] = {}
         self.positions: dict[int, int] = {}
-        self._body = Text("Nothing selected. Add work with a.")
+        # what the pane says with nothing selected (the app knows why nothing is)
+        self.empty_words: Callable[[], str] = lambda: "Nothing queued yet. Add work with a."
+        self._body = Text("")
         self._log = Text("")
         self._strips: list[Strip] | None = None
         self._selection: tuple[str, int] | None = None
+        self._shown: tuple[str, int] | None = None
 
     @property
     def text(self) -> str:
@@ -85,9 +95,10 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
         return self._body.plain + ("\n\n" + log if log else "")
 
     def show(self, selection: tuple[str, int] | None, now: float) -> None:
+        self._shown = selection
         text, task = Text(), None
         if selection is None:
-            text.append("Nothing selected. Add work with a.")
+            text.append(self.empty_words())
         elif selection[0] == "job" and selection[1] in self.view.jobs:
             job = self.view.jobs[selection[1]]
             self._job_fields(text, job, now)
@@ -101,8 +112,8 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
         else:
             text.append("That item is gone (deleted or archived).")
         if task is not None:
-            path = self.log_path(task.id)
-            tail = read_tail(path) if path is not None else []
+            tail = self._tail[1] if self._tail is not None and self._tail[0] == task.id else []
+            self._read_tail_later(task.id)
             head = Text(f"log of {task.ref}" + (" (l opens it, following)" if task.status == "running" else " (l opens it)"), style="bold")
             log = Text("\n").join([head] + [Text(line) for line in tail]) if tail else Text(f"no log output for {task.ref}", style="dim")
         else:
@@ -122,6 +133,36 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
         regions = [Region(0, i - top, width, 1) for i, (a, b) in enumerate(zip(old, new)) if a != b and 0 <= i - top < height]
         if regions:
             self.refresh(*regions)  # only the lines that read differently
+
+    # --------------------------------------------------------------- the log tail, read off the UI thread
+    def _read_tail_later(self, tid: int) -> None:
+        fresh = self._tail is not None and self._tail[0] == tid and time.monotonic() - self._tail_at < TAIL_EVERY_S
+        if self._tail_pending != tid and not fresh:
+            self._tail_pending = tid
+            self._read_tail(tid, self.log_path(tid))
+
+    @work(thread=True, exclusive=True, group="detail-tail")
+    def _read_tail(self, tid: int, path: Path | None) -> None:
+        self.post_message(self.TailRead(tid, read_tail(path) if path is not None else []))  # post_message is safe from any thread
+
+    class TailRead(Message):
+        def __init__(self, tid: int, lines: list[str]) -> None:
+            super().__init__()
+            self.tid, self.lines = tid, lines
+
+    def on_detail_pane_tail_read(self, message: "DetailPane.TailRead") -> None:
+        message.stop()
+        self._tail_read(message.tid, message.lines)
+
+    def _tail_read(self, tid: int, lines: list[str]) -> None:
+        if self._tail_pending == tid:
+            self._tail_pending = None
+        self._tail_at = time.monotonic()
+        if self._tail == (tid, lines):
+            return
+        self._tail = (tid, lines)
+        if self._selection is not None and self.is_attached:
+            self.show(self._shown, self.app.now())  # the same selection, with the lines just read
 
     def _wrap(self) -> list[Strip]:
         """The text wrapped to the pane's width, one strip a line (kept until the text or width changes)."""
@@ -169,10 +210,13 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
         self._field(text, "stage", job.stage)
         self._field(text, "created", clock_text(job.created_at, now))
         tasks = self.view.job_tasks(job.id)
-        active = [t for t in tasks if t.status in ("queued", "running")]
+        primary = self.view.primary_task(job.id)  # shown in full below: not listed twice
+        active = [t for t in tasks if t.status in ("queued", "running") and (primary is None or t.id != primary.id)]
         done = [t for t in tasks if t.status == "completed"]
         failed = [t for t in tasks if t.status == "failed"]
-        text.append("background work\n", style="bold underline")
+        if active or done or failed or primary is None or not primary.active:
+            text.append("other work of the job\n" if primary is not None and primary.active else "background work\n",
+                        style="bold underline")
         if active:
             for t in active:
                 line = Text(f"  {t.ref} {t.kind} ")
@@ -182,7 +226,7 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
                     line.append_text(progress_text(t, 6))
                 text.append_text(line)
                 text.append("\n")
-        else:
+        elif primary is None or not primary.active:
             text.append("  nothing active\n")
         if done:
             last = max(done, key=lambda t: t.finished_at or "")

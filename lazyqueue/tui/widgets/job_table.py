@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.message import Message
 
 from ...core.models import job_ref
-from ..format import ago, progress_text
+from ..format import ago, first_line, progress_text
 from ..view import QueueView
 from .keyed_table import KeyedTable
 
@@ -37,8 +37,9 @@ def task_state_phrase(view: QueueView, jid: int) -> Text:
 
 
 class JobTable(KeyedTable):
-    COLUMNS = (("job", "Job", 6), ("title", "Title", 13), ("state", "Stage | task", 31),
-               ("progress", "Progress", 10), ("activity", "Activity", 8))
+    COLUMNS = (("job", "Job", 6), ("title", "Title", 13), ("state", "Stage | task", 27),
+               ("progress", "Progress", 10), ("activity", "Activity", 10))
+    FLEX = {"title": 5, "state": 1}  # a wider terminal shows more of the titles
 
     class MoreShown(Message):
         """How much of the history the table holds changed (the caption says how much)."""
@@ -57,11 +58,10 @@ class JobTable(KeyedTable):
         task = view.primary_task(jid)
         state = Text(f"{job.stage} | ")
         state.append_text(task_state_phrase(view, jid))
-        title = job.title if len(job.title) <= 13 else job.title[:12] + "…"  # room for #10000 in Job
         activity = view.job_activity.get(jid)
         return (
             Text(job_ref(jid)),
-            Text(title),
+            Text(first_line(job.title, 200)),
             state,
             progress_text(task, 5, self.frame, compact=True) if task else Text(""),
             Text(ago(now - activity) if activity else ""),
@@ -116,8 +116,12 @@ class JobTable(KeyedTable):
             self.call_later(self._read_more_if_near_end)  # not from inside a scroll: once it has settled
 
     def action_edge(self, end: int) -> None:
+        """home: the most recent job; end: the oldest (the whole history is read first)."""
         if end:
             self.read_more(everything=True)
+            if self._order:
+                self.select_key(min(self._order, key=int))
+                return
         super().action_edge(end)
         if not end and self.window > WINDOW:  # back at the top: keep only the most recent again (re-ranks stay cheap)
             self._set_window(WINDOW)

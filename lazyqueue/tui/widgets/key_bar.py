@@ -14,6 +14,9 @@ from textual import events
 from textual.widget import Widget
 
 
+DROP_FIRST = ("All", "Del", "Prio", "Retry")  # when the bar is too narrow (help and the palette have them)
+
+
 class KeyBar(Widget):
     DEFAULT_CSS = """
     KeyBar {
@@ -56,12 +59,14 @@ class KeyBar(Widget):
             self.collect()
 
     def collect(self) -> None:
-        """Read the screen's active keys; repaint only if the bar would read differently."""
+        """Read the screen's keys (its `key_bar_items()` if it has them, else its active bindings);
+        repaint only if the bar would read differently."""
         items: list[tuple[str, str, str, bool, str]] = []
         palette = None
         seen: set[str] = set()
         app = self.app
-        for _node, binding, enabled, tooltip in self.screen.active_bindings.values():
+        screen = self.screen
+        for _node, binding, enabled, tooltip in screen.active_bindings.values():
             item = (binding.key.split(",")[0], app.get_key_display(binding), binding.description, bool(enabled),
                     tooltip or binding.tooltip or binding.description)
             if binding.key == app.COMMAND_PALETTE_BINDING and app.ENABLE_COMMAND_PALETTE:
@@ -69,6 +74,9 @@ class KeyBar(Widget):
             elif binding.show and binding.action not in seen:
                 seen.add(binding.action)
                 items.append(item)
+        own = getattr(screen, "key_bar_items", None)
+        if own is not None:
+            items = own()
         if (tuple(items), palette) != (self.items, self.palette):
             self.items, self.palette = tuple(items), palette
             self.refresh()
@@ -78,13 +86,31 @@ class KeyBar(Widget):
         """The bar as plain text (what a reader of the screen sees)."""
         return self.render().plain
 
+    def fitting(self) -> tuple:
+        """The items that fit beside the palette key: when the bar is too narrow, those that help and the
+        palette also offer go first (DROP_FIRST), then the last ones."""
+        items = list(self.items)
+        palette = (len(self.palette[1]) + len(self.palette[2]) + 4) if self.palette is not None else 0
+
+        def width() -> int:
+            return sum(len(shown) + len(word) + 3 for _k, shown, word, _e, _t in items) + palette
+
+        for word in DROP_FIRST:
+            if width() <= self.size.width:
+                break
+            items = [item for item in items if item[2] != word]
+        while items and width() > self.size.width:
+            items.pop(-2 if len(items) > 1 else -1)  # keep the last (Quit) as long as there is room
+        return tuple(items)
+
     def render(self) -> Text:
         key_style = self.get_component_rich_style("key-bar--key")
         description_style = self.get_component_rich_style("key-bar--description")
         disabled_style = self.get_component_rich_style("key-bar--disabled")
         line = Text(no_wrap=True, overflow="crop", end="")
         spans: list[tuple[int, int, int]] = []
-        for index, (_key, shown, description, enabled, _tip) in enumerate(self.items):
+        items = self.fitting() if self.size.width else self.items
+        for index, (_key, shown, description, enabled, _tip) in enumerate(items):
             start = line.cell_len
             line.append(f" {shown} ", style=key_style if enabled else disabled_style)
             line.append(f"{description} ", style=description_style if enabled else disabled_style)
@@ -98,12 +124,13 @@ class KeyBar(Widget):
             if start + tail.cell_len <= self.size.width:
                 line.append(" " * (start - line.cell_len))
                 line.append_text(tail)
-                spans.append((start, line.cell_len, len(self.items)))
+                spans.append((start, line.cell_len, len(items)))
         self._spans = spans
+        self._shown_items = items
         return line
 
     def _item_at(self, x: int) -> tuple[str, str, str, bool, str] | None:
-        everything = self.items + ((self.palette,) if self.palette is not None else ())
+        everything = tuple(getattr(self, "_shown_items", self.items)) + ((self.palette,) if self.palette is not None else ())
         for start, end, index in self._spans:
             if start <= x < end:
                 return everything[index]

@@ -32,7 +32,8 @@ class RowKeyRef(NamedTuple):
 
 
 class KeyedTable(CachedLook, ScrollView, can_focus=True):
-    COLUMNS: tuple[tuple[str, str, int], ...] = ()  # (key, label, width)
+    COLUMNS: tuple[tuple[str, str, int], ...] = ()  # (key, label, least width)
+    FLEX: dict[str, int] = {}  # columns that share the width left over, by weight
 
     BINDINGS = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
@@ -46,7 +47,7 @@ class KeyedTable(CachedLook, ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"keyed-table--header", "keyed-table--cursor", "keyed-table--cursor-blurred"}
     LOOK_CLASSES = ("keyed-table--header", "keyed-table--cursor", "keyed-table--cursor-blurred")
     DEFAULT_CSS = """
-    KeyedTable { background: $surface; }
+    KeyedTable { background: $surface; overflow-x: hidden; }
     KeyedTable > .keyed-table--header { text-style: bold; background: $panel; }
     KeyedTable > .keyed-table--cursor {
         background: $block-cursor-background; color: $block-cursor-foreground; text-style: bold;
@@ -76,7 +77,31 @@ class KeyedTable(CachedLook, ScrollView, can_focus=True):
         self._stale: set[str] = set()  # changed while off screen: rendered when scrolled into view
         self.cursor_row = 0
         self.clock = None  # set by the owner: now() for rows refreshed on scroll
-        self._width = sum(w + 2 for _, _, w in self.COLUMNS)
+        self._columns: tuple[tuple[str, str, int], ...] | None = None  # as wide as the table is now
+
+    # ------------------------------------------------------------------ columns
+    def columns(self) -> tuple[tuple[str, str, int], ...]:
+        """(key, label, width) of each column at the table's width now: the FLEX columns share what is
+        left once every column has its least width."""
+        if self._columns is None:
+            width = self.scrollable_content_region.width
+            if width <= 0:
+                return self.COLUMNS  # not laid out yet
+            self._columns = fit_columns(self.COLUMNS, self.FLEX, width)
+        return self._columns
+
+    def drawn_cell(self, key: str, column: str) -> str:
+        """One cell of the row `key` as it is drawn (cut to its column's width, with … if cut)."""
+        cols = self.columns()
+        index = [c[0] for c in cols].index(column)
+        cells = self._cells.get(key)
+        if cells is None:
+            raise KeyError(key)
+        return "".join(seg.text for seg in self._cell(cells[index], cols[index][2]))
+
+    @property
+    def _width(self) -> int:
+        return sum(w + 2 for _, _, w in self.columns())
 
     # ------------------------------------------------------------------ reading
     @property
@@ -267,8 +292,10 @@ class KeyedTable(CachedLook, ScrollView, can_focus=True):
 
     # ------------------------------------------------------------------ rendering
     def on_resize(self) -> None:
+        self._columns = None
         self._strips.clear()
         self._cell_cache.clear()
+        set_scroll_range(self, Size(self._width, len(self._order) + 1))
         if self._stale and self.clock is not None:
             self.refresh_keys([k for k in self.visible_keys() if k in self._stale], self.clock())
 
@@ -298,7 +325,7 @@ class KeyedTable(CachedLook, ScrollView, can_focus=True):
     def _line(self, cells: tuple, style_name: str | None) -> Strip:
         space = Segment(" ")
         segments: list[Segment] = []
-        for (_, _, width), cell in zip(self.COLUMNS, cells):
+        for (_, _, width), cell in zip(self.columns(), cells):
             segments.append(space)
             segments.extend(self._cell(cell, width))
             segments.append(space)
@@ -315,7 +342,7 @@ class KeyedTable(CachedLook, ScrollView, can_focus=True):
         if y == 0:
             strip = self._strips.get(("__header__", 0))
             if strip is None:
-                labels = tuple(Text(label) for _, label, _ in self.COLUMNS)
+                labels = tuple(Text(label) for _, label, _ in self.columns())
                 strip = self._line(labels, "keyed-table--header")
                 self._strips[("__header__", 0)] = strip
         else:
@@ -333,3 +360,19 @@ class KeyedTable(CachedLook, ScrollView, can_focus=True):
                 strip = self._line(self._cells[key], style)
                 self._strips[(key, variant)] = strip
         return strip.crop(scroll_x, scroll_x + width).extend_cell_length(width, base)
+
+
+def fit_columns(columns, flex: dict[str, int], width: int) -> tuple[tuple[str, str, int], ...]:
+    """Each column at its least width, and the width left over shared by the `flex` ones (by weight)."""
+    free = max(0, width - sum(w + 2 for _, _, w in columns))
+    total = sum(flex.get(key, 0) for key, _, _ in columns)
+    if not total or not free:
+        return tuple(columns)
+    out, given, last = [], 0, max(i for i, (key, _, _) in enumerate(columns) if flex.get(key))
+    for i, (key, label, least) in enumerate(columns):
+        extra = 0
+        if flex.get(key):
+            extra = free - given if i == last else free * flex[key] // total
+            given += extra
+        out.append((key, label, least + extra))
+    return tuple(out)
