@@ -13,24 +13,50 @@ from ..core.models import Task, parse_iso
 from .rows import APP_NAME, APP_VERSION, WORKFLOW_NAME, dbos_priority, queue_name, round_of, save_task, workflow_id
 
 
+POLL_S = 0.05  # DBOS queue polling interval of every kind's queue (DBOS's default is 1 s)
+
+
+def queue_options(kind_name: str, registry=None, config=None) -> dict:
+    """A kind's DBOS queue settings.
+
+    `global_concurrency` = the kind's `concurrency` (cluster-wide). DBOS's
+    `worker_concurrency` (per executor, per queue, one value for all executors)
+    = `per_host` if set, else `[worker] concurrency`: without it one worker would
+    dequeue a whole backlog at once and keep it from the others while it waits
+    for its own slots.
+    """
+    kind = registry.find(kind_name) if registry is not None else None
+    per_host = (getattr(config, "per_host", None) or {}) if config is not None else {}
+    per_worker = getattr(config, "concurrency", None)
+    if kind is not None and not kind.uses_slot:
+        per_worker = None  # not held to the worker's slots (track waits on remote work)
+    cap = kind.concurrency if kind is not None else None
+    worker_cap = per_host.get(kind_name, per_worker)
+    if cap is not None and worker_cap is not None:
+        worker_cap = min(cap, worker_cap)  # DBOS requires worker ≤ global
+    return {"global_concurrency": cap, "worker_concurrency": worker_cap, "polling_interval_sec": POLL_S}
+
+
 class Dispatcher:
     """Enqueues workflows and manages their DBOS rows for one engine."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, registry=None, config=None):
         from dbos import DBOSClient
 
         self.engine = engine
+        self.registry, self.config = registry, config
         self.client = DBOSClient(system_database_engine=engine, application_name=APP_NAME)
         self.known_queues: set[str] = set()
 
-    def ensure_queue(self, kind: str) -> None:
-        """A queue row must exist before a workflow is enqueued on it (workers set its caps)."""
+    def ensure_queue(self, kind: str, registry=None, config=None) -> None:
+        """A queue row must exist before a workflow is enqueued on it; made with the kind's caps if missing."""
         name = queue_name(kind)
         if name in self.known_queues:
             return
         if self.client.retrieve_queue(name) is None:
+            options = queue_options(kind, registry or self.registry, config or self.config)
             try:
-                self.client.register_queue(name, on_conflict="never_update")
+                self.client.register_queue(name, on_conflict="never_update", **options)
             except Exception:  # noqa: BLE001 - raced with another process registering it
                 if self.client.retrieve_queue(name) is None:
                     raise

@@ -71,7 +71,7 @@ class ClusterQueue:
         if self._dispatcher is None:
             from .dispatch import Dispatcher
 
-            self._dispatcher = Dispatcher(self.engine)
+            self._dispatcher = Dispatcher(self.engine, self.registry, self.config)
         return self._dispatcher
 
     def _after_read(self) -> None:

@@ -2,8 +2,10 @@
 
 Each worker process has an executor id and a row in `lazyqueue.workers`, beaten
 every lease/3 with the database's clock (so hosts' clocks need not agree). Every
-live worker sweeps: a task `running` under an executor whose heartbeat is older
-than the lease (or that said it stopped) is taken back — its command stopped
+live worker sweeps (every second): a task `running` under an executor whose
+heartbeat is older than the lease (or that said it stopped) — or, on this same
+host, whose process is gone (the pid is the truth here: no need to wait out the
+lease, and a live but slow worker keeps its tasks) — is taken back — its command stopped
 first if it runs on this host — then queued again spending an attempt (its
 interruption budget), cancelled if a cancel was asked, or failed once the
 budget is spent. Its DBOS workflow is resumed on the kind's queue (any live
@@ -73,10 +75,13 @@ class Liveness:
             stop.wait(min(0.2, self.beat_every))
 
     def dead_executors(self, conn) -> list[str]:
-        return [r[0] for r in conn.exec_driver_sql(
-            f"SELECT executor_id FROM {W} WHERE executor_id <> %s AND (stopped OR heartbeat_at < {NOW} - %s)",
-            (self.worker.executor_id, self.lease),
-        ).all()]
+        rows = conn.exec_driver_sql(
+            f"SELECT executor_id, host, pid, pstart, stopped OR heartbeat_at < {NOW} - %s FROM {W} "
+            f"WHERE executor_id <> %s AND (stopped OR heartbeat_at < {NOW} - %s OR host = %s)",
+            (self.lease, self.worker.executor_id, self.lease, _host()),
+        ).all()
+        return [ex for ex, host, pid, pstart, silent in rows
+                if owner_gone({"host": host, "pid": pid, "pstart": pstart}, silent)]
 
     def sweep(self) -> int:
         """Take back what dead executors held; answers how many tasks."""
@@ -86,14 +91,18 @@ class Liveness:
         taken = 0
         with self.engine.begin() as conn:
             rows = conn.exec_driver_sql(
-                f"SELECT t.record, t.workflow_id FROM {T} t LEFT JOIN {W} w ON w.executor_id = t.executor_id "
+                f"SELECT t.record, t.workflow_id, w.executor_id IS NULL OR w.stopped OR w.heartbeat_at < {NOW} - %s "
+                f"FROM {T} t LEFT JOIN {W} w ON w.executor_id = t.executor_id "
                 f"WHERE t.status = 'running' AND t.executor_id <> %s AND "
-                f"(w.executor_id IS NULL OR w.stopped OR w.heartbeat_at < {NOW} - %s) FOR UPDATE OF t SKIP LOCKED",
-                (self.worker.executor_id, self.lease),
+                f"(w.executor_id IS NULL OR w.stopped OR w.heartbeat_at < {NOW} - %s OR w.host = %s) "
+                "FOR UPDATE OF t SKIP LOCKED",
+                (self.lease, self.worker.executor_id, self.lease, _host()),
             ).all()
             now = time.time()
-            for record, wf in rows:
+            for record, wf, silent in rows:
                 task = to_task(record)
+                if not owner_gone(task.owner or {}, silent):
+                    continue  # on this host the pid is the truth; elsewhere, the lease
                 stop_orphan_child(task.owner or {})
                 if task.cancel_requested:
                     finish(task, CANCELLED, now, error="cancelled", error_kind="user")
@@ -135,6 +144,15 @@ def _host() -> str:
     from .runner import HOST
 
     return HOST
+
+
+def owner_gone(owner: dict, silent: bool = True) -> bool:
+    """On this host an owner is gone once its pid is (at once, lease or not); elsewhere once it is silent."""
+    from ..core.worker import pid_alive
+
+    if owner.get("host") == _host() and isinstance(owner.get("pid"), int):
+        return not pid_alive(owner["pid"], owner.get("pstart"))
+    return silent
 
 
 def stop_orphan_child(owner: dict) -> bool:

@@ -27,7 +27,6 @@ from .outcome import apply, finish, requeue
 from .rows import T, lock_task, queue_name, save_task, to_job, to_task
 
 HOST = socket.gethostname()
-POLL_S = 0.05  # DBOS queue polling interval set for every kind's queue (its default is 1 s)
 WATCH_S = 0.25  # cancel requests, progress and log lines reach / leave the database this often
 PROGRESS_EVENT_S = 0.1
 
@@ -99,15 +98,14 @@ class ClusterWorker:
         return self
 
     def register_queues(self) -> None:
-        """Every kind's DBOS queue with its caps: `concurrency` cluster-wide, `per_host` per worker process."""
+        """Every kind's DBOS queue with this config's caps (the last worker started sets them)."""
         from dbos import DBOS
 
-        per_host = getattr(self.queue.config, "per_host", {}) or {}
+        from .dispatch import queue_options
+
         for kind in self.queue.registry:
-            cap = kind.concurrency if kind.uses_slot or kind.concurrency else None
-            DBOS.register_queue(queue_name(kind.name), global_concurrency=cap,
-                                worker_concurrency=per_host.get(kind.name), polling_interval_sec=POLL_S,
-                                on_conflict="always_update")
+            DBOS.register_queue(queue_name(kind.name), on_conflict="always_update",
+                                **queue_options(kind.name, self.queue.registry, self.queue.config))
 
     def pause(self) -> None:
         self.paused = True

@@ -31,6 +31,23 @@ class Cluster:
 
     def write_config(self, extra: str = "") -> None:
         self.config.write_text(f"[backend]\nlease = {LEASE_S}\n{extra}\n")
+        self.close_queue()
+
+    _q = None
+
+    @property
+    def q(self):
+        """A ClusterQueue in this process (observing in-process spares a CLI start per poll)."""
+        if self._q is None:
+            from lazyqueue.cluster import ClusterQueue
+
+            self._q = ClusterQueue(self.url, home=self.tmp / "observer", config=self.config, plugins=False)
+        return self._q
+
+    def close_queue(self) -> None:
+        if self._q is not None:
+            self._q.close()
+            self._q = None
 
     def env(self, host: str = "ctl", **extra: str) -> dict:
         env = dict(os.environ)
@@ -50,23 +67,35 @@ class Cluster:
         return json.loads(self.ok("add", "--json", *args, host=host).stdout)
 
     def tasks(self) -> list[dict]:
-        return json.loads(self.ok("ls", "--json").stdout)
+        return [t.to_dict() for t in self.q.tasks()]
 
     def task(self, tid: int) -> dict:
-        return json.loads(self.ok("show", str(tid), "--json").stdout)
+        return self.q.get(tid).to_dict()
 
     def worker(self, host: str, *args: str) -> subprocess.Popen:
         """Start `lazyqueue worker` as host `host`; returns once its heartbeat row is there."""
-        proc = subprocess.Popen([PYTHON, "-m", "lazyqueue", "worker", *args], env=self.env(host),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        self.workers.append(proc)
-        wait_until(lambda: proc.poll() is not None or any(w["pid"] == proc.pid for w in self.status()["workers"]),
-                   timeout=30, interval=0.1, message=f"worker {host} to start")
-        assert proc.poll() is None, proc.stderr.read()
-        return proc
+        return self.start_workers(host, args=args)[0]
+
+    def start_workers(self, *hosts: str, args: tuple = ()) -> list[subprocess.Popen]:
+        """Start one worker per host at once; returns when every heartbeat row is there."""
+        procs = [subprocess.Popen([PYTHON, "-m", "lazyqueue", "worker", *args], env=self.env(host),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                 for host in hosts]
+        self.workers += procs
+
+        def up() -> bool:
+            dead = [p for p in procs if p.poll() is not None]
+            assert not dead, dead[0].stderr.read()
+            pids = {w["pid"] for w in self.status()["workers"] if w["alive"]}
+            return all(p.pid in pids for p in procs)
+
+        wait_until(up, timeout=60, interval=0.1, message=f"workers {hosts} to start")
+        return procs
 
     def status(self) -> dict:
-        return json.loads(self.ok("cluster", "status", "--json").stdout)
+        from lazyqueue.cluster.status import all_workers
+
+        return {"workers": [w.to_dict() for w in all_workers(self.q)]}
 
     def wait_status(self, tid: int, statuses, timeout: float = 30) -> dict:
         statuses = {statuses} if isinstance(statuses, str) else set(statuses)
@@ -74,6 +103,7 @@ class Cluster:
                           message=f"t{tid} to be {statuses}")
 
     def stop_all(self) -> None:
+        self.close_queue()
         for proc in self.workers:
             if proc.poll() is None:
                 try:
