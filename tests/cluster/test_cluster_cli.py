@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from ..conftest import ROOT
@@ -21,7 +22,7 @@ def test_tasks_added_anywhere_run_on_worker_processes_and_ls_shows_them(cluster)
     assert set(listed) >= {a["id"], b["id"]}
     assert listed[b["id"]]["priority"] == 9
     assert cluster.ok("log", str(a["id"]), host="elsewhere").stdout.splitlines()[-1] == "from-a"
-    status = cluster.status()
+    status = json.loads(cluster.ok("cluster", "status", "--json").stdout)
     assert len(status["workers"]) == 2 and all(w["alive"] for w in status["workers"])
     assert {w["pid"] for w in status["workers"]} == {p.pid for p in cluster.workers}
     assert status["tasks"]["completed"] == 2
