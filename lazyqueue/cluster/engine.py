@@ -349,16 +349,39 @@ class ClusterQueue:
         return count
 
     # ---------------------------------------------------------------- logs
-    def log_path(self, task_id: int) -> Path | None:
-        """The full log of a task run on this machine, if it was."""
+    def log_path(self, task_id: int) -> Path:
+        """A file holding the task's log on this machine.
+
+        The full log if the task ran here; otherwise a local copy of what the
+        database holds (its last 1 MB), brought up to date on every call and, for
+        running tasks, by the change feed — so the TUI's file-based views follow
+        output written on any host.
+        """
         path = self.home / "logs" / f"{task_id}.log"
-        return path if path.exists() else None
+        if path.exists():
+            return path
+        from .logs import mirror
+
+        return mirror(self, task_id)
 
     def read_log(self, task_id: int, offset: int = 0, limit: int | None = None) -> tuple[bytes, int]:
-        """Log bytes from the database from `offset` (the last 1 MB of each task is kept there)."""
+        """Log bytes from the database from `offset` (negative: the last -offset bytes), and the next offset.
+
+        The database keeps the last 1 MB of each task; the full log stays in
+        the state directory of the host that ran it (logs/ID.log).
+        """
         from .logs import read_log
 
         return read_log(self.engine, task_id, offset, limit)
+
+    def archive_location(self) -> str:
+        from .url import mask
+
+        return f"the table {schema.SCHEMA}.archive in {mask(self.url)}"
+
+    def task_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql(f"SELECT count(*) FROM {T}").scalar()
 
     # ---------------------------------------------------------------- change feed
     def subscribe(self, callback: Callable[[ev.Event], None], types: tuple[str, ...] | None = None) -> Callable[[], None]:
@@ -377,6 +400,18 @@ class ClusterQueue:
         if self.worker is None:
             self.worker = ClusterWorker(self, concurrency=concurrency, grace_s=grace_s).start()
         return self.worker
+
+    def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False) -> None:
+        """Run a worker until `self.worker.stop()` (a signal handler may call it), or idle."""
+        worker = self.start_worker(concurrency)
+        try:
+            while not worker.stopping:
+                time.sleep(0.2)
+                if exit_when_idle and not worker.running and self.is_idle():
+                    break
+        finally:
+            worker.stop()
+            self.worker = None
 
     def stop_worker(self, grace: float | None = None) -> None:
         if self.worker is not None:

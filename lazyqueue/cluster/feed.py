@@ -56,4 +56,18 @@ class Feed:
                 kind_of = ev.TASK_PROGRESS
             self.queue.events.publish(ev.Event(kind_of, task=task, data={"remote": True}))
         self.rev = top
+        self._follow_mirrors()
         return len(tasks) + len(jobs)
+
+    def _follow_mirrors(self) -> None:
+        """Local copies of logs the TUI opened keep growing while their tasks run elsewhere."""
+        from .logs import mirror
+
+        mirrors = self.queue.__dict__.get("_mirrors") or {}
+        if not mirrors:
+            return
+        with self.queue.engine.connect() as conn:
+            active = {r[0] for r in conn.exec_driver_sql(
+                f"SELECT id FROM {T} WHERE id = ANY(%s) AND status IN ('queued', 'running')", (list(mirrors),)).all()}
+        for tid in active:
+            mirror(self.queue, tid)

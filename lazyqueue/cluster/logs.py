@@ -54,6 +54,10 @@ class LogWriter:
 def read_log(engine, task_id: int, offset: int = 0, limit: int | None = None) -> tuple[bytes, int]:
     """Bytes from `offset` (or from the oldest kept one, if those were dropped) and the next offset."""
     with engine.connect() as conn:
+        if offset < 0:
+            end = conn.exec_driver_sql(f"SELECT coalesce(max(start_at + length(data)), 0) FROM {L} WHERE task_id = %s",
+                                       (task_id,)).scalar()
+            offset = max(0, end + offset)
         rows = conn.exec_driver_sql(
             f"SELECT start_at, data FROM {L} WHERE task_id = %s AND start_at + length(data) > %s ORDER BY start_at",
             (task_id, offset),
@@ -72,3 +76,22 @@ def read_log(engine, task_id: int, offset: int = 0, limit: int | None = None) ->
         if limit is not None and len(out) >= limit:
             break
     return bytes(out), pos
+
+
+def mirror(queue, task_id: int):
+    """A local file with the task's log as the database holds it, appended to since the last call."""
+    import os
+
+    folder = queue.home / "cluster-logs"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"{task_id}.log"
+    offsets = queue.__dict__.setdefault("_mirrors", {})
+    offset = offsets.get(task_id)
+    if offset is None:
+        offset = 0
+        path.unlink(missing_ok=True)  # from an earlier process: start again
+    data, offsets[task_id] = read_log(queue.engine, task_id, offset)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with open(fd, "ab") as fh:
+        fh.write(data)
+    return path

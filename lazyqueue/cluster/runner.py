@@ -129,6 +129,8 @@ class ClusterWorker:
         if grace is not None:
             self.grace_s = grace
         if self._stop.is_set():
+            if wait:
+                self._stopped.wait()
             return
         self._stop.set()
         with self._lock:
@@ -142,8 +144,8 @@ class ClusterWorker:
         return self._stopped.wait(timeout)
 
     def _drain(self) -> None:
-        deadline = time.monotonic() + self.grace_s
-        while self.running and time.monotonic() < deadline:
+        began = time.monotonic()
+        while self.running and time.monotonic() < began + self.grace_s:  # a second Ctrl-C sets grace 0
             time.sleep(0.05)
         for run in list(self.running.values()):
             run.ctx.request_cancel("shutdown")

@@ -30,3 +30,5 @@ async def test_the_tui_shows_tasks_that_worker_processes_elsewhere_run(cluster, 
         done = app.view.tasks[later["id"]]
         assert done.attempt == 1 and done.finished_at
         assert any(j.title == "added elsewhere" for j in app.view.jobs.values())
+        # the log the TUI's detail pane and log view read: the worker's output, from the database
+        assert app.queue.log_path(later["id"]).read_text().splitlines()[-1] == "late"
