@@ -191,7 +191,9 @@ def run_command(queue, argv: list[str], options: dict, *, background_after: floa
     if result.deduplicated:
         err.write(f"lazyqueue: already queued as {task.ref} ({task.status}): {task.label}; following it\n")
     ensure_worker(queue)
-    shown = None if as_json else out
+    # the user's own command writes to their terminal as a direct run would (escapes and all);
+    # output of a task someone else queued goes through the CLI's safe stream
+    shown = None if as_json else (out if result.deduplicated else getattr(out, "raw", out))
     try:
         done = follow(queue, task.id, None if wait else background_after, shown)
     except KeyboardInterrupt:

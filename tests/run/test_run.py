@@ -91,3 +91,9 @@ def test_queue_run_answers_the_result_in_time_else_the_task(home):
         slow = queue.run("shell", {"argv": ["sleep", "1"]}, background_after=0.1)
         assert slow.status in ("queued", "running") and slow.kind == "shell"
         assert queue.wait([slow.id], timeout=20)[0].status == "completed"
+
+
+def test_the_commands_own_terminal_codes_pass_through_as_in_a_direct_run(cli_env):
+    proc = lq(cli_env, "run", "--", "printf", "\\033[1mbold\\033[0m\\n")
+    assert proc.returncode == 0
+    assert proc.stdout == "\x1b[1mbold\x1b[0m\n"
