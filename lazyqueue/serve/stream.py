@@ -26,6 +26,10 @@ PROGRESS_GAP_S = 0.1  # at most ~10 progress events a second per task
 GAP_EVENT = "stream-gap"  # told to a reader whose Last-Event-ID fell out of the window
 
 
+def _look(task) -> tuple:
+    return (task.updated_at, task.status, task.attempt, task.progress, task.progress_label, task.cancel_requested)
+
+
 class EventLog:
     """Numbered task events, the newest `window` of them kept; readers wait on `wait_after`."""
 
@@ -37,6 +41,7 @@ class EventLog:
         self._last_id = 0
         self._progress_at: dict[int, float] = {}  # task id -> when its last progress went out
         self._held: dict[int, ev.Event] = {}  # progress held back by the rate limit
+        self._seen: dict[int, tuple] = {}  # task id -> what the stream last said of it (see _look)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self._wake_pending = False
@@ -49,11 +54,19 @@ class EventLog:
 
     def add(self, event: ev.Event) -> None:
         """Take one event from the queue (the subscriber callback)."""
+        if event.type == ev.STORE_RELOADED:  # another process's changes, as the records it left
+            for task in event.data.get("tasks") or ():
+                self.add(ev.Event(self._kind_of_change(task), task=task))
+            return
         if event.task is None or event.type not in TASK_EVENTS:
             return
         tid = event.task.id
         now = time.monotonic()
         with self._lock:
+            seen = _look(event.task)
+            if self._seen.get(tid) == seen and event.type != ev.TASK_UPDATED:
+                return  # the same change heard twice (from this process and from the file)
+            self._seen[tid] = seen
             if event.type == ev.TASK_PROGRESS:
                 if now - self._progress_at.get(tid, -1e9) < self.progress_gap:
                     self._held[tid] = event  # the newest one goes out when the gap is over
@@ -65,6 +78,16 @@ class EventLog:
                     self._progress_at.pop(tid, None)
             self._append(event)
         self._wake()
+
+    def _kind_of_change(self, task) -> str:
+        """The event a changed record stands for, against what the stream last said of it."""
+        with self._lock:
+            last = self._seen.get(task.id)
+        if last is None or last[1] != task.status or last[2] != task.attempt:
+            return ev.STATUS_EVENT.get(task.status, ev.TASK_UPDATED)
+        if last[3] != task.progress or last[4] != task.progress_label:
+            return ev.TASK_PROGRESS
+        return ev.TASK_UPDATED
 
     def flush_held(self) -> None:
         """Send progress held back by the rate limit once its gap is over (called ~10/s)."""

@@ -79,3 +79,19 @@ def test_progress_reaches_the_stream_at_most_about_ten_times_a_second(served):
 
     span = (datetime.fromisoformat(finished.replace("Z", "+00:00")) - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds()
     assert len(progress) <= 10 * span + 2
+
+
+def test_work_added_by_another_process_is_on_the_stream_too(served, cli_env):
+    from ..cli.helpers import add
+
+    reader = EventReader(served)
+    try:
+        record = add(cli_env, "shell", "--", "sh", "-c", "echo ::progress 50 half; sleep 0.3")
+        wait_until(lambda: _finished(reader, {record["id"]}), timeout=30, message="the CLI's task on the stream")
+        events = [e for e in reader.snapshot() if e["data"]["task"]["id"] == record["id"]]
+    finally:
+        reader.close()
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "task-queued" and kinds[-1] == "task-completed" and "task-started" in kinds
+    assert kinds.index("task-started") < kinds.index("task-completed")
+    assert len(kinds) == len(set(zip(kinds, [e["data"]["task"]["updated_at"] for e in events])))  # nothing twice
