@@ -854,7 +854,7 @@ def cmd_tui(args) -> int:
 def cmd_demo(args) -> int:
     from .tui import run_demo
 
-    return run_demo()
+    return run_demo(getattr(args, "home", None), getattr(args, "config", None))
 
 
 COMMANDS = {

@@ -10,11 +10,11 @@ def run(queue) -> int:
     return _run(queue)
 
 
-def run_demo() -> int:
-    """Open the TUI on a throw-away demo queue."""
+def run_demo(home: str | None = None, config: str | None = None) -> int:
+    """Open the TUI on a demo queue: throw-away unless `home` names a state directory."""
     from .app import run_demo as _run_demo
 
-    return _run_demo()
+    return _run_demo(home, config)
 
 
 __all__ = ["run", "run_demo"]

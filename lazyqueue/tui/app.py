@@ -545,15 +545,18 @@ def run(queue: Queue) -> int:
     return code if isinstance(code, int) else (app.return_code or 0)
 
 
-def run_demo() -> int:
-    """Open the TUI on a throw-away demo queue (the user's real queue is untouched)."""
-    from ..demo import open_demo_queue
+def run_demo(home: str | None = None, config: str | None = None) -> int:
+    """Open the TUI on a demo queue: a throw-away one (removed on exit) unless `home` names one."""
+    from ..demo import Trickle, open_demo_queue, remove_demo_home
 
-    queue = open_demo_queue()
+    queue = open_demo_queue(home=home, config=config)
+    trickle = Trickle(queue).start()
     try:
         return run(queue)
     finally:
+        trickle.stop()
         queue.close()
+        remove_demo_home(queue)
 
 
 __all__ = ["LazyQueueApp", "run", "run_demo"]
