@@ -26,7 +26,7 @@ from . import events as ev
 from . import lifecycle
 from .context import TaskContext
 from .errors import Cancelled, LazyQueueError, StoreError, TaskError
-from .models import COMPLETED, QUEUED, RUNNING, Job, Task, iso, parse_iso
+from .models import COMPLETED, FAILED, QUEUED, RUNNING, Job, Task, iso, parse_iso
 from .scheduling import Caps, due_scan, plan_claims
 from .state import Change
 
@@ -430,6 +430,7 @@ class Worker:
             pass_.move(moved)
             if moved.task.status == COMPLETED:
                 self._follow_ups(moved.task, pass_)
+            self._stage_when_done(moved.task, pass_)
             with self._progress_lock:
                 self._progress_dirty.discard(tid)
                 self._progress_pending.discard(tid)
@@ -486,6 +487,29 @@ class Worker:
             if dup is None:
                 made.data["follow_up_of"] = task.id
                 pass_.add(made)
+
+    def _stage_when_done(self, task: Task, pass_: "Pass") -> None:
+        """A job whose work ended moves to Done / Failed unless its handler set a stage (lifecycle's rule)."""
+        if task.job_id is None or task.status not in (COMPLETED, FAILED):
+            return
+        with self._progress_lock:
+            if task.id in self._stage_updates:
+                return  # the handler named a stage just now: it is written below
+        job = next((j for j in reversed(pass_.jobs) if j.id == task.job_id), None) or self.state.jobs.get(task.job_id)
+        if job is None:
+            return
+
+        def active(other: Task) -> bool:
+            other = pass_.touched.get(other.id, other)
+            return other.id != task.id and other.job_id == task.job_id and other.status in (QUEUED, RUNNING)
+
+        tasks = self.state.tasks
+        others = any(active(tasks[i]) for i in self.state.queued_ids | self.state.running_ids if i in tasks) or \
+            any(made.job_id == task.job_id for made in pass_.added)
+        new = lifecycle.stage_when_done(job, task.status, others, pass_.now)
+        if new is not None:
+            pass_.jobs.append(new)
+            pass_.published.append(ev.Event(ev.JOB_UPDATED, job=lifecycle.copy_job(new)))
 
     def _flush_stage_updates(self, pass_: "Pass") -> None:
         """Job stages handlers set since the last pass."""
