@@ -30,6 +30,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` sta
 if TYPE_CHECKING:
     from typing import Iterable
 
+from . import head_cache
 from .errors import StoreError
 from .filelock_posix import ProcessLock
 from .models import ACTIVE, FINISHED, Job, RetentionPolicy, Task, iso
@@ -114,6 +115,7 @@ class TaskFile:
         self._journal_offset = 0
         self._journal_lines = 0
         self._light_records: dict[int, dict] = {}
+        self._resumed = False  # head() started from head_cache, past the journal's start
         self._unseen_tasks: set[int] = set()
         self._unseen_jobs: set[int] = set()
 
@@ -180,6 +182,14 @@ class TaskFile:
         self.state.head = head
         self._journal_offset = 0
         self._journal_lines = 0
+        saved = head_cache.load(self.home, self._snap_sig, self.journal_path)
+        self._resumed = saved is not None
+        if saved is not None:  # the last head-only writer's reading: only what came after it is read
+            self.state.head = Head(next_task_id=saved["next_task_id"], next_job_id=saved["next_job_id"],
+                                   active_keys=saved["active_keys"])
+            self.seq = saved["seq"]
+            self._journal_offset = saved["journal"][2]
+            self._journal_lines = saved["lines"]
         self._read_journal(full=False)
         return self.state.head
 
@@ -504,9 +514,44 @@ class TaskFile:
         """Where a task's output log lives (it may not exist yet)."""
         return self.logs_dir / f"{task_id}.log"
 
+    def _journal_record(self, task_id: int) -> dict | None:
+        """The task's last whole record in the journal past the snapshot (damaged lines skipped)."""
+        snap_seq = 0
+        try:
+            with open(self.path, "rb") as fh:
+                snap_seq = int(json.loads(fh.readline().rstrip().rstrip(b",") + b"}").get("seq", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass
+        rec = None
+        try:
+            raw = self.journal_path.read_bytes()
+        except OSError:
+            return None
+        for line in raw[: raw.rfind(b"\n") + 1].splitlines():
+            try:
+                entry = json.loads(line)
+                if not isinstance(entry, dict) or not _entry_shape_ok(entry) or entry.get("seq", 0) <= snap_seq:
+                    continue
+            except ValueError:
+                continue
+            for r in entry.get("tasks", ()):
+                if r["id"] == task_id:
+                    rec = r
+            if task_id in entry.get("del_tasks", ()):
+                rec = None
+        return rec
+
     def find_light(self, task_id: int) -> Task | None:
         """One task without loading them all: the journal's copy, else its snapshot line."""
         rec = self._light_records.get(task_id)
+        if rec is None and self._resumed:  # the journal before the saved offset was not read here
+            from . import reader
+
+            try:
+                with reader.View(self.home) as view:
+                    return view.task(task_id)
+            except reader.Unreadable:  # read the journal from its start, as without the saved offset
+                rec = self._journal_record(task_id)
         if rec is None:
             prefix = f'{{"id": {task_id},'.encode()
             try:
@@ -566,6 +611,9 @@ class TaskFile:
             if not self.loaded:
                 self._full_load()
             self.compact()
+        elif not self.loaded:
+            head_cache.save(self.home, self._snap_sig, self.journal_path, self._journal_offset, self.seq,
+                            self._journal_lines, self.state.head)
 
     def _append(self, line: bytes) -> None:
         """Append one journal line now; it is fsynced as the lock is let go.
