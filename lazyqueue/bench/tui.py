@@ -9,6 +9,15 @@ Figures (`run()` returns them as a dict):
   (measured while every running task reports progress ~10 times a second)
 - event_p95_ms: a worker event published to the screen painted with it, 95th percentile
 - rss_mb / peak_rss_mb: resident memory of the whole process at the end / at peak
+
+With `--other-process` another process adds tasks to the task file (~20 a
+second) and its worker finishes them beside the app's own, as a second
+shell and a background worker would, while keys are pressed:
+- key_p95_ms: as above, under that load
+- other_visible_p95_ms: a task written by the other process (its created_at)
+  to the app holding it, 95th percentile (DESIGN: ≤ 1 s)
+- cli_add_ms / cli_add_p95_ms: `lazyqueue add shell -- true` run meanwhile,
+  process start to exit (DESIGN: < 100 ms)
 """
 
 from __future__ import annotations
@@ -283,6 +292,113 @@ async def _measure(q: Queue, running: int, keys: int, settle_s: float) -> dict:
     return out
 
 
+# moving only (the other process's tasks would wait through a pause)
+MOVING_KEYS = ("down", "down", "up", "tab", "down", "up", "shift+tab", "down", "up")
+FEED_RATE = 20.0  # tasks a second the other process adds (and its worker finishes)
+
+
+def feed(home: str, rate: float, seconds: float) -> None:
+    """The other process: add `rate` tasks a second for `seconds` (or until HOME/stop-feed appears) and
+    finish them with a worker of its own."""
+    from pathlib import Path
+
+    q = Queue(home, config=Config(concurrency=8, grace_s=0.0), plugins=False)
+    q.kind("outside")(lambda ctx: ctx.wait_cancelled(0.3) and None)
+    q.start_worker()
+    stop, until, n = Path(home) / "stop-feed", time.monotonic() + seconds, 0
+    try:
+        while time.monotonic() < until and not stop.exists():
+            q.enqueue("outside", {"n": n}, title=f"from another process {n}")
+            n += 1
+            time.sleep(1.0 / rate)
+    finally:
+        q.stop_worker(grace=1.0)
+        q.close()
+
+
+async def _measure_other_process(q: Queue, home: str, keys: int, cli_adds: int) -> dict:
+    from ..core.models import parse_iso
+    from ..tui.app import LazyQueueApp
+    from .cli_add import time_runs
+    from .shell import lazyqueue_cmd
+
+    app = LazyQueueApp(q)
+    out: dict = {}
+    feeder = subprocess.Popen([sys.executable, "-m", "lazyqueue.bench.tui", "--feed", home,
+                               "--rate", str(FEED_RATE), "--seconds", "120"])
+    seen: list[float] = []
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            while not app.loaded:
+                await pilot.pause(0.01)
+            known = set(app.view.tasks)
+            stop_watch = asyncio.Event()
+
+            async def watch() -> None:  # when each task the other process wrote reached the app
+                while not stop_watch.is_set():
+                    now = time.time()
+                    for tid in app.view.tasks.keys() - known:
+                        known.add(tid)
+                        task = app.view.tasks[tid]
+                        if task.kind == "outside":
+                            seen.append((now - (parse_iso(task.created_at) or now)) * 1000)
+                    await asyncio.sleep(0.005)
+
+            watcher = asyncio.create_task(watch())
+            deadline = time.monotonic() + 30
+            while len(seen) < 20 and time.monotonic() < deadline:  # the other process is going
+                await pilot.pause(0.05)
+            paints = PaintLog(app)
+            app.jobs.focus()
+            await pilot.pause()
+            key_ms = []
+            for i in range(keys):
+                key_ms.append(await _key_to_screen(app, paints, MOVING_KEYS[i % len(MOVING_KEYS)]))
+                await asyncio.sleep(0.02)
+            env = dict(__import__("os").environ, LAZYQUEUE_HOME=home)
+            env.pop("LAZYQUEUE_CONFIG", None)
+            loop = asyncio.get_running_loop()
+            adds = await loop.run_in_executor(None, time_runs, lazyqueue_cmd() + ["add", "shell", "--", "true"],
+                                              env, cli_adds)
+            await pilot.pause(0.5)
+            stop_watch.set()
+            await watcher
+            out["keys"] = len(key_ms)
+            out["key_p50_ms"] = _percentile(key_ms, 50)
+            out["key_p95_ms"] = _percentile(key_ms, 95)
+            out["other_added"] = len(seen)
+            out["other_visible_p50_ms"] = _percentile(seen, 50)
+            out["other_visible_p95_ms"] = _percentile(seen, 95)
+            out["cli_add_ms"] = _percentile(adds, 50)
+            out["cli_add_p95_ms"] = _percentile(adds, 95)
+            out["rss_mb"] = _rss_mb()
+            app.exit(0)
+    finally:
+        open(f"{home}/stop-feed", "w").close()
+        try:
+            feeder.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            feeder.kill()
+    return out
+
+
+def run_other_process(history: int = 2000, keys: int = 100, cli_adds: int = 15) -> dict:
+    """The other-process scenario on a throw-away queue with `history` finished tasks."""
+    home = tempfile.mkdtemp(prefix="lazyqueue-bench-tui-other-")
+    try:
+        subprocess.run([sys.executable, "-m", "lazyqueue.bench.tui", "--seed", home, "--history", str(history),
+                        "--running", "0"], check=True)
+        q = Queue(home, config=_config(history, 0), plugins=False)
+        _register(q, 10.0)
+        q.kind("outside")(lambda ctx: ctx.wait_cancelled(0.3) and None)  # this process finishes some too
+        out = asyncio.run(_measure_other_process(q, home, keys, cli_adds))
+        q.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    out.update(history=history)
+    return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in out.items()}
+
+
 def run(history: int = 10_000, running: int = 100, keys: int = 100, hz: float = 10.0, settle_s: float = 1.0,
         churn: bool = False) -> dict:
     """Run the benchmark on a throw-away queue; returns its figures.
@@ -336,13 +452,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--running", type=int, default=100)
     parser.add_argument("--keys", type=int, default=100)
     parser.add_argument("--churn", action="store_true", help="tasks finish after 3-8 s; a backlog keeps --running going")
+    parser.add_argument("--other-process", action="store_true",
+                        help="another process adds and finishes tasks through the task file meanwhile")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--seed", metavar="HOME", help=argparse.SUPPRESS)
+    parser.add_argument("--feed", metavar="HOME", help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=FEED_RATE, help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=60.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.seed:
         seed(args.seed, args.history, args.running, args.churn)
         return 0
-    figures = run(history=args.history, running=args.running, keys=args.keys, churn=args.churn)
+    if args.feed:
+        feed(args.feed, args.rate, args.seconds)
+        return 0
+    if args.other_process:
+        figures = run_other_process(history=min(args.history, 2000) if args.history == 10_000 else args.history,
+                                    keys=args.keys)
+    else:
+        figures = run(history=args.history, running=args.running, keys=args.keys, churn=args.churn)
     if args.json:
         print(json.dumps(figures))
     else:
