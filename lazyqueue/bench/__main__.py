@@ -21,6 +21,7 @@ SCENARIOS = {
     "add_states": "lazyqueue.bench.add_states",
     "rss": "lazyqueue.bench.rss",
     "serve": "lazyqueue.bench.serve",
+    "cluster": "lazyqueue.bench.cluster",
     "tui": None,
 }
 # the TUI targets (DESIGN.md): keys answered within 50 ms, progress on screen < 50 ms, first frame < 1 s
