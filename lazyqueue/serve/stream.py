@@ -64,7 +64,7 @@ class EventLog:
         now = time.monotonic()
         with self._lock:
             seen = _look(event.task)
-            if self._seen.get(tid) == seen and event.type != ev.TASK_UPDATED:
+            if self._seen.get(tid) == seen and not event.data:  # (a deletion says so in its data)
                 return  # the same change heard twice (from this process and from the file)
             self._seen[tid] = seen
             if event.type == ev.TASK_PROGRESS:
