@@ -26,20 +26,25 @@ HEADER = "── attempt "  # the line the shell kind writes before each attempt
 _spawned: dict[str, object] = {}  # state dir -> the worker process this process started
 
 
-def ensure_worker(queue) -> None:
-    """Make sure something runs the queue's work: this process's worker, else the background one."""
+def ensure_worker(queue) -> bool:
+    """Make sure something runs the queue's work: this process's worker, else the background one.
+
+    Answers False when nothing will: autostart is off and no worker is alive.
+    """
     from .core.queue import Queue
 
     if getattr(queue, "worker", None) is not None or not isinstance(queue, Queue):
-        return  # a worker here, or the cluster engine (its workers run elsewhere)
+        return True  # a worker here, or the cluster engine (its workers run elsewhere)
     try:
         from .core import background
     except ImportError:  # a build without the background worker
         _spawn_worker(queue)
-        return
-    if background.autostart_enabled(queue.config):
-        path = getattr(queue.config, "path", None)
-        background.ensure_worker(queue.home, str(path) if path is not None else None)
+        return True
+    if not background.autostart_enabled(queue.config):
+        return bool(background.live_workers(queue.home, sweep=False))
+    path = getattr(queue.config, "path", None)
+    background.ensure_worker(queue.home, str(path) if path is not None else None)
+    return True
 
 
 def _spawn_worker(queue) -> None:
@@ -190,7 +195,8 @@ def run_command(queue, argv: list[str], options: dict, *, background_after: floa
     task = result.task
     if result.deduplicated:
         err.write(f"lazyqueue: already queued as {task.ref} ({task.status}): {task.label}; following it\n")
-    ensure_worker(queue)
+    if not ensure_worker(queue):
+        err.write("lazyqueue: no worker is running and autostart is off: start one with 'lazyqueue worker start'\n")
     # the user's own command writes to their terminal as a direct run would (escapes and all);
     # output of a task someone else queued goes through the CLI's safe stream
     shown = None if as_json else (out if result.deduplicated else getattr(out, "raw", out))

@@ -107,3 +107,16 @@ class EventReader:
             pass
         finally:
             self.client.close()
+
+
+def stop_background_workers(home) -> None:
+    """Kill the background workers a test's enqueues started (by the pids they recorded)."""
+    import os
+    import signal
+
+    folder = home / "workers"
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            os.kill(json.loads(path.read_text())["pid"], signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            pass

@@ -100,9 +100,10 @@ def test_work_added_by_another_process_is_on_the_stream_too(served, cli_env):
     assert len(kinds) == len(set(zip(kinds, [e["data"]["task"]["updated_at"] for e in events])))  # nothing twice
 
 
-def test_transitions_the_background_worker_makes_are_on_the_stream(home):
-    from .helpers import start_serving
+def test_transitions_the_background_worker_makes_are_on_the_stream(home, monkeypatch):
+    from .helpers import start_serving, stop_background_workers
 
+    monkeypatch.setenv("LAZYQUEUE_AUTOSTART", "1")  # the suite turns it off; this test is about it
     served = start_serving(home, run_worker=False)  # the end state: serve queues, another process runs
     reader = EventReader(served)
     try:
@@ -112,6 +113,7 @@ def test_transitions_the_background_worker_makes_are_on_the_stream(home):
     finally:
         reader.close()
         served.stop()
+        stop_background_workers(home)
     for tid in ids:
         seen = [e["event"] for e in events if e["data"]["task"]["id"] == tid]
         assert seen == ["task-queued", "task-started", "task-completed"], (tid, seen)
