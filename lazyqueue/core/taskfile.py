@@ -6,8 +6,13 @@ Layout in the state directory:
                  dedupe keys) that `lazyqueue add` reads without parsing
                  10,000 task records.
   tasks.journal  one JSON object per line, each one durable mutation made
-                 after the snapshot (full records, small patches, deletes).
-                 A torn last line is ignored and cut off before the next append.
+                 after the snapshot (full records, small patches, deletes),
+                 then a tab and the CRC-32 of the JSON in hex; `seq` goes up
+                 by one a line. A line that fails its checksum, or a gap in
+                 `seq`, is damage: told, and the journal copied aside. A
+                 torn last line is copied aside and cut before the next
+                 append (a last line that is whole but lost its newline is
+                 kept). Lines without a checksum (older files) are read too.
   tasks.lock     the cross-process lock every mutation holds.
   archive.jsonl  finished tasks (and their jobs) moved out by retention.
 
@@ -25,6 +30,7 @@ import json
 import os
 import threading
 import time
+import zlib
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
@@ -63,6 +69,36 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _seal(body: bytes) -> bytes:
+    """A journal line: the JSON, a tab, its CRC-32 in hex, a newline."""
+    return b"%s\t%08x\n" % (body, zlib.crc32(body))
+
+
+def _unseal(line: bytes) -> bytes | None:
+    """The JSON of a journal line, or None when its checksum does not match.
+
+    A line without a checksum (written before checksums) is taken as it is.
+    """
+    if len(line) > 9 and line[-9:-8] == b"\t":
+        body = line[:-9]
+        try:
+            crc = int(line[-8:], 16)
+        except ValueError:
+            return None
+        return body if zlib.crc32(body) == crc else None
+    return line
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _is_id(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -80,6 +116,34 @@ def _entry_shape_ok(entry: dict) -> bool:
         if not isinstance(ids, list) or not all(_is_id(i) for i in ids):
             return False
     return all(_is_id(entry[key]) for key in ("next_task_id", "next_job_id") if key in entry)
+
+
+def journal_entries(path: Path) -> list[dict]:
+    """The entries of a journal file, checksums checked (ValueError on a damaged line)."""
+    out = []
+    for line in Path(path).read_bytes().split(b"\n"):
+        if line.strip():
+            body = _unseal(line)
+            if body is None:
+                raise ValueError(f"checksum does not match: {line[:60]!r}")
+            out.append(json.loads(body))
+    return out
+
+
+def _whole_line(tail: bytes) -> bytes | None:
+    """A journal tail without its newline that is still one whole checksummed line (or None).
+
+    Its newline may be missing or damaged into another byte; the line is answered without it.
+    """
+    for line in (tail, tail[:-1]):
+        if len(line) > 9 and line[-9:-8] == b"\t":  # no checksum: a whole line cannot be told from a torn one
+            body = _unseal(line)
+            try:
+                if body is not None and isinstance(json.loads(body), dict):
+                    return line
+            except ValueError:
+                pass
+    return None
 
 
 def _disk_error(exc: OSError, what: Path) -> StoreError:
@@ -111,6 +175,8 @@ class TaskFile:
         self.seq = 0
         self.loaded = False  # every record is in `state` (else only its head)
         self._fold_damaged = False  # a damaged journal line was read (and copied aside)
+        self._seq_unknown = False  # the snapshot was salvaged: the journal's first seq cannot be judged
+        self._last_aside: Path | None = None
         self._snap_sig = None
         self._journal_offset = 0
         self._journal_lines = 0
@@ -198,6 +264,8 @@ class TaskFile:
             with open(self.path, "rb") as fh:
                 first = fh.readline()
         except FileNotFoundError:
+            if self._set_aside_copy() is not None:
+                return None  # a recovery was interrupted: the full read finishes it
             self._snap_sig = None
             self.seq = 0
             return Head()
@@ -222,6 +290,7 @@ class TaskFile:
     def _full_load(self) -> None:
         self.state.clear()
         self.seq = 0
+        self._seq_unknown = False
         raw = None
         try:
             raw = self.path.read_bytes()
@@ -229,6 +298,10 @@ class TaskFile:
             pass
         if raw is not None:
             self._load_snapshot(raw)
+        else:
+            aside = self._set_aside_copy()
+            if aside is not None:
+                self._recover(aside.read_bytes(), "", aside=aside)
         self._snap_sig = _stat_sig(self.path)
         self._journal_offset = 0
         self._journal_lines = 0
@@ -331,15 +404,57 @@ class TaskFile:
                 problem = f"holds a malformed record ({exc})"
                 self.state.tasks, self.state.jobs = {}, {}
         if problem is not None:
-            moved = self._move_aside(self.path, "corrupt")
-            recovered = self._salvage(raw)
-            self._salvage_archive_ids()
-            self.warnings.append(
-                f"{self.path} {problem}; moved it to {moved} and recovered "
-                f"{recovered} task(s) from it"
-            )
+            self._recover(raw, problem)
             return
         self.state.note_loaded()
+
+    def _recover(self, raw: bytes, problem: str, aside: Path | None = None) -> None:
+        """Salvage a damaged snapshot and make the recovery durable before anything else writes.
+
+        The recovered snapshot goes to a temp file first; only then is the
+        damaged file moved aside and the temp renamed into place, so an
+        interruption leaves either the damaged file or the recovered one (or,
+        between the two renames, the set-aside copy, which the next reader
+        recovers from). `aside`: the damaged file was already moved there.
+        """
+        self._seq_unknown = True
+        recovered = self._salvage(raw)
+        self._salvage_archive_ids()
+        self._salvage_log_ids()
+        try:
+            self._write_snapshot(self.seq, move_aside=None if aside else "corrupt")
+        except StoreError as exc:
+            self.warnings.append(
+                f"{self.path} {problem}; recovered {recovered} task(s) in memory but could not write them "
+                f"({str(exc).split(';')[0]}); {self.path if aside is None else aside} is left as it was"
+            )
+            return
+        where = aside or self._last_aside
+        if aside is not None:
+            self.warnings.append(f"{self.path} was missing after an interrupted recovery; recovered {recovered} task(s) from {aside}")
+        else:
+            self.warnings.append(f"{self.path} {problem}; moved it to {where} and recovered {recovered} task(s) from it")
+
+    def _set_aside_copy(self) -> Path | None:
+        """The newest damaged snapshot moved aside, when there is no tasks.json (an interrupted recovery)."""
+        best = None
+        for entry in os.scandir(self.home):
+            if entry.name.startswith("tasks.json.corrupt-") and (best is None or entry.name > best.name):
+                best = entry
+        return Path(best.path) if best is not None else None
+
+    def _salvage_log_ids(self) -> None:
+        """Keep task ids above every log file (a task's log outlives a lost record)."""
+        head = self.state.head
+        try:
+            entries = os.scandir(self.logs_dir)
+        except OSError:
+            return
+        with entries:
+            for entry in entries:
+                stem = entry.name[:-4] if entry.name.endswith(".log") else ""
+                if stem.isdigit():
+                    head.next_task_id = max(head.next_task_id, int(stem) + 1)
 
     def _salvage_archive_ids(self) -> None:
         """Keep ids monotonic past archived records (the damaged file may have named none)."""
@@ -363,9 +478,9 @@ class TaskFile:
     def _salvage_journal_ids(self, path: Path) -> None:
         """Keep ids monotonic past a journal set aside (its lines name the next ids)."""
         head = self.state.head
-        for line in path.read_bytes().splitlines():
+        for line in path.read_bytes().split(b"\n"):
             try:
-                entry = json.loads(line)
+                entry = json.loads(_unseal(line) or b"")
             except ValueError:
                 continue
             if not isinstance(entry, dict):
@@ -411,6 +526,8 @@ class TaskFile:
             if not isinstance(rec, dict):
                 continue
             if "version" in rec:
+                if _is_id(rec.get("seq")):
+                    self.seq = max(self.seq, rec["seq"])
                 for name in ("next_task_id", "next_job_id"):
                     if isinstance(rec.get(name), int):
                         setattr(self.state.head, name, max(getattr(self.state.head, name), rec[name]))
@@ -463,30 +580,47 @@ class TaskFile:
             fh.seek(self._journal_offset)
             data = fh.read()
         end = data.rfind(b"\n")
-        if end < 0:
-            return changed_t, changed_j  # only a torn tail so far
         body = data[: end + 1]
+        consumed = len(body)
+        whole = _whole_line(data[end + 1:]) if end + 1 < len(data) else None
+        if whole is not None:  # a whole line whose newline was damaged: its record counts
+            body = body + whole + b"\n"
+            consumed = len(data)
+        if not body:
+            return changed_t, changed_j  # only a torn tail so far
         bad = 0
-        for line in body.splitlines():
+        last = None  # seq of the previous line read: seqs follow on one by one
+        for line in body.split(b"\n"):  # \n only: a record's text may hold other line breaks
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
+                unsealed = _unseal(line)
+                if unsealed is None:
+                    raise ValueError("checksum does not match")
+                entry = json.loads(unsealed)
                 if not isinstance(entry, dict) or not _entry_shape_ok(entry):
                     raise ValueError("not a journal entry")
             except ValueError:
                 bad += 1
                 continue
-            if entry.get("seq", 0) <= self.seq:
+            seq = entry.get("seq", 0)
+            if seq <= self.seq:
+                if last is not None and seq <= last:
+                    bad += 1  # seq went back: a damaged number must not hide a line as "already folded"
+                last = seq
                 continue  # already folded into the snapshot
-            self.seq = entry["seq"]
+            if seq != self.seq + 1 and not self._seq_unknown:
+                bad += 1  # a line is missing: damage, told and copied (this line still applies)
+            self._seq_unknown = False
+            last = seq
+            self.seq = seq
             try:
                 self._apply_entry(entry, full, changed_t, changed_j)
             except (ValueError, TypeError, KeyError, AttributeError):
                 bad += 1  # a malformed record: what of the line could be applied is kept
                 continue
             self._journal_lines += 1
-        self._journal_offset += len(body)
+        self._journal_offset += consumed
         if bad:
             self._fold_damaged = True  # the next write by a loaded store folds the journal: warned once
             kept = self._copy_aside(self.journal_path, "damaged")
@@ -496,12 +630,33 @@ class TaskFile:
         return changed_t, changed_j
 
     def _copy_aside(self, path: Path, why: str) -> Path:
+        """Copy a damaged file aside under a new name; a copy already made of the same damage is reused.
+
+        An earlier copy counts when the file still starts with it (lines were
+        appended since): every read of one damaged journal does not add a copy.
+        """
+        data = path.read_bytes()
+        prefix = f"{path.name}.{why}-"
+        for entry in os.scandir(self.home):
+            if entry.name.startswith(prefix) and entry.stat(follow_symlinks=False).st_size <= len(data):
+                try:
+                    with open(os.open(entry.path, os.O_RDONLY | NOFOLLOW), "rb") as fh:
+                        if data.startswith(fh.read()):
+                            return Path(entry.path)
+                except OSError:
+                    continue
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        target = path.with_name(f"{path.name}.{why}-{stamp}")
-        if not target.exists():
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)  # task data: private
-            with open(fd, "wb") as fh:
-                fh.write(path.read_bytes())
+        target = path.with_name(f"{prefix}{stamp}")
+        n = 1
+        while True:
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)  # task data: private
+                break
+            except FileExistsError:  # two damages in one second: each gets its own copy
+                n += 1
+                target = path.with_name(f"{prefix}{stamp}-{n}")
+        with open(fd, "wb") as fh:
+            fh.write(data)
         return target
 
     def _apply_entry(self, entry: dict, full: bool, changed_t: set, changed_j: set) -> None:
@@ -599,7 +754,7 @@ class TaskFile:
             entry["del_jobs"] = list(change.del_jobs)
         entry["next_task_id"] = self.state.head.next_task_id
         entry["next_job_id"] = self.state.head.next_job_id
-        line = (json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        line = _seal(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode())
         self._append(line)  # on failure nothing was applied: memory still matches the file
         self.seq = entry["seq"]
         self._journal_offset += len(line)
@@ -629,11 +784,19 @@ class TaskFile:
             raise _disk_error(exc, self.journal_path) from exc
         try:
             size = os.fstat(fd).st_size
-            # cut a torn tail left by a writer that died mid-line
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 content = os.pread(fd, size, 0)
-                size = content.rfind(b"\n") + 1
-                os.ftruncate(fd, size)
+                cut = content.rfind(b"\n") + 1
+                whole = _whole_line(content[cut:])
+                if whole is not None:  # its newline was damaged, not its record: end the line
+                    self._copy_aside(self.journal_path, "newline")
+                    os.ftruncate(fd, cut)
+                    os.write(fd, whole + b"\n")
+                    size = cut + len(whole) + 1
+                else:  # a writer died mid-line (nothing was acknowledged); keep a copy, then cut it
+                    self._copy_aside(self.journal_path, "torn")
+                    os.ftruncate(fd, cut)
+                    size = cut
             try:
                 view = memoryview(line)
                 while view:
@@ -698,7 +861,8 @@ class TaskFile:
         self._fold_damaged = False
         return len(old_tasks)
 
-    def _write_snapshot(self, seq: int | None = None, skip_tasks: set = frozenset(), skip_jobs: set = frozenset()) -> None:
+    def _write_snapshot(self, seq: int | None = None, skip_tasks: set = frozenset(), skip_jobs: set = frozenset(),
+                        move_aside: str | None = None) -> None:
         """Write every live record but the skipped ones as the new snapshot (atomic; fsynced)."""
         head = self.state.head
         header = {
@@ -716,6 +880,7 @@ class TaskFile:
         parts.append(",\n".join(dumps(t.to_dict(), ensure_ascii=False) for t in self.state.tasks.values() if t.id not in skip_tasks))
         parts.append("\n]}\n")
         data = "".join(parts).encode("utf-8")
+        self._remove_stale_temps()
         # an unpredictable name, created new (never an existing file or a planted symlink)
         tmp = self.path.with_name(f".tasks.json.tmp-{os.getpid()}-{os.urandom(6).hex()}")
         try:
@@ -728,6 +893,8 @@ class TaskFile:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            if move_aside is not None:  # the file it replaces is kept, under a new name
+                self._last_aside = self._move_aside(self.path, move_aside)
             os.replace(tmp, self.path)
         except OSError as exc:
             try:
@@ -737,6 +904,18 @@ class TaskFile:
             raise _disk_error(exc, self.path) from exc
         _fsync_dir(self.home)
         self._snap_sig = _stat_sig(self.path)
+
+    def _remove_stale_temps(self) -> None:
+        """Remove snapshot temp files a killed writer left (they hold full task data). Hold the lock."""
+        for entry in os.scandir(self.home):
+            if not entry.name.startswith(".tasks.json.tmp-"):
+                continue
+            pid = entry.name[len(".tasks.json.tmp-"):].split("-")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
 
     def _archive_old(self) -> tuple[set[int], set[int]]:
         """Append the finished tasks retention moves out (and jobs left empty) to the archive.
@@ -776,15 +955,29 @@ class TaskFile:
         self._append_archive(("\n".join(lines) + "\n").encode("utf-8"))
 
     def _append_archive(self, data: bytes) -> None:
+        """Append whole lines, durably; on any error the archive is cut back to what it held."""
         try:
-            fd = os.open(self.archive_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o600)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fd = os.open(self.archive_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o600)
         except OSError as exc:
             raise _disk_error(exc, self.archive_path) from exc
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # an earlier torn line stays unreadable on its own line
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]  # a short write is continued, not taken as done
+                os.fsync(fd)
+            except OSError as exc:
+                try:
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+                except OSError:
+                    pass
+                raise _disk_error(exc, self.archive_path) from exc
+        finally:
+            os.close(fd)
 
     def read_archive(self) -> Iterable[dict]:
         """Archived task records (newest write wins for an id)."""

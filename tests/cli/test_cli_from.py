@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from lazyqueue.core.taskfile import journal_entries
 from tests.cli.helpers import lq, ok, tasks
 
 
@@ -36,7 +37,7 @@ def test_a_long_command_is_stored_once_not_again_as_label_and_title(cli_env, hom
     assert out["payload"]["command"] == command
     assert len(out["label"]) == 200 and out["label"].endswith("…")
     journal = (home / "tasks.journal").read_bytes()
-    entry = json.loads(journal)
+    entry = journal_entries(home / "tasks.journal")[0]
     assert len(entry["jobs"][0]["title"]) == 200
     assert len(journal) < 100_000 + 5_000  # the command once, not three times
 
