@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 from .models import TASK_FIELDS, Job, Task
 from .paths import NOFOLLOW
+from .journal_line import unseal_line
 
 SCHEMA_VERSION = 1  # the task file's; the store checks the same number
 SNAPSHOT = "tasks.json"
@@ -140,17 +141,23 @@ def _read_changes(path: Path, seq: int) -> Changes:
     with open(fd, "rb") as fh:
         data = fh.read()
     end = data.rfind(b"\n")  # past the last newline: a torn tail, ignored as the store does
-    for line in data[: end + 1].splitlines():
+    last = None
+    for line in data[: end + 1].split(b"\n"):
         if not line.strip():
             continue
+        body = unseal_line(line)  # its checksum; the full load tells the user of damage
         try:
-            entry = json.loads(line)
+            entry = json.loads(body if body is not None else b"")
         except ValueError:
             raise Unreadable("a damaged journal line") from None
         if not _shape_ok(entry):
             raise Unreadable("a damaged journal line")
-        if entry.get("seq", 0) > seq:
-            seq = entry["seq"]
+        line_seq = entry.get("seq", 0)
+        if last is not None and line_seq <= last or line_seq > seq and line_seq != seq + 1 and last is not None:
+            raise Unreadable("journal seq out of order")
+        last = line_seq
+        if line_seq > seq:
+            seq = line_seq
             changes.apply(entry)
     return changes
 

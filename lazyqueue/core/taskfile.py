@@ -30,7 +30,6 @@ import json
 import os
 import threading
 import time
-import zlib
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
 from . import head_cache
 from .errors import StoreError
 from .filelock_posix import ProcessLock
+from .journal_line import seal as _seal, unseal_line
 from .models import ACTIVE, FINISHED, Job, RetentionPolicy, Task, iso
 from .paths import NOFOLLOW, ensure_private_dir
 from .state import Change, Head, QueueState
@@ -67,26 +67,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _seal(body: bytes) -> bytes:
-    """A journal line: the JSON, a tab, its CRC-32 in hex, a newline."""
-    return b"%s\t%08x\n" % (body, zlib.crc32(body))
-
-
-def _unseal(line: bytes) -> bytes | None:
-    """The JSON of a journal line, or None when its checksum does not match.
-
-    A line without a checksum (written before checksums) is taken as it is.
-    """
-    if len(line) > 9 and line[-9:-8] == b"\t":
-        body = line[:-9]
-        try:
-            crc = int(line[-8:], 16)
-        except ValueError:
-            return None
-        return body if zlib.crc32(body) == crc else None
-    return line
 
 
 def _alive(pid: int) -> bool:
@@ -123,7 +103,7 @@ def journal_entries(path: Path) -> list[dict]:
     out = []
     for line in Path(path).read_bytes().split(b"\n"):
         if line.strip():
-            body = _unseal(line)
+            body = unseal_line(line)
             if body is None:
                 raise ValueError(f"checksum does not match: {line[:60]!r}")
             out.append(json.loads(body))
@@ -137,7 +117,7 @@ def _whole_line(tail: bytes) -> bytes | None:
     """
     for line in (tail, tail[:-1]):
         if len(line) > 9 and line[-9:-8] == b"\t":  # no checksum: a whole line cannot be told from a torn one
-            body = _unseal(line)
+            body = unseal_line(line)
             try:
                 if body is not None and isinstance(json.loads(body), dict):
                     return line
@@ -480,7 +460,7 @@ class TaskFile:
         head = self.state.head
         for line in path.read_bytes().split(b"\n"):
             try:
-                entry = json.loads(_unseal(line) or b"")
+                entry = json.loads(unseal_line(line) or b"")
             except ValueError:
                 continue
             if not isinstance(entry, dict):
@@ -594,7 +574,7 @@ class TaskFile:
             if not line.strip():
                 continue
             try:
-                unsealed = _unseal(line)
+                unsealed = unseal_line(line)
                 if unsealed is None:
                     raise ValueError("checksum does not match")
                 entry = json.loads(unsealed)

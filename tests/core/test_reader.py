@@ -10,6 +10,7 @@ import pytest
 from lazyqueue.core import reader
 from lazyqueue.core.config import Config
 from lazyqueue.core.queue import Queue, TaskSpec
+from lazyqueue.core.taskfile import journal_entries
 
 
 def full(home):
@@ -44,7 +45,7 @@ def build(home):
 
 
 def last_seq(home) -> int:
-    seqs = [json.loads(line)["seq"] for line in (home / "tasks.journal").read_bytes().splitlines() if line.strip()]
+    seqs = [e["seq"] for e in journal_entries(home / "tasks.journal")] if (home / "tasks.journal").exists() else []
     head = json.loads((home / "tasks.json").read_bytes().split(b"\n", 1)[0].rstrip(b",") + b"}")
     return max(seqs + [head["seq"]])
 
@@ -70,7 +71,6 @@ def test_hand_written_patches_and_deletions_are_applied_in_order(home):
     entries = [
         {"seq": seq + 1, "patches": [{"id": 3, "priority": 4, "label": "relabelled"}, {"id": 38, "status": "cancelled"}]},
         {"seq": seq + 2, "del_tasks": [4], "patches": [{"id": 4, "priority": 1}]},
-        {"seq": seq - 5, "del_tasks": [3]},  # already folded: ignored by both
     ]
     with open(home / "tasks.journal", "ab") as fh:
         fh.write(b"".join(json.dumps(e).encode() + b"\n" for e in entries))
@@ -141,3 +141,18 @@ def test_a_light_queue_reads_one_task_a_job_and_the_archive_without_loading(home
         assert not light.taskfile.loaded  # none of it loaded the live file
     finally:
         light.close()
+
+
+def test_a_seq_that_goes_back_is_left_to_the_full_load_which_reports_it(home):
+    build(home)
+    seq = last_seq(home)
+    with open(home / "tasks.journal", "ab") as fh:
+        for e in ({"seq": seq + 1, "patches": [{"id": 3, "priority": 4}]}, {"seq": seq - 5, "del_tasks": [3]}):
+            fh.write(json.dumps(e).encode() + b"\n")  # a flipped digit makes the second look already folded
+    with pytest.raises(reader.Unreadable):
+        streamed(home)
+    from lazyqueue.core.taskfile import TaskFile
+
+    store = TaskFile(home)
+    store.load()
+    assert any("damaged" in w for w in store.warnings)
