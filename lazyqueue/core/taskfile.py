@@ -423,6 +423,22 @@ class TaskFile:
                 best = entry
         return Path(best.path) if best is not None else None
 
+    def _salvage_line_ids(self, line: bytes) -> None:
+        """Keep ids above a damaged journal line's, when its text still parses (never reuse an id)."""
+        body = line[:-9] if len(line) > 9 and line[-9:-8] == b"\t" else line
+        try:
+            entry = json.loads(body)
+        except ValueError:
+            return
+        if not isinstance(entry, dict):
+            return
+        head = self.state.head
+        for name, group in (("next_task_id", "tasks"), ("next_job_id", "jobs")):
+            values = [entry.get(name)] + [r.get("id") + 1 for r in entry.get(group) or () if isinstance(r, dict) and _is_id(r.get("id"))]
+            for value in values:
+                if _is_id(value) and value < 2**53:
+                    setattr(head, name, max(getattr(head, name), value))
+
     def _salvage_log_ids(self) -> None:
         """Keep task ids above every log file (a task's log outlives a lost record)."""
         head = self.state.head
@@ -582,6 +598,7 @@ class TaskFile:
                     raise ValueError("not a journal entry")
             except ValueError:
                 bad += 1
+                self._salvage_line_ids(line)
                 continue
             seq = entry.get("seq", 0)
             if seq <= self.seq:

@@ -61,7 +61,10 @@ def test_a_fold_or_a_rewritten_journal_makes_the_note_useless(home):
     raw = journal.read_bytes()
     note = json.loads((home / head_cache.NAME).read_text())
     assert head_cache.load(home, tuple(note["snap"]) if note["snap"] else None, journal) is not None
-    journal.write_bytes(raw.replace(b"after the fold", b"AFTER THE FOLD"))
+    from lazyqueue.core.journal_line import seal, unseal_line
+
+    lines = [unseal_line(line) for line in raw.split(b"\n") if line]  # rewritten whole, checksums and all
+    journal.write_bytes(b"".join(seal(line.replace(b"after the fold", b"AFTER THE FOLD")) for line in lines))
     assert head_cache.load(home, tuple(note["snap"]) if note["snap"] else None, journal) is None
     assert light_add(home, "next").task.id == 7
     assert full_ids(home) == list(range(1, 8))

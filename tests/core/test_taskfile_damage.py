@@ -221,3 +221,15 @@ def test_a_recovery_that_cannot_be_written_leaves_the_damaged_file_in_place(home
     assert "could not write them (disk full" in warning and "left as it was" in warning and "intact" not in warning
     assert len(reader.state.tasks) == 29
     assert not list(home.glob(".tasks.json.tmp-*"))
+
+
+def test_the_ids_of_a_damaged_line_are_not_handed_out_again(home):
+    store = TaskFile(home)
+    add_task(store)
+    add_task(store, payload={"x": "y"})
+    lines = _journal(home)
+    lines[1] = lines[1].replace(b'"x":"y"', b'"x":"z"')  # checksum no longer matches
+    _write(home, lines)
+    light = TaskFile(home)
+    with light.lock:
+        assert light.head().next_task_id == 3
