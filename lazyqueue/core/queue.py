@@ -184,6 +184,10 @@ class Queue:
                 self.events.publish(event)
         if self.worker is not None and published:
             self.worker.wake()
+        elif published:
+            from . import wake
+
+            wake.notify(self.home)  # an idle worker in another process starts it now, not at its next poll
         return results
 
     def _catch_up(self) -> None:

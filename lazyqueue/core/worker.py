@@ -196,6 +196,9 @@ class Worker:
     # ---------------------------------------------------------------- loop
     def run(self) -> None:
         """The loop; returns after `stop()` once running tasks are settled."""
+        from . import wake
+
+        listener = wake.listen(self.taskfile.home, self._wake.set)  # another process's enqueue wakes us
         try:
             while not self._stop.is_set():
                 self._wait_for_work()
@@ -212,6 +215,8 @@ class Worker:
                     self._stop.wait(0.5)
             self._drain()
         finally:
+            if listener is not None:
+                listener.close()
             self._pool.shutdown(wait=False, cancel_futures=True)
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._loop.stop)
