@@ -40,21 +40,40 @@ class ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+MAX_SECONDS = 1e9  # about 31 years: later times do not fit a time stamp
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds ≥ 0, got {text!r}")
+    if not 0 <= value <= MAX_SECONDS:  # also NaN
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to {MAX_SECONDS:g} (about 31 years), got {text!r}")
+    return value
+
+
+def _expiry(text: str) -> float:
+    value = _positive_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("0 would expire the task at once; give seconds > 0 (leave --expires out for never)")
     return value
 
 
 def _task_id(text: str) -> int:
+    if text.strip().startswith("#"):
+        raise argparse.ArgumentTypeError(f"{text!r} is a job; give a task id (12 or t12)")
     try:
         return parse_id(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a task id: {text!r} (use 12 or t12)") from None
+
+
+def _task_or_job(text: str) -> tuple[str, int]:
+    """("task", 12) for 12 or t12; ("job", 14) for #14 or #014."""
+    if text.strip().startswith("#"):
+        return "job", _job_id(text)
+    return "task", _task_id(text)
 
 
 def _job_id(text: str) -> int:
@@ -93,9 +112,20 @@ def _common(default) -> argparse.ArgumentParser:
     return common
 
 
+ADD_EPILOG = """\
+a shell command, either form:
+  lazyqueue add shell -- ls -la                      the words after -- are the argv, run as given
+  lazyqueue add shell command='make -j4 && make test'  one string, run through sh -c
+other kinds take key=value fields (see 'lazyqueue kinds'):
+  lazyqueue add download url=https://example.org/a.iso dest=~/Downloads/
+key=value fields and options may come in any order; -- COMMAND comes last."""
+
+
 def _add_args(add) -> None:
+    add.formatter_class = argparse.RawDescriptionHelpFormatter
+    add.epilog = ADD_EPILOG
     add.add_argument("kind", help="kind of task (see 'lazyqueue kinds')")
-    add.add_argument("fields", nargs="*", metavar="key=value", help="payload fields")
+    add.add_argument("fields", nargs="*", metavar="key=value", help="payload fields, e.g. command='ls -la' or url=…")
     add.add_argument("--from", dest="from_file", metavar="FILE", help="one task per line ('-' = stdin); shell: each line is a command")
     add.add_argument("--job", type=_job_id, help="attach to an existing job")
     add.add_argument("--title", help="title of the new job")
@@ -105,7 +135,9 @@ def _add_args(add) -> None:
     add.add_argument("--max-attempts", type=_count, help="attempts before the task fails (default: the kind's)")
     add.add_argument("--timeout", type=_positive_float, metavar="S", help="fail the attempt after S seconds")
     add.add_argument("--delay", type=_positive_float, metavar="S", help="start no sooner than S seconds from now")
-    add.add_argument("--expires", type=_positive_float, metavar="S", help="expire if not started within S seconds")
+    add.add_argument("--expires", type=_expiry, metavar="S", help="expire if not started within S seconds")
+    add.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
+                     help="a command's environment variable: NAME keeps its value here, NAME=VALUE sets it (repeatable)")
     add.add_argument("--json", action="store_true", help="print the task record (plus 'deduplicated')")
 
 
@@ -113,9 +145,9 @@ LS_PAGE = 100  # tasks in the `ls` table unless --limit/--all
 
 
 def _ls_args(ls) -> None:
-    ls.add_argument("--status", choices=STATUSES)
-    ls.add_argument("--kind")
-    ls.add_argument("--job", type=_job_id)
+    ls.add_argument("--status", choices=STATUSES, help="only tasks in this state")
+    ls.add_argument("--kind", help="only tasks of this kind")
+    ls.add_argument("--job", type=_job_id, metavar="JOB", help="only the tasks of this job (14 or #014)")
     ls.add_argument("--json", action="store_true", help="print a JSON array of task records (every match)")
     ls.add_argument("--limit", type=_count, default=LS_PAGE, metavar="N",
                     help=f"the table shows the newest N matching tasks (default {LS_PAGE})")
@@ -123,26 +155,26 @@ def _ls_args(ls) -> None:
 
 
 def _show_args(show) -> None:
-    show.add_argument("id", type=_task_id)
-    show.add_argument("--json", action="store_true")
+    show.add_argument("id", type=_task_or_job, metavar="ID", help="a task (12 or t12) or a job (#014)")
+    show.add_argument("--json", action="store_true", help="print the record as JSON (a job: with its tasks)")
 
 
 def _retry_args(retry) -> None:
-    retry.add_argument("ids", type=_task_id, nargs="*", metavar="ID")
+    retry.add_argument("ids", type=_task_id, nargs="*", metavar="ID", help="tasks (12 or t12)")
     retry.add_argument("--failed", action="store_true", help="every failed task")
 
 
 def _cancel_args(cancel) -> None:
-    cancel.add_argument("ids", type=_task_id, nargs="+", metavar="ID")
+    cancel.add_argument("ids", type=_task_id, nargs="+", metavar="ID", help="tasks (12 or t12)")
 
 
 def _log_args(log) -> None:
-    log.add_argument("id", type=_task_id)
+    log.add_argument("id", type=_task_id, metavar="ID", help="a task (12 or t12)")
     log.add_argument("--follow", "-f", action="store_true", help="keep printing until the task finishes")
 
 
 def _wait_args(wait) -> None:
-    wait.add_argument("ids", type=_task_id, nargs="+", metavar="ID")
+    wait.add_argument("ids", type=_task_id, nargs="+", metavar="ID", help="tasks (12 or t12)")
     wait.add_argument("--timeout", type=_positive_float, metavar="S", help="give up after S seconds (exit 1)")
 
 
@@ -214,6 +246,33 @@ def build_parser(argv: list[str] | None = None) -> ArgumentParser:
     return parser
 
 
+def _add_extras(args, extra: list[str], command_tail: list[str] | None, argv: list[str]) -> None:
+    """key=value fields after options are fields; a bare word or an unknown option is a mistake."""
+    for item in extra:
+        if "=" in item and not item.startswith("-"):
+            args.fields.append(item)
+            continue
+        if getattr(args, "kind", None) == "shell" and command_tail is None:
+            raise SystemExit(_shell_hint(args, extra, argv))
+        _err(f"unrecognized argument: {item} (see 'lazyqueue add --help')")
+        raise SystemExit(2)
+    if getattr(args, "kind", None) == "shell" and command_tail is None and any("=" not in f for f in args.fields):
+        raise SystemExit(_shell_hint(args, [], argv))
+
+
+def _shell_hint(args, extra: list[str], argv: list[str]) -> int:
+    """`add shell ls -la`: say how to give a command (the words as typed, after --); exit code 2."""
+    import shlex
+
+    loose = set(args.fields) | set(extra)
+    rest = argv[argv.index(args.kind) + 1:]
+    words = [w for w in rest if w in loose]
+    options = "".join(f"{shlex.quote(w)} " for w in rest if w not in loose)
+    suggestion = shlex.join(words) if words else "COMMAND …"
+    _err(f"put the command after --: lazyqueue add shell {options}-- {suggestion}  (or command='…'; see 'lazyqueue add --help')")
+    return 2
+
+
 def _version() -> str:
     from . import __version__
 
@@ -227,7 +286,11 @@ def main(argv: list[str] | None = None) -> int:
         cut = argv.index("--")
         argv, command_tail = argv[:cut], argv[cut + 1:]
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    if _command_in(argv) == "add":
+        args, extra = parser.parse_known_args(argv)
+        _add_extras(args, extra, command_tail, argv)
+    else:
+        args = parser.parse_args(argv)
     if command_tail is not None and args.command not in ("add", "run"):
         parser.error("'-- COMMAND' only goes with 'add' or 'run'")
     args.command_tail = command_tail
@@ -312,14 +375,51 @@ def _parse_fields(items: list[str], where: str = "") -> dict:
     return payload
 
 
-def _with_context(kind_name: str, payload: dict, queue) -> dict:
-    """Record where and how a command was asked for: cwd, and PATH for commands."""
+def _check_fields(kind, payload: dict) -> None:
+    """A config command kind takes only the fields its templates name: `extra=1` is a typo."""
+    if kind.command is None:
+        return
+    known = {f.name for f in kind.fields}
+    for name in payload:
+        if name not in known and name != "cwd":
+            raise UsageError(f"kind {kind.name!r} has no field {name!r} (its fields: {', '.join(sorted(known)) or 'none'})")
+
+
+KEPT_ENV = ("PATH", "VIRTUAL_ENV")  # always kept from where a command was added
+
+
+def _env_option(items: list[str]) -> dict[str, str]:
+    """--env NAME (its value here) and --env NAME=VALUE."""
+    from .core.config import valid_env_name
+
+    env: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not valid_env_name(name):
+            raise UsageError(f"--env {item}: not a variable name (give NAME or NAME=VALUE)")
+        if not sep:
+            if name not in os.environ:
+                raise UsageError(f"--env {name}: {name} is not set here (give --env {name}=VALUE)")
+            value = os.environ[name]
+        env[name] = value
+    return env
+
+
+def _with_context(kind_name: str, payload: dict, queue, extra_env: dict | None = None) -> dict:
+    """Record where and how a command was asked for: cwd, and the environment it keeps.
+
+    A command keeps PATH and VIRTUAL_ENV, the variables its kind names (`env = [...]`
+    in the config) and those given with --env; nothing else from the environment.
+    """
     kind = queue.registry.get(kind_name)
     if kind_name == "shell" or kind.command is not None:
         payload.setdefault("cwd", os.getcwd())
-        env = {k: os.environ[k] for k in ("PATH", "VIRTUAL_ENV") if k in os.environ}
-        if kind_name == "shell" and env:
-            payload.setdefault("env", env)
+        env = {k: os.environ[k] for k in (*KEPT_ENV, *kind.env) if k in os.environ}
+        env.update(extra_env or {})
+        if env and "env" not in payload:
+            payload["env"] = env
+    elif extra_env:
+        raise UsageError(f"--env is for commands (shell and config command kinds); {kind_name!r} runs none")
     return payload
 
 
@@ -336,7 +436,8 @@ def cmd_add(args) -> int:
     if args.from_file is not None:
         if args.fields or args.command_tail:
             raise UsageError("--from takes the tasks from the file; give no key=value or -- COMMAND too")
-        specs = [TaskSpec(args.kind, _with_context(args.kind, p, queue), **options) for p in _read_lines(args.kind, args.from_file)]
+        env = _env_option(args.env)
+        specs = [TaskSpec(args.kind, _with_context(args.kind, p, queue, env), **options) for p in _read_lines(args.kind, args.from_file)]
         if not specs:
             raise UsageError(f"no tasks in {args.from_file} (blank lines and # comments are skipped)")
         results = queue.enqueue_many(specs)
@@ -349,13 +450,14 @@ def cmd_add(args) -> int:
         print(f"queued {len(new)} task(s){span}" + (f"; {dups} already queued" if dups else ""))
         return 0
     payload = _parse_fields(args.fields)
+    _check_fields(queue.registry.get(args.kind), payload)
     if args.command_tail is not None:
         if not args.command_tail:
             raise UsageError("nothing after '--': give the command to run")
         if args.kind != "shell":
             raise UsageError("'-- COMMAND' is for the shell kind; other kinds take key=value fields")
         payload["argv"] = args.command_tail
-    payload = _with_context(args.kind, payload, queue)
+    payload = _with_context(args.kind, payload, queue, _env_option(args.env))
     result = queue.enqueue_many([TaskSpec(args.kind, payload, **options)])[0]
     task = result.task
     if args.json:
@@ -482,6 +584,18 @@ def _cell(value):
     return Text(shown(value))
 
 
+def _print_table(table) -> None:
+    """Print a table without the spaces Rich pads every line with to the full width."""
+    import re
+
+    console = _console()
+    with console.capture() as captured:
+        console.print(table)
+    trailing = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$")
+    out = getattr(sys.stdout, "raw", sys.stdout)  # the cells were made safe; keep rich's own codes
+    out.write("".join(trailing.sub(r"\1", line) + "\n" for line in captured.get().splitlines()))
+
+
 def _status_text(status: str):
     from rich.text import Text
 
@@ -497,9 +611,17 @@ def _progress_text(task) -> str:
     return f"{shown}%" + (" finalizing" if task.status == "running" and task.progress >= 100 else "")
 
 
+def _undefined_kind(task, queue) -> str:
+    """`kind 'encode' is not defined (config.toml)` for a task whose kind left the config."""
+    if task.kind in queue.registry:
+        return ""
+    where = queue.config.path.name if queue.config.path else "no config file"
+    return f"kind {task.kind!r} is not defined ({where})"
+
+
 def _info(task, queue) -> str:
     if task.status == "queued":
-        return queue.why_waiting(task.id)
+        return _undefined_kind(task, queue) or queue.why_waiting(task.id)
     if task.status == "running":
         return ("cancelling… " if task.cancel_requested else "") + (task.progress_label or "")
     if task.error and task.status != "completed":
@@ -533,6 +655,38 @@ def _ls_json_stream(queue, args) -> bool:
     return True
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+_SLOT_WAITS = ("next up", "all ", "cap full")
+
+
+def _queued_infos(queue) -> dict[int, str]:
+    """Why each queued task waits, with its place in line among those waiting only for a slot.
+
+    "next up" only for as many tasks as there are free slots (highest priority, then oldest first).
+    """
+    queued = queue.tasks(status="queued")
+    reasons = {t.id: _info(t, queue) for t in queued}
+    ready = [t for t in queued if reasons[t.id].startswith(_SLOT_WAITS)]
+    ready.sort(key=lambda t: (-t.priority, t.id))
+    exempt = {k.name for k in queue.registry if not k.uses_slot}
+    running = sum(1 for t in queue.tasks(status="running") if t.kind not in exempt)
+    free = max(0, queue.caps().total - running)
+    place = 0
+    for t in ready:
+        if t.kind in exempt:
+            continue
+        place += 1
+        if reasons[t.id] == "next up":
+            reasons[t.id] = "next up" if place <= free else f"{_ordinal(place)} in line"
+        else:
+            reasons[t.id] += f" · {_ordinal(place)} in line"
+    return reasons
+
+
 def cmd_ls(args) -> int:
     queue = _open(args, light=True)  # the table's page and the JSON stream need not load every task
     if args.json and _ls_json_stream(queue, args):
@@ -553,14 +707,16 @@ def cmd_ls(args) -> int:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("ID", "JOB", "KIND", "STATUS", "PROG"):
+    for name in ("ID", "JOB", "KIND", "STATUS", "PRI", "PROG"):
         table.add_column(name, no_wrap=True, min_width=len(name))
     table.add_column("LABEL", no_wrap=True, overflow="ellipsis", max_width=48, ratio=2)
     table.add_column("INFO", overflow="fold", ratio=1)
+    infos = _queued_infos(queue) if any(t.status == "queued" for t in tasks) else {}
     for t in tasks:
         job = f"#{t.job_id:03d}" if t.job_id is not None else ""
-        table.add_row(*map(_cell, (t.ref, job, t.kind, _status_text(t.status), _progress_text(t), t.label, _info(t, queue))))
-    _console().print(table)
+        info = infos.get(t.id) if t.status == "queued" else _info(t, queue)
+        table.add_row(*map(_cell, (t.ref, job, t.kind, _status_text(t.status), str(t.priority), _progress_text(t), t.label, info)))
+    _print_table(table)
     if older:
         print(f"{older:,} older task(s) not shown: lazyqueue ls --limit N, or --all")
     return 0
@@ -590,9 +746,42 @@ def _ls_page(queue, args) -> tuple[list | None, int]:
     return [Task.from_dict(rec) for rec in page], older
 
 
+def _show_job(queue, job_id: int, as_json: bool) -> int:
+    job = queue.job(job_id)
+    tasks = queue.tasks(job=job_id)
+    if as_json:
+        _json_out({"id": job.id, "title": job.title, "stage": job.stage, "created_at": job.created_at,
+                   "updated_at": job.updated_at, "meta": job.meta, "tasks": [t.to_dict() for t in tasks]})
+        return 0
+    print(f"job     #{job.id:03d} {job.title}".rstrip())
+    print(f"stage   {job.stage}")
+    print(f"created {job.created_at}")
+    for n, t in enumerate(tasks):
+        print(f"{'tasks' if n == 0 else '':<8}{t.ref} {STATUS_SYMBOL.get(t.status, '?')} {t.status} {t.label}")
+    if not tasks:
+        print("tasks   none")
+    return 0
+
+
+def _env_text(env: dict) -> str:
+    """A saved environment in one line: PATH=(6 dirs) VIRTUAL_ENV=/x FOO=bar, long values cut."""
+    parts = []
+    for name, value in env.items():
+        value = str(value)
+        if name.endswith("PATH") and os.pathsep in value:
+            value = f"({len(value.split(os.pathsep))} dirs)"
+        elif len(value) > 40:
+            value = value[:39] + "…"
+        parts.append(f"{name}={value}")
+    return " ".join(parts)
+
+
 def cmd_show(args) -> int:
     queue = _open(args, light=True)  # reads the one task (and its job), not every record
-    task = queue.get(args.id)
+    what, ident = args.id
+    if what == "job":
+        return _show_job(queue, ident, args.json)
+    task = queue.get(ident)
     if args.json:
         _json_out(task.to_dict())
         return 0
@@ -605,7 +794,7 @@ def cmd_show(args) -> int:
             rows.append(("job", f"#{task.job_id:03d}"))
     rows += [("label", task.label), ("priority", str(task.priority)), ("attempt", f"{task.attempt}/{task.max_attempts}")]
     if task.status == "queued":
-        rows.append(("waiting", queue.why_waiting(task.id)))
+        rows.append(("waiting", _queued_infos(queue).get(task.id, "")))
     if task.progress is not None or task.progress_label:
         rows.append(("progress", f"{_progress_text(task)} {task.progress_label or ''}".strip()))
     for name in ("dedupe_key", "created_at", "started_at", "finished_at", "not_before", "expires_at", "timeout_s"):
@@ -614,7 +803,11 @@ def cmd_show(args) -> int:
             rows.append((name.replace("_", " "), str(value)))
     if task.after:
         rows.append(("after", " ".join(task_ref(a) for a in task.after)))
-    rows.append(("payload", json.dumps(task.payload, ensure_ascii=False)))
+    env = task.payload.get("env")
+    shown = {k: v for k, v in task.payload.items() if k != "env"} if isinstance(env, dict) else task.payload
+    rows.append(("payload", json.dumps(shown, ensure_ascii=False)))
+    if isinstance(env, dict) and env:
+        rows.append(("env", _env_text(env)))
     if task.result is not None:
         rows.append(("result", json.dumps(task.result, ensure_ascii=False)))
     if task.error:
@@ -660,12 +853,26 @@ def cmd_cancel(args) -> int:
         elif answer == q.CANCEL_SIGNALLED:
             print(f"cancelling {ref} (running; its worker will stop it)")
         elif answer == q.CANCEL_TOO_LATE:
-            _err(f"{ref} already completed — cancel arrived too late")
+            done = queue.get(tid)
+            when = f" at {_local_time(done.finished_at)}" if done.finished_at else ""
+            _err(f"{ref} had already completed{when}; nothing to cancel")
             code = 1
         else:
             _err(f"{ref} already {queue.get(tid).status}; nothing to cancel")
             code = 1
     return code
+
+
+def _local_time(stamp: str) -> str:
+    """An ISO time stamp as the user's local time: 14:05, or 2026-03-01 14:05 on another day."""
+    from .core.models import parse_iso
+
+    when = parse_iso(stamp)
+    if when is None:
+        return stamp
+    local = time.localtime(when)
+    same_day = time.strftime("%Y-%m-%d", local) == time.strftime("%Y-%m-%d")
+    return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", local)
 
 
 def cmd_prune(args) -> int:
@@ -688,13 +895,16 @@ def cmd_kinds(args) -> int:
         dedupe = kind.dedupe if isinstance(kind.dedupe, str) else ("custom" if kind.dedupe else "-")
         cap = str(kind.concurrency) if kind.concurrency else "-"
         if not kind.uses_slot:
-            cap += " (no slot)"
+            cap += "*"
         table.add_row(*map(_cell, (
             kind.name, cap, str(kind.max_attempts), f"{kind.timeout:g}s" if kind.timeout else "-",
             dedupe, ", ".join(kind.then) or "-", kind.source, kind.description,
         )))
-    _console().print(table)
+    _print_table(table)
     print(f"global cap: {queue.config.concurrency} running at once")
+    for kind in queue.registry:
+        if not kind.uses_slot:
+            print(f"*{kind.name} waits on work running elsewhere: its tasks take none of the global slots, only its own cap")
     return 0
 
 
@@ -739,8 +949,9 @@ def cmd_wait(args) -> int:
         line = f"{STATUS_SYMBOL.get(t.status)} {t.ref} {t.status}"
         if t.status != "completed":
             ok = False
-            if t.error:
-                line += f": {t.error.strip().splitlines()[0] if t.error.strip() else t.error}"
+            first = t.error.strip().splitlines()[0] if t.error and t.error.strip() else ""
+            if first and first != t.status:  # not "cancelled: cancelled"
+                line += f": {first}"
         print(line)
     return 0 if ok else 1
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 from .errors import ConfigError
 from .models import RetentionPolicy
 from .record import Factory, Record
-from .registry import Backoff, Field, Kind, Registry, placeholders, valid_kind_name
+from .registry import Backoff, Field, Kind, Registry, placeholders, template_problem, valid_kind_name
 
 DEFAULT_CONCURRENCY = 2
 DEFAULT_GRACE_S = 10.0
@@ -30,12 +30,18 @@ class Config(Record):
     lease_s: float | None = None  # [backend] lease: seconds before a silent cluster worker's tasks are taken back
     per_host: dict[str, int] = Factory(dict)  # [kinds.NAME] per_host (cluster engine)
     serve: dict = Factory(dict)  # [serve]: allow_remote (bool), cors_origins (list of origins)
+    warnings: list[str] = Factory(list)  # told to the user, not fatal
 
 
 KIND_KEYS = {
     "command", "concurrency", "dedupe", "max_attempts", "backoff", "timeout", "then",
-    "priority", "label", "description", "cwd", "per_host",
+    "priority", "label", "description", "cwd", "per_host", "env",
 }
+
+
+def valid_env_name(name: str) -> bool:
+    """A name a shell can export: letters, digits and _, not starting with a digit."""
+    return bool(name) and not name[0].isdigit() and all(c.isalnum() and c.isascii() or c == "_" for c in name)
 
 
 class _Checker:
@@ -68,13 +74,17 @@ class _Checker:
                 raise self.fail(f"{prefix}{name}", f"unknown key (expected one of: {choices})")
 
 
-def load_config(path: Path | None, required: bool = False, cache_dir: Path | None = None) -> Config:
+def load_config(path: Path | None, required: bool | str = False, cache_dir: Path | None = None) -> Config:
     """Read and validate the config; a missing default file is an empty config.
 
+    `required`: True (named by --config) makes a missing file an error; "env"
+    (named by $LAZYQUEUE_CONFIG) makes it a warning.
     With `cache_dir` (the state directory), a parsed copy kept there spares the
     TOML parser while the file is unchanged (see config_cache).
     """
     if path is None or not path.exists():
+        if required == "env":
+            return Config(path=None, warnings=[f"{path}: config file not found (named by LAZYQUEUE_CONFIG); using the defaults"])
         if required and path is not None:
             raise ConfigError(f"{path}: config file not found")
         return Config(path=None)
@@ -179,6 +189,11 @@ def parse_config(data: dict, path: Path) -> Config:
             if not isinstance(then, list) or not all(isinstance(t, str) for t in then):
                 raise check.fail(prefix + "then", "must be a list of kind names")
             spec["then"] = tuple(then)
+        if "env" in table:
+            env = table["env"]
+            if not isinstance(env, list) or not all(isinstance(n, str) and valid_env_name(n) for n in env):
+                raise check.fail(prefix + "env", f'must be a list of variable names, e.g. ["AWS_PROFILE", "LANG"] (got {env!r})')
+            spec["env"] = tuple(env)
         if "backoff" in table:
             b = table["backoff"]
             if not isinstance(b, dict):
@@ -187,6 +202,8 @@ def parse_config(data: dict, path: Path) -> Config:
             values = {}
             for key in ("base", "factor", "max", "jitter"):
                 v = check.number(b, key, prefix + "backoff." + key)
+                if key == "jitter" and v is not None and v > 1:
+                    raise check.fail(prefix + "backoff.jitter", f"must be a fraction from 0 to 1, e.g. 0.2 for ±20% (got {v:g})")
                 if v is not None:
                     values[key] = v
             spec["backoff"] = Backoff(**values)
@@ -207,11 +224,29 @@ def _serve_table(check: _Checker, table: Any) -> dict:
     return {"allow_remote": allow, "cors_origins": list(origins)}
 
 
+# payload fields every kind may have besides its own: where it was asked for, a parent's result
+COMMON_FIELDS = frozenset({"cwd", "previous_result"})
+
+
+def _check_templates(path: Path | None, name: str, spec: dict, fields: "set[str] | None") -> None:
+    """Every template of a [kinds.NAME] table is well formed and names the kind's fields."""
+    items = [("command", c) for c in spec.get("command", ())] + [(k, spec[k]) for k in ("cwd", "dedupe", "label") if isinstance(spec.get(k), str)]
+    for key, template in items:
+        problem = template_problem(template, None if key in ("command", "cwd") else fields)
+        if problem:
+            raise ConfigError(f"{path}: kinds.{name}.{key}: {problem}")
+
+
 def apply_config(config: Config, registry: Registry, command_handler) -> None:
     """Register command kinds and override built-ins' policies from the config."""
     path = config.path
+    registry.warnings += config.warnings
     for name, spec in config.kinds.items():
         spec = dict(spec)
+        if "command" in spec:
+            _check_templates(path, name, spec, {p for item in (*spec["command"], spec.get("cwd") or "") for p in placeholders(item)} | COMMON_FIELDS)
+        elif name in registry:
+            _check_templates(path, name, spec, {f.name for f in registry.get(name).fields} | COMMON_FIELDS | {"argv", "env"})
         cwd = spec.pop("cwd", None)
         if "command" in spec:
             command = spec["command"]

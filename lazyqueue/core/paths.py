@@ -21,13 +21,14 @@ def state_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path(platformdirs.user_data_dir(APP, appauthor=False))
 
 
-def config_path(explicit: str | os.PathLike | None = None) -> tuple[Path, bool]:
-    """The config file and whether the user named it (a named file must exist)."""
+def config_path(explicit: str | os.PathLike | None = None) -> tuple[Path, bool | str]:
+    """The config file and whether the user named it: True (--config: must exist), "env"
+    ($LAZYQUEUE_CONFIG: a missing file is a warning) or False (the default place)."""
     if explicit:
         return Path(explicit).expanduser(), True
     env = os.environ.get("LAZYQUEUE_CONFIG")
     if env:
-        return Path(env).expanduser(), True
+        return Path(env).expanduser(), "env"
     import platformdirs
 
     return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "config.toml", False

@@ -17,7 +17,9 @@ from .errors import ConfigError, UsageError
 from .models import PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN
 from .record import Factory, Record
 
-_TOKEN_PATTERN = r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}"  # {{, }}, {name}
+# {{, }}, {name}, {name:guard}
+_TOKEN_PATTERN = r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+))?\}"
+GUARDS = {"path": "a value starting with '-' gets './' before it, so it is never read as an option"}
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
@@ -29,6 +31,8 @@ def fill_template(template: str, values: dict, what: str = "template") -> str:
     """Replace {name} with values[name] as plain text (never evaluated, never shell-quoted).
 
     `{{` and `}}` stand for literal braces, as in Python's str.format.
+    `{name:path}` puts `./` before a value that starts with `-`, so a command
+    never reads it as an option.
     """
 
     def sub(match: re.Match) -> str:
@@ -38,13 +42,36 @@ def fill_template(template: str, values: dict, what: str = "template") -> str:
         if name not in values or values[name] is None:
             raise UsageError(f"{what} needs {name}=… (missing value for {{{name}}})")
         value = values[name]
-        return value if isinstance(value, str) else str(value)
+        value = value if isinstance(value, str) else str(value)
+        if match.group(2) == "path" and value.startswith("-"):
+            value = "./" + value
+        return value
 
     return re.sub(_TOKEN_PATTERN, sub, template) if "{" in template or "}" in template else template
 
 
 def placeholders(template: str) -> list[str]:
     return [m.group(1) for m in re.finditer(_TOKEN_PATTERN, template) if m.group(1)]
+
+
+def template_problem(template: str, fields: "set[str] | None" = None) -> str | None:
+    """What is wrong with a template, in words, or None.
+
+    Catches an unmatched brace, an unknown guard (`{x:what}`), and — given the
+    kind's `fields` — a placeholder naming no field (`{inptu}`).
+    """
+    rest = re.sub(_TOKEN_PATTERN, "", template)
+    if "{" in rest or "}" in rest:
+        brace = "{" if "{" in rest else "}"
+        return f"unmatched {brace!r} in {template!r} (write {brace * 2} for a literal brace)"
+    for m in re.finditer(_TOKEN_PATTERN, template):
+        name, guard = m.group(1), m.group(2)
+        if name and guard is not None and guard not in GUARDS:
+            return f"unknown guard {{{name}:{guard}}} in {template!r} (known: {', '.join(f'{{{name}:{g}}}' for g in GUARDS)})"
+        if name and fields is not None and name not in fields:
+            known = ", ".join(sorted(fields)) or "none"
+            return f"{{{name}}} is not a field of this kind (fields: {known})"
+    return None
 
 
 class Backoff(Record):
@@ -96,6 +123,7 @@ class Kind(Record):
     source: str = "python"
     command: tuple[str, ...] | None = None  # for config command kinds
     uses_slot: bool = True  # False: waits on remote work, not held to the global cap (track)
+    env: tuple[str, ...] = ()  # environment variables a command keeps from where it was added
 
     @property
     def is_async(self) -> bool:

@@ -211,7 +211,7 @@ def command_handler(template: tuple[str, ...], cwd: str | None = None):
     def handler(ctx):
         argv = [fill_template(item, ctx.payload, "command") for item in template]
         where = fill_template(cwd, ctx.payload, "cwd") if cwd else ctx.payload.get("cwd")
-        return run_command(ctx, argv=argv, cwd=where)
+        return run_command(ctx, argv=argv, cwd=where, env=ctx.payload.get("env"))
 
     return handler
 

@@ -58,7 +58,7 @@ def test_bad_input_is_one_line_with_the_right_exit_code(cli_env, tmp_path):
     cases = [
         (["add", "nosuchkind"], 2, "unknown kind 'nosuchkind'"),
         (["add", "shell", "--priority", "11", "--", "true"], 2, "priority must be 1..10"),
-        (["add", "shell", "notkeyvalue"], 2, "expected key=value"),
+        (["add", "download", "notkeyvalue"], 2, "expected key=value"),
         (["add", "shell"], 2, "give a command"),
         (["show", "t99"], 1, "no task t99"),
         (["show", "banana"], 2, "not a task id"),
