@@ -437,7 +437,14 @@ def cmd_add(args) -> int:
         if args.fields or args.command_tail:
             raise UsageError("--from takes the tasks from the file; give no key=value or -- COMMAND too")
         env = _env_option(args.env)
-        specs = [TaskSpec(args.kind, _with_context(args.kind, p, queue, env), **options) for p in _read_lines(args.kind, args.from_file)]
+        kind = queue.registry.get(args.kind)
+        payloads = _read_lines(args.kind, args.from_file)
+        for n, payload in enumerate(payloads, 1):
+            try:
+                _check_fields(kind, payload)
+            except UsageError as exc:
+                raise UsageError(f"{args.from_file}: task {n}: {exc}") from None
+        specs = [TaskSpec(args.kind, _with_context(args.kind, p, queue, env), **options) for p in payloads]
         if not specs:
             raise UsageError(f"no tasks in {args.from_file} (blank lines and # comments are skipped)")
         results = queue.enqueue_many(specs)

@@ -35,7 +35,7 @@ class Config(Record):
 
 KIND_KEYS = {
     "command", "concurrency", "dedupe", "max_attempts", "backoff", "timeout", "then",
-    "priority", "label", "description", "cwd", "per_host", "env",
+    "priority", "label", "description", "cwd", "per_host", "env", "fields",
 }
 
 
@@ -189,6 +189,13 @@ def parse_config(data: dict, path: Path) -> Config:
             if not isinstance(then, list) or not all(isinstance(t, str) for t in then):
                 raise check.fail(prefix + "then", "must be a list of kind names")
             spec["then"] = tuple(then)
+        if "fields" in table:
+            extra = table["fields"]
+            if "command" not in table:
+                raise check.fail(prefix + "fields", "only a command kind (command = [...]) takes fields")
+            if not isinstance(extra, list) or not all(isinstance(n, str) and valid_env_name(n) for n in extra):
+                raise check.fail(prefix + "fields", f'must be a list of field names, e.g. ["note"] (got {extra!r})')
+            spec["fields"] = tuple(extra)
         if "env" in table:
             env = table["env"]
             if not isinstance(env, list) or not all(isinstance(n, str) and valid_env_name(n) for n in env):
@@ -244,7 +251,8 @@ def apply_config(config: Config, registry: Registry, command_handler) -> None:
     for name, spec in config.kinds.items():
         spec = dict(spec)
         if "command" in spec:
-            _check_templates(path, name, spec, {p for item in (*spec["command"], spec.get("cwd") or "") for p in placeholders(item)} | COMMON_FIELDS)
+            named = {p for item in (*spec["command"], spec.get("cwd") or "") for p in placeholders(item)}
+            _check_templates(path, name, spec, named | set(spec.get("fields", ())) | COMMON_FIELDS)
         elif name in registry:
             _check_templates(path, name, spec, {f.name for f in registry.get(name).fields} | COMMON_FIELDS | {"argv", "env"})
         cwd = spec.pop("cwd", None)
@@ -255,11 +263,12 @@ def apply_config(config: Config, registry: Registry, command_handler) -> None:
                 for p in placeholders(item):
                     if p not in names:
                         names.append(p)
+            extra = spec.pop("fields", ())  # more fields add takes: kept in the payload, for a label or a dedupe key
             base = registry.find(name)
             kind = Kind(
                 name=name,
                 handler=command_handler(command, cwd),
-                fields=tuple(Field(n) for n in names),
+                fields=tuple(Field(n) for n in names) + tuple(Field(n, required=False) for n in extra if n not in names),
                 source=f"config {path}",
                 label=spec.pop("label", None) or " ".join(command),
                 description=spec.pop("description", "") or f"runs: {' '.join(command)}",

@@ -39,6 +39,13 @@ def test_an_unknown_field_of_a_command_kind_is_refused_at_add(cli_env, tmp_path)
     assert proc.returncode == 2
     assert "kind 'encode' has no field 'extra' (its fields: input, output)" in proc.stderr
     assert add(cli_env, "encode", "input=a.mov", "output=a.mp4")["payload"]["input"] == "a.mov"
+    src = tmp_path / "list.txt"
+    src.write_text("input=b.mov output=b.mp4\ninput=c.mov output=c.mp4 note=x\n")
+    proc = lq(cli_env, "add", "encode", "--from", str(src))
+    assert proc.returncode == 2 and f"{src}: task 2: kind 'encode' has no field 'note'" in proc.stderr
+    (tmp_path / "config.toml").write_text(ENCODE + "fields = ['note']\nlabel = 'encode {input} ({note})'\n")
+    assert ok(cli_env, "add", "encode", "--from", str(src)).stdout.startswith("queued 2 task(s)")
+    assert "encode c.mov (x)" in ok(cli_env, "ls").stdout
 
 
 def test_the_path_guard_keeps_a_value_from_becoming_an_option(cli_env, tmp_path):

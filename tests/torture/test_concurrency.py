@@ -65,11 +65,11 @@ TWO_WORKERS_CONFIG = """
 concurrency = 3
 
 [kinds.slow]
-command = ["sh", "-c", "echo s $LAZYQUEUE_TASK_ID slow $(date +%s%N) >> {ledger}; sleep 0.05; echo e $LAZYQUEUE_TASK_ID slow $(date +%s%N) >> {ledger}"]
+command = ["sh", "-c", "echo s $LAZYQUEUE_TASK_ID slow $(date +%s%N) >> {ledger}; sleep 0.05; echo e $LAZYQUEUE_TASK_ID slow $(date +%s%N) >> {ledger}", "sh", "{n}"]
 concurrency = 1
 
 [kinds.fast]
-command = ["sh", "-c", "echo s $LAZYQUEUE_TASK_ID fast $(date +%s%N) >> {ledger}; sleep 0.02; echo e $LAZYQUEUE_TASK_ID fast $(date +%s%N) >> {ledger}"]
+command = ["sh", "-c", "echo s $LAZYQUEUE_TASK_ID fast $(date +%s%N) >> {ledger}; sleep 0.02; echo e $LAZYQUEUE_TASK_ID fast $(date +%s%N) >> {ledger}", "sh", "{n}"]
 """
 
 
@@ -88,7 +88,7 @@ def sweep(entries):
 def test_two_workers_share_caps_and_never_run_a_task_twice(cli_env, tmp_path, started):
     ledger = tmp_path / "ledger"
     config = tmp_path / "config.toml"
-    config.write_text(TWO_WORKERS_CONFIG)  # {ledger} is filled from each task's fields
+    config.write_text(TWO_WORKERS_CONFIG)  # {ledger} and {n} are filled from each task's fields
     outs = [tmp_path / f"worker-{i}.out" for i in range(2)]
     workers = []
     for out in outs:

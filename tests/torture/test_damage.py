@@ -162,7 +162,7 @@ def test_a_5mb_payload_round_trips_through_the_worker_a_snapshot_and_the_cli(cli
 def test_a_5mb_value_through_add_from_a_file_and_a_worker(cli_env, home, tmp_path):
     """`add KIND --from` split lines with shlex (quadratic): a 5 MB key=value line took ~30 min."""
     config = tmp_path / "config.toml"
-    config.write_text('[kinds.big]\ncommand = ["true"]\n')
+    config.write_text('[kinds.big]\ncommand = ["true"]\nfields = ["blob"]\n')
     blob = "z" * (5 * 1024 * 1024 - 3) + "é€"
     src = tmp_path / "big.txt"
     src.write_text(f"blob={blob}\n", encoding="utf-8")
