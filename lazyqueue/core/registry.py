@@ -57,13 +57,13 @@ def placeholders(template: str) -> list[str]:
 def template_problem(template: str, fields: "set[str] | None" = None) -> str | None:
     """What is wrong with a template, in words, or None.
 
-    Catches an unmatched brace, an unknown guard (`{x:what}`), and — given the
+    Catches a placeholder left open (`{input`; other lone braces, as in JSON,
+    are literal), an unknown guard (`{x:what}`), and — given the
     kind's `fields` — a placeholder naming no field (`{inptu}`).
     """
     rest = re.sub(_TOKEN_PATTERN, "", template)
-    if "{" in rest or "}" in rest:
-        brace = "{" if "{" in rest else "}"
-        return f"unmatched {brace!r} in {template!r} (write {brace * 2} for a literal brace)"
+    if re.search(r"\{[A-Za-z_]", rest):  # `{input` or `{input:path`: a placeholder left open
+        return f"unmatched '{{' in {template!r} (a field is {{name}}; write {{{{ for a literal brace)"
     for m in re.finditer(_TOKEN_PATTERN, template):
         name, guard = m.group(1), m.group(2)
         if name and guard is not None and guard not in GUARDS:

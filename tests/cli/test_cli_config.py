@@ -28,7 +28,8 @@ def test_templates_are_checked_against_the_kinds_fields_when_the_config_loads(cl
     _one_line_error(lq(cli_env, "ls"), "kinds.shell.dedupe", "{comand} is not a field")
     config.write_text(ENCODE + "backoff = { base = 5, jitter = 20 }\n")
     _one_line_error(lq(cli_env, "ls"), "kinds.encode.backoff.jitter", "fraction from 0 to 1")
-    config.write_text(ENCODE + "dedupe = 'encode:{input}'\nlabel = 'encode {{literal}} {input}'\n"
+    config.write_text(ENCODE.replace("'{output}'", "'{output}', '{\"json\": 1}'")
+                      + "dedupe = 'encode:{input}'\nlabel = 'encode {{literal}} {input}'\n"
                       "backoff = { base = 5, factor = 2, max = 300, jitter = 0.1 }\n")
     assert "encode:{input}" in ok(cli_env, "kinds").stdout
 
