@@ -681,7 +681,7 @@ def _queued_infos(queue) -> dict[int, str]:
     ready.sort(key=lambda t: (-t.priority, t.id))
     exempt = {k.name for k in queue.registry if not k.uses_slot}
     running = sum(1 for t in queue.tasks(status="running") if t.kind not in exempt)
-    free = max(0, queue.caps().total - running)
+    free = max(0, queue.config.concurrency - running)  # the engine seam has no caps; the config's global cap
     place = 0
     for t in ready:
         if t.kind in exempt:
