@@ -418,6 +418,10 @@ class ClusterQueue:
             self.worker.stop(grace)
             self.worker = None
 
+    def status_note(self) -> str | None:
+        """'3 workers on 2 hosts', as of the change feed's last look (no query here: the TUI asks every second)."""
+        return self._feed.note if self._feed is not None else None
+
     def workers(self) -> list:
         """The live workers of this cluster (heartbeat within the lease)."""
         from .status import live_workers

@@ -13,6 +13,7 @@ from ..core import events as ev
 from .rows import J, T, to_job, to_task
 
 POLL_S = 0.3
+NOTE_S = 2.0
 
 
 class Feed:
@@ -20,6 +21,8 @@ class Feed:
         self.queue = queue
         self._stop = threading.Event()
         self._thread = None
+        self.note: str | None = None  # "3 workers on 2 hosts", refreshed every NOTE_S
+        self._next_note = 0.0
         with queue.engine.connect() as conn:
             self.rev = conn.exec_driver_sql(
                 f"SELECT greatest((SELECT coalesce(max(rev), 0) FROM {T}), (SELECT coalesce(max(rev), 0) FROM {J}))"
@@ -57,6 +60,13 @@ class Feed:
             self.queue.events.publish(ev.Event(kind_of, task=task, data={"remote": True}))
         self.rev = top
         self._follow_mirrors()
+        import time
+
+        if time.monotonic() >= self._next_note:
+            from .status import live_workers, summary
+
+            self.note = summary(live_workers(self.queue))
+            self._next_note = time.monotonic() + NOTE_S
         return len(tasks) + len(jobs)
 
     def _follow_mirrors(self) -> None:

@@ -310,6 +310,8 @@ class LazyQueueApp(App[int]):
             if frame != activity.frame:
                 activity.frame = jobs.frame = frame
             if self._ticks % 2 == 0 or self.tick_s >= 1:
+                note = getattr(self.queue, "status_note", None)  # the cluster engine's workers, kept by its feed
+                self.view.workers_note = note() if note is not None else None
                 self.refresh_why(now)
                 activity.tick(now)
                 jobs.tick(now)

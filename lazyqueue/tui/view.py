@@ -66,6 +66,7 @@ class QueueView:
         self.completed_at: dict[int, float] = {}  # for "done today" without re-parsing history
         self.paused = False
         self.worker_error: str | None = None
+        self.workers_note: str | None = None  # the cluster engine's "3 workers on 2 hosts"
         # the leaders the screen shows, kept up to date instead of sorting the history on each change
         self.recent_jobs = TopN(RECENT_JOBS_KEPT, key=lambda j: self.job_activity.get(j, 0.0), universe=lambda: self.jobs.keys())
         self.done_ids = TopN(4 * RECENT_DONE, key=lambda t: self.tasks[t].finished_at or "", universe=self._done)

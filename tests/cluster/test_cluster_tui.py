@@ -27,6 +27,10 @@ async def test_the_tui_shows_tasks_that_worker_processes_elsewhere_run(cluster, 
         cluster.worker("gpu-box")
         await until(pilot, lambda: all(app.view.tasks[t["id"]].status == "completed" for t in (before, later)),
                     what="both tasks completed by the worker process")
+        await until(pilot, lambda: app.view.workers_note == "1 worker on 1 host", what="the worker in the status line")
+        from lazyqueue.tui.widgets.status_line import status_words
+
+        assert "1 worker on 1 host" in status_words(app.view, worker_running=False, width=200)
         done = app.view.tasks[later["id"]]
         assert done.attempt == 1 and done.finished_at
         assert any(j.title == "added elsewhere" for j in app.view.jobs.values())

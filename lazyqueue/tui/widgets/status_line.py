@@ -38,7 +38,9 @@ def status_parts(view: QueueView, worker_running: bool = True) -> list[tuple[int
         parts.append((2, f"{queued} queued"))
     if failed:
         parts.append((1, f"{failed} failed"))
-    if not worker_running:
+    if view.workers_note:
+        parts.append((3, view.workers_note))
+    elif not worker_running:
         parts.append((3, "no worker in this process"))
     if view.worker_error:
         parts.append((4, f"worker error: {view.worker_error}"))
