@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -17,6 +18,8 @@ sys.path.insert(0, str(HERE.parent))
 os.environ.pop("NO_COLOR", None)
 os.environ["TZ"] = "UTC"
 time.tzset()
+SCRATCH = Path(tempfile.mkdtemp(prefix="lazyqueue-shot-"))
+os.environ["LAZYQUEUE_CONFIG"] = str(SCRATCH / "config.toml")  # the default theme, not the user's
 
 from lazyqueue.tui.app import LazyQueueApp  # noqa: E402
 from lazyqueue.tui.screens.quit import QuitScreen  # noqa: E402
@@ -24,7 +27,7 @@ from tests.tui.fixed import busy_queue, clock  # noqa: E402
 
 
 async def shot(name: str, size: tuple[int, int], action=None) -> None:
-    q = busy_queue(tempfile.mkdtemp(prefix="lazyqueue-shot-"))
+    q = busy_queue(tempfile.mkdtemp(prefix=f"{name}-", dir=SCRATCH))
     app = LazyQueueApp(q, clock=clock, start_worker=False, tick_s=3600)
     app.animation_level = "none"
     try:
@@ -32,7 +35,8 @@ async def shot(name: str, size: tuple[int, int], action=None) -> None:
             await pilot.pause()
             if action is not None:
                 await action(app, pilot)
-            await pilot.pause()
+            for _ in range(5):  # the detail pane's log tail is read off the UI thread
+                await pilot.pause(0.02)
             app.save_screenshot(str(HERE / f"{name}.svg"))
     finally:
         q.close()
@@ -63,7 +67,12 @@ async def main() -> None:
     await shot("help", (120, 36), await press("question_mark"))
     await shot("quit", (120, 36), ask_quit)
     await shot("narrow-80x24", (80, 24))
+    await shot("add-80x24", (80, 24), await press("a", *"make backup"))
+    await shot("large-200x50", (200, 50))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        shutil.rmtree(SCRATCH, ignore_errors=True)

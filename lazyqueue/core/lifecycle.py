@@ -331,10 +331,11 @@ ENDED_STAGES = {COMPLETED: "Done", FAILED: "Failed"}
 def stage_when_done(job: Job, status: str, others_active: bool, now: float) -> Job | None:
     """The job's new record once one of its tasks ended `status` (completed or failed) and none of its
     other work is queued or running: stage `Done` or `Failed`. None when the stage stays: more work of
-    the job is on its way, or the stage is one a handler or the user chose (not Pending, Done, Failed)."""
+    the job is on its way, or it completed at a stage a handler or the user chose (not Pending, Failed).
+    A failure always says so: a stage set while the work went on ("Syncing") would no longer be true."""
     stage = ENDED_STAGES.get(status)
     if stage is None or others_active or job.stage == stage:
         return None
-    if job.stage != DEFAULT_STAGE and job.stage not in ENDED_STAGES.values():
+    if status == COMPLETED and job.stage != DEFAULT_STAGE and job.stage not in ENDED_STAGES.values():
         return None
     return set_stage(job, stage, now)

@@ -498,8 +498,10 @@ class Worker:
         if task.job_id is None or task.status not in (COMPLETED, FAILED):
             return
         with self._progress_lock:
-            if task.id in self._stage_updates:
+            if task.status == COMPLETED and task.id in self._stage_updates:
                 return  # the handler named a stage just now: it is written below
+            if task.status == FAILED:
+                self._stage_updates.pop(task.id, None)  # what it said while working is no longer true
         job = next((j for j in reversed(pass_.jobs) if j.id == task.job_id), None) or self.state.jobs.get(task.job_id)
         if job is None:
             return

@@ -25,15 +25,25 @@ async def test_stage_column_says_done_and_failed_when_work_ends(queue, home):
         ctx.set_stage("Published")
         return {}
 
+    @queue.kind("staged_then_broken")
+    def staged_then_broken(ctx):
+        from lazyqueue import FatalError
+
+        ctx.set_stage("Syncing")
+        raise FatalError("the partner said no")
+
     ok = queue.enqueue("quick", {}, title="plain").task
     bad = queue.enqueue("fail_once", {"n": "s"}, title="breaks").task
     chosen = queue.enqueue("staged", {}, title="chooses").task
+    broken = queue.enqueue("staged_then_broken", {}, title="says syncing, then breaks").task
     app = LazyQueueApp(queue)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: all(app.view.tasks[t.id].status in ("completed", "failed") for t in (ok, bad, chosen)))
         await until(pilot, lambda: cell(app.jobs, str(ok.job_id), "state").startswith("Done |"), what="Done shown")
         await until(pilot, lambda: cell(app.jobs, str(bad.job_id), "state").startswith("Failed |"), what="Failed shown")
         assert cell(app.jobs, str(chosen.job_id), "state").startswith("Published |")
+        await until(pilot, lambda: cell(app.jobs, str(broken.job_id), "state").startswith("Failed |"),
+                    what="a failure replaces the stage it reported while working")
     assert (disk_stage(home, ok.job_id), disk_stage(home, bad.job_id), disk_stage(home, chosen.job_id)) == \
         ("Done", "Failed", "Published")
 

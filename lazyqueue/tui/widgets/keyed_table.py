@@ -78,16 +78,19 @@ class KeyedTable(CachedLook, ScrollView, can_focus=True):
         self.cursor_row = 0
         self.clock = None  # set by the owner: now() for rows refreshed on scroll
         self._columns: tuple[tuple[str, str, int], ...] | None = None  # as wide as the table is now
+        self._columns_width = 0
 
     # ------------------------------------------------------------------ columns
     def columns(self) -> tuple[tuple[str, str, int], ...]:
         """(key, label, width) of each column at the table's width now: the FLEX columns share what is
         left once every column has its least width."""
-        if self._columns is None:
-            width = self.scrollable_content_region.width
+        width = self.scrollable_content_region.width  # less a scrollbar when one shows
+        if self._columns is None or width != self._columns_width:
             if width <= 0:
                 return self.COLUMNS  # not laid out yet
-            self._columns = fit_columns(self.COLUMNS, self.FLEX, width)
+            if self._columns is not None:  # a scrollbar came or went: rows are drawn again at the new widths
+                self._strips.clear()
+            self._columns, self._columns_width = fit_columns(self.COLUMNS, self.FLEX, width), width
         return self._columns
 
     def drawn_cell(self, key: str, column: str) -> str:
