@@ -62,6 +62,26 @@ class Serving:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        stop_workers_of(self.home)
+
+
+def stop_workers_of(home: Path) -> None:
+    """Stop the background workers serving `home` before its folder goes away (found by their command line)."""
+    import signal
+
+    needle = str(home).encode()
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            line = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"worker" in line and needle in line:  # (the background worker names both inside `-c` code)
+            try:
+                os.kill(int(entry.name), signal.SIGTERM)
+            except OSError:
+                pass
 
 
 def bench_create(tmp: Path, n: int, clients: int) -> list[Row]:
