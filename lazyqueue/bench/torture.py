@@ -3,6 +3,7 @@
     python -m lazyqueue.bench.torture                  # 50 trials (LAZYQUEUE_TORTURE_TRIALS)
     python -m lazyqueue.bench.torture --trials 5 --tasks 200 --seed 1
     python -m lazyqueue.bench.torture --trials 20 --chaos 12     # plus random-operation trials
+    python -m lazyqueue.bench.torture --trials 0 --damage 3      # only the damage classes (see bench/damage.py)
 
 One trial, on a fresh state directory:
   1. `lazyqueue add shell --from FILE --json` batches of shell tasks (most with
@@ -50,20 +51,22 @@ class Summary:
     bad_end: int = 0
     torn: int = 0
     kills: int = 0
+    silently_changed: int = 0
     problems: list = field(default_factory=list)
 
     def add(self, other: "Summary") -> None:
-        for name in ("trials", "tasks", "lost", "duplicated", "stuck", "bad_end", "torn", "kills"):
+        for name in ("trials", "tasks", "lost", "duplicated", "stuck", "bad_end", "torn", "kills", "silently_changed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.problems += other.problems
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.stuck or self.bad_end or self.torn)
+        return not (self.lost or self.duplicated or self.stuck or self.bad_end or self.torn or self.silently_changed)
 
     def line(self) -> str:
         return (f"torture: trials={self.trials} tasks={self.tasks} kills={self.kills} lost={self.lost} "
-                f"duplicated={self.duplicated} stuck={self.stuck} bad_end={self.bad_end} torn={self.torn}")
+                f"duplicated={self.duplicated} stuck={self.stuck} silently_changed={self.silently_changed} "
+                f"bad_end={self.bad_end} torn={self.torn}")
 
 
 class Procs:
@@ -461,6 +464,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--chaos", type=float, default=0.0, metavar="S",
                         help="also run random-operation trials (add, dedupe, after, cancel, retry, prune, kill) of S seconds each")
+    parser.add_argument("--damage", type=int, default=1, metavar="N",
+                        help="rounds of the damage classes (lock replaced, bit flips, short writes, poisoned fields, shared dir); 0: none")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: every started process is killed
     seed = random.randrange(1 << 30) if args.seed is None else args.seed
@@ -471,6 +476,10 @@ def main(argv=None) -> int:
             with tempfile.TemporaryDirectory(prefix=f"lq-chaos-{i}-") as d:
                 total.add(run_chaos(Path(d), args.chaos, random.Random(seed + 10_000 + i),
                                     log=lambda line: print("  chaos " + line, flush=True)))
+    if args.damage:
+        from .damage import run_damage
+
+        total.add(run_damage(args.damage, seed, log=lambda line: print("  damage " + line, flush=True)))
     print(total.line())
     for problem in total.problems[:50]:
         print("  " + problem)

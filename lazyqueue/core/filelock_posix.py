@@ -8,7 +8,10 @@ A threading.RLock makes it re-entrant and safe between threads.
 The lock is judged by the file's inode: after flock, the descriptor must
 still name what `tasks.lock` names. If the file was deleted or replaced
 (a /tmp cleaner, a backup restore), the lock is taken again on the new
-file, so every process always locks the same inode.
+file, so every process always locks the same inode. A process that took
+the lock just before the file was replaced still holds the old inode, so
+the directory is locked too (after the file, always in that order): a
+directory cannot be swapped under a process the way a file can.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class ProcessLock:
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
+        self._dir_fd: int | None = None
         self._fallback = None
         self.on_release = None
 
@@ -74,22 +78,32 @@ class ProcessLock:
                 on_disk = None
             held = os.fstat(self._fd)
             if on_disk is not None and (on_disk.st_ino, on_disk.st_dev) == (held.st_ino, held.st_dev):
-                return
+                break
             # the file was deleted or replaced while we waited: lock what the path names now
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+        if self._dir_fd is None:
+            self._dir_fd = os.open(self.path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            fcntl.flock(self._dir_fd, fcntl.LOCK_EX)
+        except BaseException:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            raise
 
     def _release_os(self) -> None:
         if fcntl is None:  # pragma: no cover
             self._fallback.release()
             return
+        fcntl.flock(self._dir_fd, fcntl.LOCK_UN)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for name in ("_fd", "_dir_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
 
     def __enter__(self) -> "ProcessLock":
         self.acquire()

@@ -48,6 +48,20 @@ def iso(ts: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
 
 
+def _iso_ok(value: str) -> bool:
+    """True for a time this lazyqueue can read (fast for the fixed-width form `iso()` writes)."""
+    if len(value) == 24 and value[4] == "-" and value[10] == "T" and value[19] == "." and value[23] == "Z" \
+            and value[:4].isdigit() and value[5:7].isdigit() and value[8:10].isdigit() and value[11:13].isdigit() \
+            and "01" <= value[5:7] <= "12" and "01" <= value[8:10] <= "28" and value[11:13] <= "23" \
+            and value[14:16].isdigit() and value[17:19].isdigit() and value[14:16] <= "59" and value[17:19] <= "60":
+        return True
+    try:
+        parse_iso(value)
+    except (ValueError, TypeError, OverflowError, OSError):
+        return False
+    return True
+
+
 def parse_iso(value: str | None) -> float | None:
     """Seconds since the epoch for an ISO-8601 string (any offset), or None."""
     if not value:
@@ -246,6 +260,10 @@ class Task:
                 continue
             if not isinstance(value, types) or isinstance(value, bool):
                 raise ValueError(f"task {task.id} {name} has the wrong type: {value!r}")
+        for name in _TIME_FIELDS:
+            value = getattr(task, name)
+            if value is not None and not _iso_ok(value):
+                raise ValueError(f"task {task.id} {name} is not a time: {value!r}")
         if not isinstance(task.meta, dict):
             task.meta = {}
         return task
@@ -329,6 +347,8 @@ _FIELD_TYPES = (
     ("owner", (dict,), True),
 )
 JOB_FIELDS = Job.__slots__
+# times a worker or a reader parses: a record holding one that does not parse is damage, found on load
+_TIME_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "not_before", "expires_at")
 
 
 class RetentionPolicy(Record):

@@ -233,3 +233,41 @@ def test_the_ids_of_a_damaged_line_are_not_handed_out_again(home):
     light = TaskFile(home)
     with light.lock:
         assert light.head().next_task_id == 3
+
+
+@pytest.mark.parametrize("poison", [{"not_before": "yesterday"}, {"expires_at": "2026-02-31T00:00:00.000Z"}, {"created_at": "x"}])
+def test_a_malformed_time_is_damage_found_on_load_and_every_good_task_still_runs(home, cli_env, poison):
+    from lazyqueue.core.journal_line import seal
+    from tests.cli.helpers import add, lq, ok
+
+    good = add(cli_env, "shell", "--", "true")["id"]
+    rec = {"id": 50, "kind": "shell", "status": "queued", "label": "poison", "payload": {"command": "true"},
+           "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z", **poison}
+    with open(home / "tasks.journal", "ab") as fh:
+        fh.write(seal(json.dumps({"seq": 2, "tasks": [rec], "next_task_id": 51, "next_job_id": 51}).encode()))
+    proc = lq(cli_env, "ls")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr and "damaged" in proc.stderr
+    ok(cli_env, "worker", "--exit-when-idle", "-q")
+    assert json.loads(ok(cli_env, "show", str(good), "--json").stdout)["status"] == "completed"
+    assert add(cli_env, "shell", "--", "true")["id"] == 51
+
+
+def test_the_lock_holds_while_its_file_is_replaced_under_a_holder(tmp_path):
+    import fcntl
+
+    from lazyqueue.core.filelock_posix import ProcessLock
+
+    path = tmp_path / "tasks.lock"
+    holder, other = ProcessLock(path), ProcessLock(path)
+    with holder:
+        path.unlink()  # replaced while held: a newcomer locks the new file, then must still wait
+        path.write_bytes(b"")
+        got = []
+        t = __import__("threading").Thread(target=lambda: (other.acquire(), got.append(1), other.release()))
+        t.start()
+        t.join(0.3)
+        assert got == []  # waiting on the directory lock
+    t.join(5)
+    assert got == [1]
+    holder.close()
+    other.close()
