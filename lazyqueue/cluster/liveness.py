@@ -22,7 +22,7 @@ import threading
 import time
 
 from ..core.models import CANCELLED, FAILED, QUEUED, RUNNING, iso
-from ..core.worker import _proc_start
+from ..core.processes import start_time as _proc_start
 from .outcome import finish, requeue
 from .rows import T, save_task, to_task
 from .schema import SCHEMA

@@ -20,7 +20,7 @@ import uuid
 from ..core import events as ev
 from ..core.errors import Cancelled, TaskError
 from ..core.models import EXPIRED, QUEUED, RUNNING, iso
-from ..core.worker import _proc_start
+from ..core.processes import start_time as _proc_start
 from . import deps
 from .context import ClusterContext
 from .outcome import apply, finish, requeue

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from . import lifecycle
 from .context import TaskContext
 from .errors import Cancelled, LazyQueueError, StoreError, TaskError
 from .models import COMPLETED, FAILED, QUEUED, RUNNING, Job, Task, iso, parse_iso
+from .processes import HOST, kill_group, pid_alive, start_time
 from .scheduling import Caps, due_scan, plan_claims
 from .state import Change
 
@@ -43,37 +43,6 @@ COALESCE_S = 0.002  # a finished task waits at most this long to share its write
 PROGRESS_EVENT_S = 0.1  # at most ~10 progress events a second per task
 PROGRESS_WRITE_S = 1.0  # progress reaches the file at most once a second
 ABANDON_GRACE_S = 5.0  # a handler that ignores cancel is abandoned this long after
-
-
-HOST = socket.gethostname()
-
-
-def _proc_start(pid: int) -> str | None:
-    """The kernel's start time of a process (guards against pid reuse)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    if fields and fields[0] == "Z":
-        return "zombie"
-    return fields[19] if len(fields) > 19 else None
-
-
-def pid_alive(pid: int, started: str | None = None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    now_start = _proc_start(pid)
-    if now_start == "zombie":
-        return False
-    if started and now_start and started != now_start:
-        return False  # the pid was reused by another process
-    return True
 
 
 @dataclass
@@ -141,7 +110,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
-        self._pstart = _proc_start(os.getpid())
+        self._pstart = start_time(os.getpid())
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
         self._next_due_scan = 0.0
@@ -648,7 +617,7 @@ class Worker:
 
     def note_child(self, tid: int, pid: int) -> None:
         info = {"child_pgid": pid}
-        start = _proc_start(pid)
+        start = start_time(pid)
         if start and start != "zombie":
             info["child_pstart"] = start
         with self._progress_lock:
@@ -732,19 +701,8 @@ class Worker:
     def _stop_orphan_child(owner: dict) -> None:
         """Kill the command a dead worker left behind, so the task never runs twice at once."""
         pgid = owner.get("child_pgid")
-        if owner.get("host") != HOST or not isinstance(pgid, int):
-            return
-        start = _proc_start(pgid)
-        if start is None or start == "zombie":
-            return
-        if owner.get("child_pstart") and owner["child_pstart"] != start:
-            return  # that pid now belongs to someone else
-        import signal
-
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if owner.get("host") == HOST and isinstance(pgid, int):
+            kill_group(pgid, started=owner.get("child_pstart") or "")
 
     # ---------------------------------------------------------------- shutdown
     def _drain(self) -> None:

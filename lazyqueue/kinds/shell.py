@@ -13,6 +13,7 @@ import os
 import threading
 from collections import deque
 
+from ..core import processes
 from ..core.errors import Cancelled, RetryableError, UsageError
 from ..core.registry import Field, Kind, fill_template
 
@@ -58,28 +59,7 @@ def _label(payload: dict) -> str:
 
 def terminate_group(pid: int, grace: float = KILL_GRACE_S, done: threading.Event | None = None) -> None:
     """TERM the process group, then KILL it if it is still there after `grace`."""
-    import signal
-
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-
-    def finish() -> None:
-        if done is not None and done.wait(grace):
-            return
-        _kill_group(pid)
-
-    threading.Thread(target=finish, daemon=True).start()
-
-
-def _kill_group(pgid: int) -> None:
-    import signal
-
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    processes.terminate_group(pid, grace, done)
 
 
 def _check_program(program: str, cwd: str | None, path: str | None) -> None:
@@ -156,7 +136,7 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
         proc.wait()
         exited.set()
         if not drained.wait(LEFTOVER_GRACE_S):
-            _kill_group(proc.pid)
+            processes.kill_group(proc.pid)
 
     threading.Thread(target=leader_watch, name=f"lazyqueue-t{ctx.task.id}-exit", daemon=True).start()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -186,7 +166,7 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
     drained.set()
     code = proc.wait()
     exited.set()
-    _kill_group(proc.pid)  # the leader exited: stop anything it left running in its group
+    processes.kill_group(proc.pid)  # the leader exited: stop anything it left running in its group
     if ctx.cancelled and code != 0:
         raise Cancelled(ctx.cancel_reason or "cancel")
     if code != 0:

@@ -78,7 +78,6 @@ import inspect
 import json
 import math
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -91,6 +90,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from ..core import processes
 from ..core.errors import Cancelled, FatalError
 from ..core.registry import Backoff, Field, Kind
 
@@ -292,10 +292,7 @@ def run_sh(command: str, *, cwd: str | None = None, env: dict | None = None, tim
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        processes.kill_group(proc.pid)
         proc.communicate()
         raise PollError(f"{what} timed out after {timeout:g} s") from None
     if proc.returncode != 0:

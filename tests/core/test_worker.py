@@ -559,7 +559,7 @@ def test_a_cancel_written_by_another_process_stops_the_handler(home, queue):
 
 
 def test_recovery_stops_the_command_a_dead_worker_left_behind(home, queue):
-    from lazyqueue.core.worker import _proc_start
+    from lazyqueue.core.processes import start_time as _proc_start
 
     leftover = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
