@@ -14,7 +14,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Queue": "core.queue", "TaskSpec": "core.queue", "Enqueued": "core.queue",
+    "Queue": "local", "TaskSpec": "core.queue", "Enqueued": "core.queue",
     "Task": "core.models", "Job": "core.models",
     "Event": "core.events", "TaskContext": "core.context",
     "Kind": "core.registry", "Field": "core.registry", "Backoff": "core.registry", "Registry": "core.registry",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .core.config import Config
 from .core.errors import FatalError, RetryableError
-from .core.queue import Queue
+from .local import Queue
 from .core.registry import Field
 
 SPEED = 1.0  # tests shrink it

@@ -22,7 +22,7 @@ def fill(home: Path, queued: int = 0, archived: int = 0) -> None:
     """A task file with `queued` queued shell tasks and `archived` tasks in the archive."""
     from lazyqueue.core.config import Config
     from lazyqueue.core.models import COMPLETED, iso
-    from lazyqueue.core.queue import Queue, TaskSpec
+    from lazyqueue import Queue, TaskSpec
     from lazyqueue.core.taskfile import RetentionPolicy
 
     q = Queue(home, config=Config(retention=RetentionPolicy(keep=0, max_age_days=30)))

@@ -33,7 +33,7 @@ def run_lazyqueue(n: int, tmp: Path) -> tuple[float, float]:
     """(wall s, CPU s) to enqueue `n` no-op tasks and see all of them completed."""
     from lazyqueue.core import events as ev
     from lazyqueue.core.config import Config
-    from lazyqueue.core.queue import Queue
+    from lazyqueue import Queue
 
     q = Queue(tmp, config=Config(concurrency=2))
     q.kind("noop")(_noop)

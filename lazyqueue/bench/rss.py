@@ -21,7 +21,7 @@ from .shell import env_for, lazyqueue_cmd
 
 def fill_delayed(home: Path, n: int) -> None:
     from lazyqueue.core.config import Config
-    from lazyqueue.core.queue import Queue, TaskSpec
+    from lazyqueue import Queue, TaskSpec
 
     q = Queue(home, config=Config())
     try:

@@ -36,7 +36,8 @@ from typing import Callable
 
 from ..core.config import Config
 from ..core.models import Job, Task, iso
-from ..core.queue import Queue, TaskSpec
+from ..core.queue import TaskSpec
+from ..local import Queue
 from ..core.taskfile import Change, RetentionPolicy
 
 

@@ -21,9 +21,8 @@ from ..core.models import (
     ACTIVE, CANCELLED, COMPLETED, FINISHED, QUEUED, RUNNING, Job, Task, iso, parse_iso, task_ref,
 )
 from ..core.paths import config_path, state_dir
-from ..core.queue import (
-    CANCEL_DONE, CANCEL_NOTHING, CANCEL_SIGNALLED, CANCEL_TOO_LATE, Enqueued, TaskSpec, default_registry,
-)
+from ..core.queue import CANCEL_DONE, CANCEL_NOTHING, CANCEL_SIGNALLED, CANCEL_TOO_LATE, Enqueued, TaskSpec
+from ..kinds import default_registry
 from . import deps, schema
 from .build import build_task, check_priority
 from .db import make_engine

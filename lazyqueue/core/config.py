@@ -244,8 +244,12 @@ def _check_templates(path: Path | None, name: str, spec: dict, fields: "set[str]
             raise ConfigError(f"{path}: kinds.{name}.{key}: {problem}")
 
 
-def apply_config(config: Config, registry: Registry, command_handler) -> None:
-    """Register command kinds and override built-ins' policies from the config."""
+def apply_config(config: Config, registry: Registry, command_handler=None) -> None:
+    """Register command kinds and override built-ins' policies from the config.
+
+    `command_handler(command, cwd)` makes a command kind's handler (the shell
+    kind's, wired from above the core); None: command kinds get no handler.
+    """
     path = config.path
     registry.warnings += config.warnings
     for name, spec in config.kinds.items():
@@ -267,7 +271,7 @@ def apply_config(config: Config, registry: Registry, command_handler) -> None:
             base = registry.find(name)
             kind = Kind(
                 name=name,
-                handler=command_handler(command, cwd),
+                handler=command_handler(command, cwd) if command_handler is not None else None,
                 fields=tuple(Field(n) for n in names) + tuple(Field(n, required=False) for n in extra if n not in names),
                 source=f"config {path}",
                 label=spec.pop("label", None) or " ".join(command),

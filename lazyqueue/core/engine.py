@@ -177,6 +177,6 @@ def open_queue(home: "str | Path | None" = None, config: "Config | str | Path | 
         from ..cluster import ClusterQueue
 
         return ClusterQueue(backend, home=home, config=config, **options)
-    from .queue import Queue
+    from ..local import Queue  # the local engine, lazyqueue's kinds wired in
 
     return Queue(home, config, **options)

@@ -84,20 +84,16 @@ class TaskSpec(Record):
     meta: dict | None = None
 
 
-def default_registry() -> Registry:
-    """A registry holding the built-in kinds."""
-    from ..kinds import register_builtins
-
-    registry = Registry()
-    register_builtins(registry)
-    return registry
-
-
 class Queue:
-    """A persisted queue on one state directory.
+    """A persisted queue on one state directory: the local engine (task file, state, worker).
 
     `home`: the state directory (default: --home / LAZYQUEUE_HOME / platform dir).
     `config`: a Config, a path to a TOML file, or None for the default file.
+    `registry`: the kinds (default: an empty registry).
+    `kinds(registry, config)`: wires kinds in from above the core — built-ins,
+    the config's command kinds (`lazyqueue.kinds.wire`; `lazyqueue.Queue`
+    passes it). Without it the config's overrides still apply, and its command
+    kinds are known but have no handler in this process.
     `light=True` reads only what enqueues need (used by `lazyqueue add`).
     """
 
@@ -109,26 +105,26 @@ class Queue:
         *,
         light: bool = False,
         plugins: bool = True,
+        kinds: Callable[[Registry, Config], None] | None = None,
     ):
         if isinstance(config, Config):
             self.config = config
         else:
             path, named = config_path(config)
             self.config = load_config(path, required=named, cache_dir=state_dir(home))
-        self.registry = registry or default_registry()
+        self.registry = registry if registry is not None else Registry()
         self.warnings: list[str] = []
         if plugins:
             self.registry.defer_plugins()
-        from ..kinds.shell import command_handler
-
-        apply_config(self.config, self.registry, command_handler)
+        if kinds is not None:
+            kinds(self.registry, self.config)
+        else:
+            apply_config(self.config, self.registry, None)
         self.home = state_dir(home)
         self.state = QueueState()
         self.taskfile = TaskFile(self.home, self.config.retention, self.state)
         self.events = ev.EventBus()
         self.worker = None
-        self._caps: Caps | None = None
-        self._caps_key: tuple | None = None
         if not light:
             self.taskfile.load()
         self._after_read()
@@ -281,19 +277,8 @@ class Queue:
         self._after_read()
 
     def caps(self) -> Caps:
-        """The caps in force; rebuilt only when the kinds or the global cap change (asked every pass)."""
-        concurrency = self.worker.concurrency if self.worker else self.config.concurrency
-        self.registry._resolve()  # loads lazy kinds first (a no-op once loaded); may bump the version
-        key = (self.registry.version, concurrency)
-        if self._caps_key != key:
-            kinds = list(self.registry)
-            self._caps = Caps(
-                total=concurrency,
-                per_kind={k.name: k.concurrency for k in kinds},
-                exempt=frozenset(k.name for k in kinds if not k.uses_slot),
-            )
-            self._caps_key = key
-        return self._caps
+        """The caps in force (the worker's global cap if one runs here, else the config's)."""
+        return self.registry.caps(self.worker.concurrency if self.worker else self.config.concurrency)
 
     def why_waiting(self, task_id: int, now: float | None = None) -> str:
         """Why a queued task is not running yet, in words ("cap full: encode 1/1")."""
@@ -507,7 +492,8 @@ class Queue:
     def _new_worker(self, concurrency: int | None, grace_s: float | None):
         from .worker import Worker
 
-        return Worker(self, concurrency=concurrency, grace_s=grace_s)
+        return Worker(self.taskfile, self.events, self.registry, concurrency=concurrency or self.config.concurrency,
+                      grace_s=self.config.grace_s if grace_s is None else grace_s)
 
     def stop_worker(self, grace: float | None = None) -> None:
         """Stop the worker of this process, if any (running tasks get `grace` seconds)."""
@@ -542,15 +528,6 @@ class Queue:
                 raise TimeoutError(f"still running after {timeout:g} s")
             time.sleep(poll)  # polls the file: other processes may own the work
 
-    def run(self, kind: str, payload: dict | None = None, background_after: float = 2.0, **options: Any):
-        """Queue a task and wait up to `background_after` s: its result if it completed, else the task.
-
-        The worker of this process runs it if one was started, else the background worker.
-        """
-        from ..run import run_task
-
-        return run_task(self, kind, payload, background_after, **options)
-
     def close(self) -> None:
         self.stop_worker()
         self.taskfile.close()
@@ -563,7 +540,7 @@ class Queue:
 
 
 __all__ = [
-    "Queue", "TaskSpec", "Enqueued", "default_registry",
+    "Queue", "TaskSpec", "Enqueued",
     "CANCEL_DONE", "CANCEL_SIGNALLED", "CANCEL_TOO_LATE", "CANCEL_NOTHING",
 ]
 _ = (RETRYABLE_STATUSES, CANCELLED)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
+    from .scheduling import Caps
     from typing import Any, Callable
 
 from .errors import ConfigError, UsageError
@@ -201,6 +202,8 @@ class Registry:
         self._lazy: dict[str, Callable[["Registry"], None]] = {}
         self._plugins_pending = False
         self.warnings: list[str] = []
+        self._caps = None
+        self._caps_key: tuple | None = None
 
     def lazy(self, names: tuple[str, ...], loader: Callable[["Registry"], None]) -> None:
         """Declare kinds whose definitions are loaded by `loader(registry)` when first needed."""
@@ -281,6 +284,22 @@ class Registry:
         """The kind, or None (no error)."""
         self._resolve(name)
         return self._kinds.get(name)
+
+    def caps(self, total: int) -> "Caps":
+        """The caps in force under a global cap of `total`; rebuilt only when the kinds change (asked every pass)."""
+        from .scheduling import Caps
+
+        self._resolve()  # loads lazy kinds first (a no-op once loaded); may bump the version
+        key = (self.version, total)
+        if self._caps_key != key:
+            kinds = list(self._kinds.values())
+            self._caps = Caps(
+                total=total,
+                per_kind={k.name: k.concurrency for k in kinds},
+                exempt=frozenset(k.name for k in kinds if not k.uses_slot),
+            )
+            self._caps_key = key
+        return self._caps
 
     def load_plugins(self) -> list[str]:
         """Register kinds from the `lazyqueue.kinds` entry-point group; returns warnings."""

@@ -33,7 +33,9 @@ from .state import Change
 if TYPE_CHECKING:
     import asyncio
 
-    from .queue import Queue
+    from .events import EventBus
+    from .registry import Registry
+    from .taskfile import TaskFile
 
 LEASE_S = 30.0
 HEARTBEAT_S = LEASE_S / 3
@@ -88,14 +90,20 @@ class Pass:
 
 
 class Worker:
-    """Runs queued tasks of one Queue. Use `start()` (thread) or `run()` (blocking)."""
+    """Runs the queued tasks of one task file. Use `start()` (thread) or `run()` (blocking).
 
-    def __init__(self, queue: "Queue", concurrency: int | None = None, grace_s: float | None = None):
-        self.queue = queue
-        self.taskfile = queue.taskfile
-        self.state = queue.state
-        self.concurrency = concurrency or queue.config.concurrency
-        self.grace_s = queue.config.grace_s if grace_s is None else grace_s
+    It is handed what it works with: the task file (and the state it keeps
+    current), the event bus it announces on, and the registry of kinds it runs.
+    """
+
+    def __init__(self, taskfile: "TaskFile", events: "EventBus", registry: "Registry",
+                 concurrency: int = 2, grace_s: float = 10.0):
+        self.taskfile = taskfile
+        self.state = taskfile.state
+        self.events = events
+        self.registry = registry
+        self.concurrency = concurrency
+        self.grace_s = grace_s
         self.id = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.paused = False
         self.running: dict[int, Running] = {}
@@ -139,11 +147,11 @@ class Worker:
 
     def pause(self) -> None:
         self.paused = True
-        self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"paused": True}))
+        self.events.publish(ev.Event(ev.WORKER_STATE, data={"paused": True}))
 
     def resume(self) -> None:
         self.paused = False
-        self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"paused": False}))
+        self.events.publish(ev.Event(ev.WORKER_STATE, data={"paused": False}))
         self.wake()
 
     def stop(self, grace: float | None = None, wait: bool = True) -> None:
@@ -160,7 +168,20 @@ class Worker:
         return self._stop.is_set()
 
     def caps(self) -> Caps:
-        return self.queue.caps()
+        """The caps this worker claims under (its global cap and the kinds' caps)."""
+        return self.registry.caps(self.concurrency)
+
+    def outcomes_waiting(self) -> int:
+        """How many handlers have returned (or raised) since the last pass recorded outcomes."""
+        with self._outcome_lock:
+            return len(self._outcomes)
+
+    def close(self) -> None:
+        """Let go of the threads of a worker driven by `tick()` alone (`run()` does this itself)."""
+        self._stop.set()
+        self._pool.shutdown(wait=True)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
 
     # ---------------------------------------------------------------- loop
     def run(self) -> None:
@@ -180,7 +201,7 @@ class Worker:
 
                     logging.getLogger("lazyqueue").exception("worker pass failed")
                     self.errors.append(f"worker pass failed: {exc!r}")
-                    self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"error": self.errors[-1]}))
+                    self.events.publish(ev.Event(ev.WORKER_STATE, data={"error": self.errors[-1]}))
                     self._stop.wait(0.5)
             self._drain()
         finally:
@@ -220,7 +241,7 @@ class Worker:
                 return
             self._wake.clear()
 
-    def tick(self) -> None:
+    def tick(self, recover_now: bool = False) -> None:
         """One pass under the lock: the steps below, then one durable write, then the events.
 
         Each step decides on the records as written plus what earlier steps of
@@ -228,6 +249,8 @@ class Worker:
         the write succeeds.
         """
         pass_ = Pass(now=time.time())
+        if recover_now:
+            self._next_recovery = 0.0
         try:
             with self.taskfile.lock:
                 self.taskfile.sync()
@@ -247,7 +270,7 @@ class Worker:
             return
         self._settle_recorded()
         for event in published:
-            self.queue.events.publish(event)
+            self.events.publish(event)
         for moved in pass_.queued:
             self._note_queued(moved)
         for task in pass_.to_start:
@@ -369,7 +392,7 @@ class Worker:
         with self._outcome_lock:  # nothing was recorded: keep the outcomes for the next pass
             self._outcomes = self._pending_outcomes + self._outcomes
         self._pending_outcomes = []
-        self.queue.events.publish(ev.Event(ev.WORKER_STATE, data={"error": message}))
+        self.events.publish(ev.Event(ev.WORKER_STATE, data={"error": message}))
         self._due_at = time.time() + 1.0  # try again shortly; the outcomes wait
 
     # ---------------------------------------------------------------- transitions
@@ -377,7 +400,7 @@ class Worker:
         """The event of a transition just written (copies only when someone listens)."""
         if isinstance(item, ev.Event):
             return item
-        if not self.queue.events.wants(item.event):
+        if not self.events.wants(item.event):
             return ev.Event(item.event, data=item.data)  # nobody listens: skip the copies
         job = item.job or (self.state.jobs.get(item.task.job_id) if item.task.job_id is not None else None)
         return item.announce(job)
@@ -433,7 +456,7 @@ class Worker:
         return self._fail(task, message, error_kind, now)
 
     def _backoff(self, task: Task):
-        kind = self.queue.registry.find(task.kind)
+        kind = self.registry.find(task.kind)
         if kind is None:
             return lambda attempt: 5.0
         return lambda attempt: kind.backoff.delay(attempt, self._rng)
@@ -443,7 +466,7 @@ class Worker:
 
     def _follow_ups(self, task: Task, pass_: "Pass") -> None:
         """Queue the kind's `then` kinds after a completed task (its result as `previous_result`)."""
-        kind = self.queue.registry.find(task.kind)
+        kind = self.registry.find(task.kind)
         if kind is None or not kind.then:
             return
         payload = dict(task.payload)
@@ -451,7 +474,7 @@ class Worker:
         for follow in kind.then:
             try:
                 made, dup = lifecycle.enqueue(
-                    self.state, self.queue.registry.get(follow), payload, full=True, find=self.state.tasks.get,
+                    self.state, self.registry.get(follow), payload, full=True, find=self.state.tasks.get,
                     archived=self.taskfile.archived_task, batch_keys=pass_.new_keys, job_id=task.job_id,
                     after=[], now=pass_.now, new_job=False,
                 )
@@ -502,7 +525,7 @@ class Worker:
 
     # ---------------------------------------------------------------- running
     def _dispatch(self, task: Task) -> None:
-        kind = self.queue.registry.find(task.kind)
+        kind = self.registry.find(task.kind)
         job = self.state.jobs.get(task.job_id) if task.job_id is not None else None
         ctx = TaskContext(task.copy(), job, self.taskfile.logs_dir / f"{task.id}.log", self)
         timeout = task.timeout_s if task.timeout_s else (kind.timeout if kind else None)
@@ -587,7 +610,7 @@ class Worker:
                 return
             self._progress_pub[tid] = now
             self._progress_pending.discard(tid)
-        self.queue.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
+        self.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
 
     def report_meta(self, tid: int, values: dict) -> None:
         task = self.state.tasks.get(tid)
@@ -608,7 +631,7 @@ class Worker:
         for tid in ready:
             task = self.state.tasks.get(tid)
             if task is not None and task.status == RUNNING:
-                self.queue.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
+                self.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
 
     def set_stage(self, tid: int, stage: str) -> None:
         with self._progress_lock:

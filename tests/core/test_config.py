@@ -9,7 +9,7 @@ import pytest
 
 from lazyqueue.core.config import load_config
 from lazyqueue.core.errors import ConfigError, UsageError
-from lazyqueue.core.queue import Queue
+from lazyqueue import Queue
 from lazyqueue.core.registry import Backoff
 
 

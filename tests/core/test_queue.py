@@ -8,7 +8,8 @@ import os
 import pytest
 
 from lazyqueue.core.errors import LazyQueueError, NotFound, StoreError, UsageError
-from lazyqueue.core.queue import CANCEL_DONE, Queue, TaskSpec
+from lazyqueue import Queue
+from lazyqueue.core.queue import CANCEL_DONE, TaskSpec
 from lazyqueue.core.taskfile import TaskFile
 from tests.conftest import wait_until
 
@@ -197,7 +198,7 @@ def test_concurrent_enqueues_from_several_processes_lose_nothing(home, q):
     root = Path(__file__).resolve().parents[2]
     code = (
         "import sys\n"
-        "from lazyqueue.core.queue import Queue\n"
+        "from lazyqueue import Queue\n"
         "q = Queue(sys.argv[1], plugins=False, light=True)\n"
         "for i in range(40):\n"
         "    q.enqueue('shell', {'command': f'echo {sys.argv[2]}-{i}'}, dedupe_key=f'{sys.argv[2]}-{i % 30}')\n"

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from lazyqueue.core import events as ev
-from lazyqueue.core.queue import CANCEL_SIGNALLED, Queue
+from lazyqueue import Queue
+from lazyqueue.core.queue import CANCEL_SIGNALLED
 from tests.conftest import wait_until
 
 PY = sys.executable

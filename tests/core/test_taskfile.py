@@ -175,7 +175,7 @@ def test_corrupt_snapshot_is_moved_aside_and_what_can_be_is_recovered(home, name
 
 
 def test_corrupt_snapshot_is_never_overwritten_by_the_queue(home):
-    from lazyqueue.core.queue import Queue
+    from lazyqueue import Queue
 
     bad = _write_snapshot_then(home, lambda raw: raw[:-60])
     q = Queue(home, plugins=False)
@@ -253,7 +253,7 @@ def test_retention_by_age(home):
 
 
 def test_ids_are_never_reused_after_archive_or_delete(home):
-    from lazyqueue.core.queue import Queue
+    from lazyqueue import Queue
 
     q = Queue(home, plugins=False)
     q.taskfile.retention = RetentionPolicy(keep=0, max_age_days=365)

@@ -13,7 +13,8 @@ import pytest
 from lazyqueue.core import events as ev
 from lazyqueue.core.errors import FatalError, RetryableError, UsageError
 from lazyqueue.core.models import Task, iso, parse_iso
-from lazyqueue.core.queue import CANCEL_DONE, CANCEL_SIGNALLED, Queue
+from lazyqueue import Queue
+from lazyqueue.core.queue import CANCEL_DONE, CANCEL_SIGNALLED
 from lazyqueue.core.registry import Backoff
 from lazyqueue.core.taskfile import Change, TaskFile
 from lazyqueue.core.worker import HOST
@@ -258,7 +259,7 @@ def test_cancel_racing_a_completion_stays_completed(queue):
     with q.taskfile.lock:  # the worker cannot record the outcome while we hold the lock
         go.set()
         assert returned.wait(5)
-        wait_until(lambda: worker._outcomes, 5, message="the outcome to be handed in")
+        wait_until(worker.outcomes_waiting, 5, message="the outcome to be handed in")
         assert q.state.tasks[task.id].status == "running"
         assert q.cancel(task.id) == CANCEL_SIGNALLED
     done = final(q, task.id)

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from lazyqueue.core.config import Config
-from lazyqueue.core.queue import Queue
+from lazyqueue import Queue
 from lazyqueue.core.taskfile import journal_entries
 
 from .helpers import lq, ls_json

@@ -15,7 +15,7 @@ import pytest
 
 from lazyqueue.core.config import Config
 from lazyqueue.core.errors import StoreError
-from lazyqueue.core.queue import Queue
+from lazyqueue import Queue
 
 from tests.conftest import wait_until
 

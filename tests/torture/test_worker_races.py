@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lazyqueue.core.config import Config
-from lazyqueue.core.queue import Queue
+from lazyqueue import Queue
 from lazyqueue.core.worker import Worker
 
 from tests.conftest import wait_until
@@ -13,22 +13,20 @@ def test_an_outcome_and_a_recovery_scan_in_one_pass_keep_the_task_completed(home
     """A task finishing in the same pass as the orphan scan was taken for an orphan."""
     q = Queue(home, config=Config(concurrency=2))
     q.kind("noop", max_attempts=3)(lambda ctx: "done")
-    worker = Worker(q)
+    worker = Worker(q.taskfile, q.events, q.registry, concurrency=2)
     q.worker = worker
     try:
         task, _ = q.enqueue("noop", {})
         worker.tick()  # claims and dispatches it
-        wait_until(lambda: worker._outcomes, message="the handler's outcome")
-        worker._next_recovery = 0.0  # the periodic orphan scan falls due in the same pass
-        worker.tick()
+        wait_until(worker.outcomes_waiting, message="the handler's outcome")
+        worker.tick(recover_now=True)  # the periodic orphan scan falls due in the same pass
         got = q.get(task.id)
         assert (got.status, got.error, got.attempt) == ("completed", None, 1)
         worker.tick()  # and it is never claimed again
         assert q.get(task.id).attempt == 1
     finally:
-        worker.stop(grace=0, wait=False)
-        worker._pool.shutdown(wait=True)
-        q.taskfile.close()
+        worker.close()
+        q.close()
 
 
 def test_retrying_two_failed_tasks_with_one_dedupe_key_requeues_only_one(home):
@@ -41,7 +39,7 @@ def test_retrying_two_failed_tasks_with_one_dedupe_key_requeues_only_one(home):
         raise TaskError("no", error_kind="fatal")
 
     q.kind("flaky", max_attempts=1)(fail)
-    worker = Worker(q)
+    worker = Worker(q.taskfile, q.events, q.registry, concurrency=2)
     q.worker = worker
     try:
         ids = []
@@ -50,7 +48,7 @@ def test_retrying_two_failed_tasks_with_one_dedupe_key_requeues_only_one(home):
             assert not dup
             ids.append(task.id)
             worker.tick()
-            wait_until(lambda: worker._outcomes, message="the handler's outcome")
+            wait_until(worker.outcomes_waiting, message="the handler's outcome")
             worker.tick()
             assert q.get(task.id).status == "failed"
         answers = q.retry(ids)
@@ -60,9 +58,8 @@ def test_retrying_two_failed_tasks_with_one_dedupe_key_requeues_only_one(home):
         again, dup = q.enqueue("flaky", {}, dedupe_key="same")
         assert dup and again.id == ids[0]
     finally:
-        worker.stop(grace=0, wait=False)
-        worker._pool.shutdown(wait=True)
-        q.taskfile.close()
+        worker.close()
+        q.close()
 
 
 def test_a_chain_of_tasks_after_a_cancelled_one_all_fail_and_the_idle_worker_exits(cli_env, tmp_path):
