@@ -148,7 +148,7 @@ def _host() -> str:
 
 def owner_gone(owner: dict, silent: bool = True) -> bool:
     """On this host an owner is gone once its pid is (at once, lease or not); elsewhere once it is silent."""
-    from ..core.worker import pid_alive
+    from ..core.processes import pid_alive
 
     if owner.get("host") == _host() and isinstance(owner.get("pid"), int):
         return not pid_alive(owner["pid"], owner.get("pstart"))
