@@ -40,7 +40,7 @@ def _files(q):
 
 def _queue(home: Path, light: bool = False, keep_all: bool = False):
     from lazyqueue.core.config import Config
-    from lazyqueue.core.queue import Queue
+    from lazyqueue import Queue
 
     config = Config()
     if keep_all:  # no retention: every finished task stays in the live file

@@ -6,7 +6,8 @@ import json
 
 from lazyqueue.core import head_cache
 from lazyqueue.core.config import Config
-from lazyqueue.core.queue import Queue, TaskSpec
+from lazyqueue import Queue
+from lazyqueue.core.queue import TaskSpec
 
 
 def light_add(home, command: str, key: str | None = None):

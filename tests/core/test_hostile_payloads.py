@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lazyqueue.core.errors import UsageError
-from lazyqueue.core.queue import Queue
+from lazyqueue import Queue
 from tests.cli.helpers import lq, ok
 
 

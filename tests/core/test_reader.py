@@ -9,7 +9,8 @@ import pytest
 
 from lazyqueue.core import reader
 from lazyqueue.core.config import Config
-from lazyqueue.core.queue import Queue, TaskSpec
+from lazyqueue import Queue
+from lazyqueue.core.queue import TaskSpec
 from lazyqueue.core.taskfile import journal_entries
 
 
