@@ -9,7 +9,8 @@ import threading
 from lazyqueue.core import events as ev
 from lazyqueue.core import wake, worker
 from lazyqueue.core.config import Config
-from lazyqueue.core.queue import Queue, TaskSpec
+from lazyqueue import Queue
+from lazyqueue.core.queue import TaskSpec
 from tests.conftest import wait_until
 
 
