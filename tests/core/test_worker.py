@@ -602,6 +602,8 @@ def test_events_carry_copies_that_later_changes_do_not_touch(queue):
     started = rec.of(task.id, ev.TASK_STARTED)[0]
     assert started.task.status == "running" and started.task.result is None
     assert started.job is not None and started.job.stage == "Pending"
+    # the event goes out just after the durable write that q.job() reads
+    wait_until(lambda: [e for _, e in rec.events if e.type == ev.JOB_UPDATED], 5, message="the job-updated event")
     staged = [e for _, e in rec.events if e.type == ev.JOB_UPDATED]
     assert staged and staged[0].job.stage == "Fetched"
     q.set_stage(task.job_id, "Evaluated")
