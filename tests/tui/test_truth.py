@@ -26,6 +26,8 @@ async def test_scrolling_up_pauses_following_and_G_resumes(queue, home):
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.view.tasks[t.id].status == "running")
         path = app.log_path(t.id)
+        # the worker opens the log just after it reports the start
+        await until(pilot, lambda: path.exists(), what="the task's log file")
         with open(path, "a") as fh:
             fh.writelines(f"line {n}\n" for n in range(200))
         app.select_task(t.id)
