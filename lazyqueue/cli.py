@@ -185,6 +185,10 @@ def _cluster_args(cluster) -> None:
 
 
 def _worker_args(worker) -> None:
+    worker.add_argument("action", nargs="?", choices=("start", "stop", "status"),
+                        help="the background worker: start it, stop it (gracefully), or say how it is")
+    worker.add_argument("--json", action="store_true", help="status: print a JSON object")
+    worker.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # how `add` starts one
     worker.add_argument("--exit-when-idle", action="store_true", help="exit 0 once nothing can run without outside help")
     worker.add_argument("--concurrency", type=_count, help="global cap (default: [worker] concurrency)")
     worker.add_argument("--quiet", "-q", action="store_true", help="print no per-task lines")
@@ -200,7 +204,7 @@ SUBCOMMANDS = {
     "cancel": ("cancel tasks (queued: now; running: signalled)", _cancel_args),
     "log": ("print a task's output", _log_args),
     "wait": ("block until tasks finish; exit 0 only if all completed", _wait_args),
-    "worker": ("run a headless worker (same loop as the TUI's)", _worker_args),
+    "worker": ("run a headless worker; worker start|stop|status: the background one", _worker_args),
     "run": ("run a command, in the foreground while quick: run [--background-after S] -- COMMAND ...", lambda p: _run_args(p)),
     "serve": ("loopback HTTP API over the queue (extra: lazyqueue[serve])", lambda p: _serve_args(p)),
     "prune": ("apply the retention policy now", None),
@@ -450,11 +454,13 @@ def cmd_add(args) -> int:
         results = queue.enqueue_many(specs)
         if args.json:
             _json_out([dict(r.task.to_dict(), deduplicated=r.deduplicated) for r in results])
+            _autostart(args, queue)
             return 0
         new = [r.task.id for r in results if not r.deduplicated]
         dups = len(results) - len(new)
         span = f" ({task_ref(new[0])}–{task_ref(new[-1])})" if len(new) > 1 else (f" ({task_ref(new[0])})" if new else "")
         print(f"queued {len(new)} task(s){span}" + (f"; {dups} already queued" if dups else ""))
+        _autostart(args, queue)
         return 0
     payload = _parse_fields(args.fields)
     _check_fields(queue.registry.get(args.kind), payload)
@@ -473,7 +479,24 @@ def cmd_add(args) -> int:
         print(f"already queued as {task.ref} ({task.status}): {task.label}")
     else:
         print(f"queued {task.ref}: {task.label}")
+    if task.status == "queued":
+        _autostart(args, queue)
     return 0
+
+
+def _autostart(args, queue) -> None:
+    """Work was left queued: make sure a worker runs it (unless autostart is off)."""
+    from .core import background
+
+    if hasattr(queue, "url") or not background.autostart_enabled(queue.config):
+        return  # the cluster engine's workers run elsewhere
+    try:
+        record = background.ensure_worker(queue.home, args.config)
+    except OSError as exc:
+        _err(f"warning: could not start a background worker: {exc.strerror or exc}")
+        return
+    if record is not None:
+        sys.stderr.write(background.started_line(record) + "\n")
 
 
 _WORD = None
@@ -618,6 +641,13 @@ def _progress_text(task) -> str:
     return f"{shown}%" + (" finalizing" if task.status == "running" and task.progress >= 100 else "")
 
 
+def _worker_alive(queue) -> bool:
+    """Some worker process runs this queue's work (always, as far as `ls` can tell, on the cluster)."""
+    from .core import background
+
+    return hasattr(queue, "url") or bool(background.live_workers(queue.home))
+
+
 def _undefined_kind(task, queue) -> str:
     """`kind 'encode' is not defined (config.toml)` for a task whose kind left the config."""
     if task.kind in queue.registry:
@@ -691,6 +721,11 @@ def _queued_infos(queue) -> dict[int, str]:
             reasons[t.id] = "next up" if place <= free else f"{_ordinal(place)} in line"
         else:
             reasons[t.id] += f" · {_ordinal(place)} in line"
+    if ready and not _worker_alive(queue):  # they would start now, but nothing runs them
+        from .core.background import NO_WORKER_LINE
+
+        for t in ready:
+            reasons[t.id] = NO_WORKER_LINE
     return reasons
 
 
@@ -844,6 +879,8 @@ def cmd_retry(args) -> int:
             print(f"already queued as {r.task.ref}: {r.task.label}")
         else:
             print(f"re-queued {r.task.ref}: {r.task.label}")
+    if results:
+        _autostart(args, queue)
     return 0
 
 
@@ -964,6 +1001,10 @@ def cmd_wait(args) -> int:
 
 
 def cmd_worker(args) -> int:
+    if args.action:
+        from .worker_cli import worker_control
+
+        return worker_control(args, _open(args), _json_out)
     import signal
 
     from .core import events as ev
@@ -973,6 +1014,10 @@ def cmd_worker(args) -> int:
         from .cluster.commands import run_worker
 
         return run_worker(queue, args.concurrency, args.exit_when_idle, args.quiet, _print_event)
+    from . import worker_cli
+
+    if args.background:
+        return worker_cli.run_background(queue, _print_event)
     if not args.quiet:
         queue.subscribe(_print_event, types=(ev.TASK_STARTED, ev.TASK_COMPLETED, ev.TASK_FAILED,
                                               ev.TASK_CANCELLED, ev.TASK_EXPIRED, ev.TASK_QUEUED, ev.WORKER_STATE))
@@ -989,7 +1034,9 @@ def cmd_worker(args) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    worker_cli.on_hangup(queue)
     queue.run_worker(concurrency=args.concurrency, exit_when_idle=args.exit_when_idle)
+    worker_cli.after_run(queue, args.config)
     return 0
 
 

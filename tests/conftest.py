@@ -20,6 +20,7 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("LAZYQUEUE_HOME", str(home))
     monkeypatch.setenv("LAZYQUEUE_CONFIG", str(config))
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("LAZYQUEUE_AUTOSTART", "0")  # a test starts the workers it means to; tests/cli/test_background.py turns it on
     monkeypatch.setenv("COLUMNS", "200")
     return home
 

@@ -109,4 +109,5 @@ def bytecode_env(env: dict | None) -> dict:
 
     env = dict(os.environ if env is None else env)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("LAZYQUEUE_AUTOSTART", "0")  # the add alone; autostart.py times it with a worker check
     return env

@@ -39,6 +39,7 @@ def env_for(home: Path, config: Path) -> dict:
     env = dict(os.environ)
     env["LAZYQUEUE_HOME"] = str(home)
     env["LAZYQUEUE_CONFIG"] = str(config)
+    env["LAZYQUEUE_AUTOSTART"] = "0"  # timed with its own `worker --exit-when-idle`
     env.pop("NO_COLOR", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its .pyc files
     return env

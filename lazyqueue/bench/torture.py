@@ -121,6 +121,7 @@ def cli_env(home: Path, config: Path) -> dict:
     env["LAZYQUEUE_HOME"] = str(home)
     env["LAZYQUEUE_CONFIG"] = str(config)
     env["NO_COLOR"] = "1"
+    env["LAZYQUEUE_AUTOSTART"] = "0"  # the trials start (and kill) their own workers
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     return env

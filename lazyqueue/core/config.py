@@ -18,12 +18,15 @@ from .registry import Backoff, Field, Kind, Registry, placeholders, template_pro
 
 DEFAULT_CONCURRENCY = 2
 DEFAULT_GRACE_S = 10.0
+DEFAULT_IDLE_EXIT_S = 300.0
 
 
 class Config(Record):
     path: Path | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     grace_s: float = DEFAULT_GRACE_S
+    autostart: bool = True  # commands that leave work behind start a background worker
+    idle_exit_s: float = DEFAULT_IDLE_EXIT_S  # a background worker exits after this long with nothing to run
     retention: RetentionPolicy = Factory(RetentionPolicy)
     kinds: dict[str, dict] = Factory(dict)  # validated [kinds.*] tables
     backend_url: str | None = None  # [backend] url: postgresql://… chooses the cluster engine
@@ -132,11 +135,18 @@ def parse_config(data: dict, path: Path) -> Config:
     worker = data.get("worker", {})
     if not isinstance(worker, dict):
         raise check.fail("worker", "must be a table")
-    check.unknown(worker, {"concurrency", "grace"}, "worker.")
+    check.unknown(worker, {"concurrency", "grace", "autostart", "idle_exit"}, "worker.")
     config.concurrency = check.int_at_least(worker, "concurrency", "worker.concurrency", 1) or DEFAULT_CONCURRENCY
     grace = check.number(worker, "grace", "worker.grace")
     if grace is not None:
         config.grace_s = grace
+    if "autostart" in worker:
+        if not isinstance(worker["autostart"], bool):
+            raise check.fail("worker.autostart", f"must be true or false (got {worker['autostart']!r})")
+        config.autostart = worker["autostart"]
+    idle_exit = check.number(worker, "idle_exit", "worker.idle_exit")
+    if idle_exit is not None:
+        config.idle_exit_s = idle_exit
     retention = data.get("retention", {})
     if not isinstance(retention, dict):
         raise check.fail("retention", "must be a table")

@@ -38,6 +38,7 @@ class TaskContext:
         self._cb_lock = threading.Lock()
         self._log_fh = None
         self.owner_extra: dict = {}
+        self._abandon = threading.Event()
 
     # reporting ------------------------------------------------------------
     def progress(self, value: float | None, label: str | None = None) -> None:
@@ -73,9 +74,16 @@ class TaskContext:
     def set_stage(self, stage: str) -> None:
         self._reporter.set_stage(self.task.id, stage)
 
-    def note_child(self, pid: int) -> None:
-        """Record a child process group so a recovering worker can stop it."""
-        self._reporter.note_child(self.task.id, pid)
+    def note_child(self, pid: int, **extra) -> None:
+        """Record a child process group so a recovering worker can stop or adopt it.
+
+        `extra` (JSON values) is kept with it: the shell kind records where the
+        attempt's output begins in the log (`log_offset`).
+        """
+        if extra:
+            self._reporter.note_child(self.task.id, pid, **extra)
+        else:
+            self._reporter.note_child(self.task.id, pid)
 
     # cancellation --------------------------------------------------------
     @property
@@ -97,6 +105,15 @@ class TaskContext:
                 self._callbacks.append(callback)
                 return
         callback()
+
+    @property
+    def abandoned(self) -> bool:
+        """The worker is going away and leaves this task's command running for the next one to adopt."""
+        return self._abandon.is_set()
+
+    def abandon(self) -> None:
+        """Stop supervising without stopping the command (a command handler returns at once)."""
+        self._abandon.set()
 
     def request_cancel(self, reason: str) -> None:
         with self._cb_lock:

@@ -49,8 +49,12 @@ class WorkerControl(Protocol):
     def resume(self) -> None:
         """Claim again."""
 
-    def stop(self, grace: float | None = None, wait: bool = True) -> None:
-        """Stop claiming; give running tasks `grace` seconds, then re-queue what is left."""
+    def stop(self, grace: float | None = None, wait: bool = True, leave_running: bool = False) -> None:
+        """Stop claiming; give running tasks `grace` seconds, then re-queue what is left.
+
+        `leave_running` (local engine): stop at once and leave running commands
+        to the worker that adopts them next.
+        """
 
 
 class Engine(Protocol):

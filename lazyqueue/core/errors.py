@@ -54,3 +54,9 @@ class UserInputError(TaskError):
 
 class Cancelled(Exception):
     """Raised inside a handler (by ctx.check_cancelled) once cancel was asked."""
+
+
+class Interrupted(TaskError):
+    """The task's supervisor died, not the task: re-queued without spending an attempt (at most 3 times)."""
+
+    error_kind = "retryable"

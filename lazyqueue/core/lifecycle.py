@@ -240,16 +240,30 @@ def dependency_failed(task: Task, why: str, now: float) -> Transition:
     return finish(task, FAILED, now, error=why, error_kind="fatal")
 
 
+MAX_INTERRUPTIONS = 3  # a task whose supervisor died this many times under it fails
+
+
 def recover(task: Task, now: float) -> Transition:
-    """A running task whose worker died: cancelled if asked, re-queued while attempts are left, else failed."""
+    """A running task whose worker died and left nothing to adopt: cancelled if asked, else interrupted."""
     if task.cancel_requested:  # someone asked to cancel it before its death was noticed
         return finish(task, CANCELLED, now, error="cancelled", error_kind="user", recovered=True)
-    if task.attempt < task.max_attempts:
-        moved = requeue(task, now, spend_attempt=True, recovered=True)
+    return interrupted(task, now)
+
+
+def interrupted(task: Task, now: float) -> Transition:
+    """Its supervisor died, not the task: queued again without spending the attempt; failed the third time."""
+    try:
+        count = int((task.meta or {}).get("interruptions", 0)) + 1
+    except (TypeError, ValueError):
+        count = 1
+    if count >= MAX_INTERRUPTIONS:
+        moved = finish(task, FAILED, now, error=f"interrupted {count} times", error_kind="retryable", recovered=True)
+    else:
+        moved = requeue(task, now, spend_attempt=False, recovered=True)
         moved.task.error = "interrupted (its worker stopped); re-queued"
         moved.task.error_kind = "retryable"
-        return moved
-    return finish(task, FAILED, now, error="interrupted", error_kind="retryable", recovered=True)
+    moved.task.meta = dict(moved.task.meta or {}, interruptions=count)
+    return moved
 
 
 def stopped(task: Task, reason: str | None, now: float, backoff_delay: "Callable[[int], float]",

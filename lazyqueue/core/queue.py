@@ -463,12 +463,15 @@ class Queue:
             self.worker = self._new_worker(concurrency, grace_s).start()
         return self.worker
 
-    def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False) -> None:
+    def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False,
+                   where: str = "foreground") -> None:
         """Run a worker in this thread until `self.worker.stop()` (a signal handler may call it).
 
-        `exit_when_idle`: stop once `is_idle()` holds after a pass.
+        `exit_when_idle`: stop once `is_idle()` holds after a pass. `where`: how
+        the worker is listed in `workers()` ("background" for the one add starts).
         """
         worker = self._new_worker(concurrency, None)
+        worker.where = where
         self.worker = worker
         if exit_when_idle:
             import threading
@@ -494,6 +497,12 @@ class Queue:
 
         return Worker(self.taskfile, self.events, self.registry, concurrency=concurrency or self.config.concurrency,
                       grace_s=self.config.grace_s if grace_s is None else grace_s)
+
+    def workers(self) -> list:
+        """The worker processes alive for this state directory: this process's, a TUI's, the background one."""
+        from .background import worker_infos
+
+        return worker_infos(self)
 
     def stop_worker(self, grace: float | None = None) -> None:
         """Stop the worker of this process, if any (running tasks get `grace` seconds)."""

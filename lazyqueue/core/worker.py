@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import events as ev
-from . import lifecycle
+from . import adoption, lifecycle
 from .context import TaskContext
-from .errors import Cancelled, LazyQueueError, StoreError, TaskError
+from .errors import Cancelled, Interrupted, LazyQueueError, StoreError, TaskError
 from .models import COMPLETED, FAILED, QUEUED, RUNNING, Job, Task, iso, parse_iso
 from .processes import HOST, kill_group, pid_alive, start_time
 from .scheduling import Caps, due_scan, plan_claims
@@ -133,6 +133,9 @@ class Worker:
         self._stage_updates: dict[int, str] = {}
         self.errors: list[str] = []
         self.idle_event = threading.Event()
+        self.where = "foreground"  # "background" for the one `add` starts (workers/<pid>.json says so)
+        self.leave_running = False  # stop without stopping commands: the next worker adopts them
+        self._to_adopt: list[tuple[int, dict]] = []  # commands this pass took over from a dead worker
 
     # ---------------------------------------------------------------- control
     def start(self) -> "Worker":
@@ -154,10 +157,18 @@ class Worker:
         self.events.publish(ev.Event(ev.WORKER_STATE, data={"paused": False}))
         self.wake()
 
-    def stop(self, grace: float | None = None, wait: bool = True) -> None:
-        """Stop claiming; let running tasks finish within `grace`, then re-queue the rest."""
+    def stop(self, grace: float | None = None, wait: bool = True, leave_running: bool = False) -> None:
+        """Stop claiming; let running tasks finish within `grace`, then re-queue the rest.
+
+        `leave_running`: stop at once and leave running commands alone; the
+        worker that recovers their tasks adopts them (SIGHUP, "keep them running").
+        """
         if grace is not None:
             self.grace_s = grace
+        if leave_running:
+            self.leave_running = True
+            for run in list(self.running.values()):
+                run.ctx.abandon()
         self._stop.set()
         self._wake.set()
         if wait and self._thread is not None and self._thread is not threading.current_thread():
@@ -186,9 +197,10 @@ class Worker:
     # ---------------------------------------------------------------- loop
     def run(self) -> None:
         """The loop; returns after `stop()` once running tasks are settled."""
-        from . import wake
+        from . import background, wake
 
         listener = wake.listen(self.taskfile.home, self._wake.set)  # another process's enqueue wakes us
+        record = background.register(self.taskfile.home, self.where, self.id)  # workers/<pid>.json: a worker runs here
         try:
             while not self._stop.is_set():
                 self._wait_for_work()
@@ -207,6 +219,7 @@ class Worker:
         finally:
             if listener is not None:
                 listener.close()
+            background.unregister(record)
             self._pool.shutdown(wait=False, cancel_futures=True)
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._loop.stop)
@@ -275,6 +288,11 @@ class Worker:
             self._note_queued(moved)
         for task in pass_.to_start:
             self._dispatch(task)
+        adopted, self._to_adopt = self._to_adopt, []
+        for tid, child in adopted:
+            task = self.state.tasks.get(tid)
+            if task is not None and task.status == RUNNING:
+                self._dispatch(task, adopt=child)
         self._publish_pending_progress()
         busy = bool(self.running) or bool(self.state.queued_ids)
         if not busy:
@@ -344,7 +362,10 @@ class Worker:
         for tid, _kind_of, _value in self._pending_outcomes:
             run = self.running.pop(tid, None)
             if run is not None:
-                run.ctx.close()
+                try:
+                    run.ctx.close()
+                except OSError:
+                    pass  # the outcome is written; a log that cannot be closed must not fail the pass
             self._children.pop(tid, None)
         self._pending_outcomes = []
 
@@ -387,6 +408,10 @@ class Worker:
             held = self.state.tasks.get(tid)
             if held is not None:
                 self.state.reindex(held)
+        for tid, _child in self._to_adopt:  # not written: the next recovery scan looks again
+            self._children.pop(tid, None)
+        self._to_adopt = []
+        self._next_recovery = 0.0
         message = str(exc)
         self.errors.append(message)
         with self._outcome_lock:  # nothing was recorded: keep the outcomes for the next pass
@@ -442,6 +467,8 @@ class Worker:
                 return self._fail(task, f"the handler's result is not JSON: {exc}", "fatal", now)
             return lifecycle.finish(task, COMPLETED, now, result=value, cancel_too_late=cancel_asked)
         exc = value
+        if isinstance(exc, Interrupted) and not task.cancel_requested:
+            return lifecycle.interrupted(task, now)  # an adopted command ended without leaving its status
         reason = run.ctx.cancel_reason if run is not None else None
         if isinstance(exc, Cancelled) or (reason and not isinstance(exc, TaskError)):
             if reason == "shutdown" and task.cancel_requested:  # a cancel asked meanwhile still holds
@@ -524,7 +551,8 @@ class Worker:
             pass_.published.append(ev.Event(ev.JOB_UPDATED, job=lifecycle.copy_job(new)))
 
     # ---------------------------------------------------------------- running
-    def _dispatch(self, task: Task) -> None:
+    def _dispatch(self, task: Task, adopt: dict | None = None) -> None:
+        """Run a claimed task's handler; with `adopt`, supervise the command a dead worker started instead."""
         kind = self.registry.find(task.kind)
         job = self.state.jobs.get(task.job_id) if task.job_id is not None else None
         ctx = TaskContext(task.copy(), job, self.taskfile.logs_dir / f"{task.id}.log", self)
@@ -532,7 +560,13 @@ class Worker:
         if timeout and not task.timeout_s:
             task.timeout_s = timeout
         now = time.time()
-        self.running[task.id] = Running(task.id, ctx, now + timeout if timeout else None, now)
+        began = (parse_iso(task.started_at) or now) if adopt is not None else now  # the timeout runs from the start
+        self.running[task.id] = Running(task.id, ctx, began + timeout if timeout else None, now)
+        if adopt is not None:
+            from ..kinds.shell import adopt_command
+
+            self._pool.submit(self._run_sync, lambda c: adopt_command(c, adopt), ctx)
+            return
         if kind is None or kind.handler is None:
             err = TaskError(f"no handler for kind {task.kind!r} in this process", error_kind="fatal")
             self._done(task.id, "error", err)
@@ -573,6 +607,8 @@ class Worker:
             self._done(tid, "ok", value, ctx)
 
     def _done(self, tid: int, kind_of: str, value: Any, ctx: TaskContext | None = None) -> None:
+        if ctx is not None and ctx.abandoned:
+            return  # left running for the next worker to adopt: nothing to record here
         if ctx is not None:
             run = self.running.get(tid)
             if run is None or run.ctx is not ctx:
@@ -638,8 +674,8 @@ class Worker:
             self._stage_updates[tid] = stage
         self._wake.set()
 
-    def note_child(self, tid: int, pid: int) -> None:
-        info = {"child_pgid": pid}
+    def note_child(self, tid: int, pid: int, **extra) -> None:
+        info = {"child_pgid": pid, **extra}
         start = start_time(pid)
         if start and start != "zombie":
             info["child_pstart"] = start
@@ -706,6 +742,14 @@ class Worker:
                 continue
             if owner.get("worker") != self.id and not self._owner_dead(owner, now_iso):
                 continue
+            child = None if task.cancel_requested else adoption.adoptable(owner, self.taskfile.logs_dir / f"{tid}.log", task.attempt)
+            if child is not None:  # its command outlived its worker: supervise it from here
+                if self._stop.is_set():
+                    continue  # a stopping worker takes on nothing: the next one adopts it
+                self._children[tid] = child
+                pass_.patches.append({"id": tid, "owner": self._owner(now, child), "updated_at": now_iso})
+                self._to_adopt.append((tid, child))
+                continue
             self._stop_orphan_child(owner)
             pass_.move(lifecycle.recover(task, now))
 
@@ -729,6 +773,9 @@ class Worker:
 
     # ---------------------------------------------------------------- shutdown
     def _drain(self) -> None:
+        if self.leave_running:
+            self.tick()  # records what already finished; running tasks keep their owner (us) for the next worker
+            return
         deadline = time.time() + self.grace_s
         while self.running and time.time() < deadline:
             self._wake.wait(min(0.1, max(0.0, deadline - time.time())))

@@ -5,6 +5,11 @@ task's log file. Lines it prints steer the task:
   ::progress 40 encoding      -> progress 40 %, label "encoding"
   ::result {"path": "out.mp4"} -> the task's result
 A non-zero exit fails the task with the tail of the output as the error.
+
+Nothing depends on the worker staying alive: output goes straight into the
+log file and the gate writes the exit status beside it (`logs/12.exit`), so
+when a worker dies the next one adopts the command (`adopt_command`): it
+follows the log from where the attempt began and records the exit status.
 """
 
 from __future__ import annotations
@@ -18,12 +23,25 @@ from ..core.errors import Cancelled, RetryableError, UsageError
 from ..core.registry import Field, Kind, fill_template
 
 KILL_GRACE_S = 3.0
-# stdin is the gate: the command runs once "go" arrives, then reads EOF like /dev/null.
-# A missing command exits 127 from `exec`; we report it as "command not found".
-_GATE = 'IFS= read -r go && [ "$go" = go ] && exec 0</dev/null "$@"'
+# The gate: a tiny sh that leads the command's process group. It runs the command once
+# "go" arrives on stdin (then stdin reads EOF like /dev/null), and writes "ATTEMPT CODE" to
+# the exit file when it ends. Output goes straight into the log file, so neither depends on
+# the worker: a worker that dies leaves a command the next one can adopt.
+_GATE = (
+    'exit_file=$1 attempt=$2; shift 2\n'
+    'IFS= read -r go && [ "$go" = go ] || exit 125\n'
+    'exec 0</dev/null\n'
+    "trap : TERM INT HUP\n"  # a group stop reaches the command; the gate lives on to write its status
+    '"$@"\n'
+    'code=$?\n'
+    'umask 077\n'
+    'printf \'%s %s\\n\' "$attempt" "$code" > "$exit_file"\n'
+    'exit $code\n'
+)
 TAIL_LINES = 12
 MAX_ARG = 128 * 1024  # Linux's MAX_ARG_STRLEN: execve refuses a longer single argument (sh -c COMMAND too)
-LEFTOVER_GRACE_S = 1.0  # output still read after the command exited, while a child it left holds the pipe
+POLL_MIN_S = 0.01  # the log is read this soon after output arrived…
+POLL_MAX_S = 0.2  # …and backs off to this while the command is quiet
 
 
 def _validate(payload: dict) -> dict:
@@ -80,10 +98,122 @@ def _check_program(program: str, cwd: str | None, path: str | None) -> None:
         raise UserInputError(f"command not found: {program}")
 
 
+def exit_file(log_path) -> "os.PathLike":
+    """Where the gate writes a command's exit status: beside its log (`logs/12.exit`)."""
+    return log_path.with_suffix(".exit")
+
+
+class Abandoned(Exception):
+    """The worker went away and left the command running (its successor adopts it)."""
+
+
+class _Follower:
+    """Reads a task's log from an offset and acts on `::progress` / `::result` lines."""
+
+    def __init__(self, ctx, offset: int):
+        self.ctx = ctx
+        self.offset = offset
+        self.partial = b""
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.result = None
+
+    def read(self, final: bool = False) -> bool:
+        """Take in what was written since the last read; True if there was anything."""
+        from ..core.paths import NOFOLLOW
+
+        try:
+            fd = os.open(self.ctx.log_path, os.O_RDONLY | NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            os.lseek(fd, self.offset, os.SEEK_SET)
+            chunks = []
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except OSError:
+            return False  # a read error is not the command's end: look again later
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
+        self.offset += len(data)
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        if final and self.partial:
+            lines.append(self.partial)
+            self.partial = b""
+        for raw in lines:
+            self._line(raw.decode("utf-8", errors="replace").rstrip("\r"))
+        return bool(chunks)
+
+    def _line(self, line: str) -> None:
+        import json
+
+        if line.startswith("::progress"):
+            parts = line.split(None, 2)
+            try:
+                value = float(parts[1]) if len(parts) > 1 else None
+            except ValueError:
+                value = None
+            self.ctx.progress(value, parts[2] if len(parts) > 2 else None)
+            return
+        if line.startswith("::result"):
+            try:
+                value = json.loads(line[len("::result"):].strip(), parse_constant=_no_constant)
+                json.dumps(value, allow_nan=False)  # 1e999 parses as inf
+                self.result = value
+            except ValueError:
+                _log(self.ctx, "lazyqueue: ignored a ::result line that is not JSON (NaN and Infinity are not JSON)")
+            return
+        if line.strip():
+            self.tail.append(line)
+
+
+def _log(ctx, line: str) -> None:
+    """A line of lazyqueue's own in the task's log; a failed write does not end supervision."""
+    try:
+        ctx.log(line)
+    except OSError:
+        pass
+
+
+def _log_size(path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _outcome(ctx, follower: _Follower, code: int | None):
+    if code is None:
+        if ctx.cancelled:
+            raise Cancelled(ctx.cancel_reason or "cancel")
+        from ..core.errors import Interrupted
+
+        raise Interrupted("its command ended and left no exit status")
+    if ctx.cancelled and code != 0:
+        raise Cancelled(ctx.cancel_reason or "cancel")
+    if code != 0:
+        if code < 0:
+            what = f"killed by signal {-code}"
+        elif 128 < code < 160:
+            what = f"killed by signal {code - 128}"  # as the shell reports it
+        else:
+            what = f"exit code {code}"
+        text = "\n".join(follower.tail)[-600:]
+        raise RetryableError(f"{what}: {text}" if text else what)
+    return follower.result if follower.result is not None else {"exit_code": 0}
+
+
 def run_command(ctx, argv: list[str] | None = None, command: str | None = None, cwd: str | None = None, env: dict | None = None):
     """Run a command for a task; returns its `::result` value or {"exit_code": 0}."""
-    import json
     import subprocess  # here, not at the top: `lazyqueue add` never runs a command
+
+    from ..core.paths import NOFOLLOW
+
     child_env = dict(os.environ)
     if env:
         child_env.update(env)
@@ -91,20 +221,22 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
     if argv:
         _check_program(argv[0], cwd, child_env.get("PATH"))
     # The command starts only after its process group is durably recorded on the task:
-    # a tiny sh waits for "go" on stdin. If this worker dies first, the pipe closes,
+    # the gate waits for "go" on stdin. If this worker dies first, the pipe closes,
     # `read` fails and the command never runs, so a recovered task never runs twice at once.
     real = ["/bin/sh", "-c", command] if command is not None else list(argv)
-    args, use_shell = ["/bin/sh", "-c", _GATE, "lazyqueue-task", *real], False
-    ctx.log(f"── attempt {ctx.attempt} · {_label({'argv': argv} if argv else {'command': command})}")
+    status_path = exit_file(ctx.log_path)
+    try:
+        os.unlink(status_path)  # a previous attempt's
+    except OSError:
+        pass
+    _log(ctx, f"── attempt {ctx.attempt} · {_label({'argv': argv} if argv else {'command': command})}")
+    ctx.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out = os.open(ctx.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o600)  # output may hold secrets
+    offset = _log_size(ctx.log_path)
+    args = ["/bin/sh", "-c", _GATE, "lazyqueue-task", str(status_path), str(ctx.attempt), *real]
     try:
         proc = subprocess.Popen(
-            args,
-            shell=use_shell,
-            cwd=cwd or None,
-            env=child_env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            args, cwd=cwd or None, env=child_env, stdin=subprocess.PIPE, stdout=out, stderr=out,
             start_new_session=True,
         )
     except FileNotFoundError as exc:
@@ -118,8 +250,10 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
         from ..core.errors import UserInputError
 
         raise UserInputError(f"permission denied: {exc.filename}") from None
+    finally:
+        os.close(out)
     try:
-        ctx.note_child(proc.pid)  # durable before the command may start
+        ctx.note_child(proc.pid, log_offset=offset, gate=2)  # durable before the command may start
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
         proc.stdin.close()
@@ -127,53 +261,93 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
         proc.stdin.close()  # EOF: the gate exits without running the command
         proc.wait()
         raise
-    exited, drained = threading.Event(), threading.Event()
+    exited = threading.Event()
     ctx.on_cancel(lambda: terminate_group(proc.pid, done=exited))
-
-    def leader_watch() -> None:
-        # A child the command left in the background can hold the output open forever: once the
-        # command itself has exited, its last lines get LEFTOVER_GRACE_S, then its group is stopped.
+    follower = _Follower(ctx, offset)
+    code = None
+    try:
+        code = _supervise(ctx, follower, proc.poll, lambda wait: _wait_proc(proc, wait))
+        processes.kill_group(proc.pid)  # the command exited: stop anything it left running in its group
+    except Abandoned:
+        raise
+    except BaseException:
+        processes.kill_group(proc.pid)  # whatever ended supervision, the command does not run on unwatched
         proc.wait()
+        raise
+    finally:
         exited.set()
-        if not drained.wait(LEFTOVER_GRACE_S):
-            processes.kill_group(proc.pid)
+    return _outcome(ctx, follower, code)
 
-    threading.Thread(target=leader_watch, name=f"lazyqueue-t{ctx.task.id}-exit", daemon=True).start()
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
-    result = None
-    assert proc.stdout is not None
-    for raw in proc.stdout:
-        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        ctx.log(line)
-        if line.startswith("::progress"):
-            parts = line.split(None, 2)
-            try:
-                value = float(parts[1]) if len(parts) > 1 else None
-            except ValueError:
-                value = None
-            ctx.progress(value, parts[2] if len(parts) > 2 else None)
-            continue
-        if line.startswith("::result"):
-            try:
-                value = json.loads(line[len("::result"):].strip(), parse_constant=_no_constant)
-                json.dumps(value, allow_nan=False)  # 1e999 parses as inf
-                result = value
-            except ValueError:
-                ctx.log("lazyqueue: ignored a ::result line that is not JSON (NaN and Infinity are not JSON)")
-            continue
-        if line.strip():
-            tail.append(line)
-    drained.set()
-    code = proc.wait()
-    exited.set()
-    processes.kill_group(proc.pid)  # the leader exited: stop anything it left running in its group
-    if ctx.cancelled and code != 0:
-        raise Cancelled(ctx.cancel_reason or "cancel")
-    if code != 0:
-        what = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        text = "\n".join(tail)[-600:]
-        raise RetryableError(f"{what}: {text}" if text else what)
-    return result if result is not None else {"exit_code": 0}
+
+def _wait_proc(proc, seconds: float) -> None:
+    import subprocess
+
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _supervise(ctx, follower: _Follower, ended, pause):
+    """Follow the log until `ended()` answers something other than None; returns that."""
+    quiet = POLL_MIN_S
+    while True:
+        code = ended()
+        if code is not None:
+            break
+        if ctx.abandoned:
+            follower.read()
+            raise Abandoned()
+        quiet = POLL_MIN_S if follower.read() else min(POLL_MAX_S, quiet * 2)
+        pause(quiet)
+    follower.read(final=True)
+    return code
+
+
+def adopt_command(ctx, child: dict):
+    """Supervise a command a dead worker started: follow its log, stop it on cancel, take its exit status.
+
+    `child` is what its worker recorded (`child_pgid`, `child_pstart`,
+    `log_offset`). The group is judged alive only while its leader is the same
+    process (same kernel start time), never by pid alone.
+    """
+    import time
+
+    from ..core.background import same_process_alive
+
+    pgid, pstart = child["child_pgid"], child.get("child_pstart")
+    follower = _Follower(ctx, int(child.get("log_offset") or 0))
+
+    def stop() -> None:
+        if same_process_alive(pgid, pstart):
+            terminate_group(pgid)
+
+    def pause(seconds: float) -> None:
+        if ctx.wait_cancelled(seconds):
+            time.sleep(seconds)  # cancelled: the group is being stopped; look again shortly
+
+    ctx.on_cancel(stop)
+    _supervise(ctx, follower, lambda: None if same_process_alive(pgid, pstart) else True, pause)
+    processes.kill_group(pgid)  # what the command left in its group (the group lives on only while members remain)
+    return _outcome(ctx, follower, read_exit_status(ctx.log_path, ctx.attempt))
+
+
+def read_exit_status(log_path, attempt: int) -> int | None:
+    """The exit code the gate wrote for this attempt, or None (the command ended without writing it)."""
+    try:
+        with open(exit_file(log_path), encoding="ascii") as fh:
+            text = fh.read()
+    except (OSError, ValueError):
+        return None
+    if not text.endswith("\n"):
+        return None  # cut off mid-write
+    parts = text.split()
+    if len(parts) != 2 or parts[0] != str(attempt):
+        return None
+    try:
+        return int(parts[1])
+    except ValueError:
+        return None
 
 
 def _no_constant(name: str):
@@ -206,4 +380,4 @@ SHELL = Kind(
     source="built-in",
 )
 
-__all__ = ["SHELL", "run_command", "command_handler", "terminate_group", "UsageError"]
+__all__ = ["SHELL", "run_command", "adopt_command", "read_exit_status", "command_handler", "terminate_group", "UsageError"]

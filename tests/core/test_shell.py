@@ -107,7 +107,7 @@ def test_non_utf8_output_does_not_break_the_task(home, q):
     done = final(q, task.id)
     assert done.status == "completed", done.error
     assert done.result == {"ok": True}
-    assert "caf\ufffd" in (home / "logs" / f"{task.id}.log").read_text(encoding="utf-8")
+    assert b"caf\xe9 \xff\xfe\n" in (home / "logs" / f"{task.id}.log").read_bytes()  # the command's bytes, as written
 
 
 def test_command_not_found_is_not_retried(q):
@@ -194,3 +194,32 @@ def test_every_file_in_the_state_directory_is_private(home, q):
     for path in [home, *home.rglob("*")]:
         mode = os.stat(path).st_mode & 0o777
         assert mode == (0o700 if path.is_dir() else 0o600), f"{path}: {oct(mode)}"
+
+
+def test_a_failing_log_write_does_not_leave_the_command_running_beside_a_retry(home, q, monkeypatch, tmp_path):
+    import errno
+
+    from lazyqueue.core.context import TaskContext
+
+    def full_disk(self, line):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(TaskContext, "log", full_disk)
+    ledger = tmp_path / "ledger"
+    task, _ = q.enqueue("shell", {"command": f"echo start >> {ledger}; sleep 0.5; echo end >> {ledger}"}, max_attempts=2)
+    done = final(q, task.id)
+    assert done.status == "completed" and done.attempt == 1, done.error
+    assert ledger.read_text().split() == ["start", "end"]
+
+
+def test_a_child_in_its_own_session_holding_the_output_does_not_keep_the_task_running(home, q, tmp_path):
+    pidfile = tmp_path / "daemon.pid"
+    task, _ = q.enqueue("shell", {"command": f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 30' & while [ ! -s {pidfile} ]; do sleep 0.05; done; echo parent done"})
+    t0 = time.monotonic()
+    try:
+        done = final(q, task.id, timeout=10)
+        assert done.status == "completed" and time.monotonic() - t0 < 5
+        assert "parent done" in (home / "logs" / f"{task.id}.log").read_text()
+    finally:
+        pid = wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 5, message="the daemon's pid")
+        os.kill(int(pid), 9)

@@ -414,7 +414,9 @@ def test_lease_recovery_of_a_dead_owner(home, queue):
     with store.lock:
         records = [
             Task(id=1, kind="work", status="running", attempt=1, max_attempts=2, owner=dict(owner), created_at=stamp, updated_at=stamp, started_at=stamp),
-            Task(id=2, kind="work", status="running", attempt=1, max_attempts=1, owner=dict(owner), created_at=stamp, updated_at=stamp, started_at=stamp),
+            # interrupted twice before: this third time fails it
+            Task(id=2, kind="work", status="running", attempt=1, max_attempts=3, owner=dict(owner), created_at=stamp, updated_at=stamp,
+                 started_at=stamp, meta={"interruptions": 2}),
             Task(id=3, kind="work", status="completed", attempt=1, result="old", created_at=stamp, updated_at=stamp, finished_at=stamp),
             # another host's worker whose lease ran out long ago
             Task(id=4, kind="work", status="running", attempt=1, max_attempts=3, created_at=stamp, updated_at=stamp,
@@ -435,9 +437,11 @@ def test_lease_recovery_of_a_dead_owner(home, queue):
 
     q.start_worker()
     one = final(q, 1)
-    assert one.status == "completed" and one.attempt == 2 and one.result == "again"
+    # an interruption (the worker died, not the task) gives its attempt back
+    assert one.status == "completed" and one.attempt == 1 and one.result == "again"
+    assert one.meta["interruptions"] == 1
     two = q.get(2)
-    assert two.status == "failed" and two.error == "interrupted"
+    assert two.status == "failed" and two.error == "interrupted 3 times" and two.attempt == 1
     assert final(q, 4).status == "completed"
     three = q.get(3)
     assert three.status == "completed" and three.result == "old"
@@ -578,7 +582,8 @@ def test_recovery_stops_the_command_a_dead_worker_left_behind(home, queue):
         q.start_worker()
         assert leftover.wait(timeout=10) == -9
         done = final(q, 1)
-        assert done.status == "failed" and done.error == "interrupted"
+        # a command from before the exit-status gate cannot be adopted: stopped, and the task runs again
+        assert done.status == "completed" and done.attempt == 1 and done.meta["interruptions"] == 1
     finally:
         if leftover.poll() is None:
             leftover.kill()

@@ -56,12 +56,12 @@ def test_sigterm_requeues_running_tasks_without_spending_an_attempt(cli_env, hom
     assert kill_strays(home) == 0
 
 
-def test_kill9_leaves_a_command_running_and_the_recovering_worker_stops_it_first(cli_env, home, tmp_path, started):
+def test_kill9_leaves_a_command_running_and_the_recovering_worker_adopts_it(cli_env, home, tmp_path, started):
     import signal
 
     ledger, flag = tmp_path / "ledger", tmp_path / "hold"
     flag.write_text("")
-    command = (f'echo "s $LAZYQUEUE_TASK_ID $$" >> {ledger}; if [ -e {flag} ]; then sleep 60; fi; '
+    command = (f'echo "s $LAZYQUEUE_TASK_ID $$" >> {ledger}; while [ -e {flag} ]; do sleep 0.05; done; '
                f'echo "e $LAZYQUEUE_TASK_ID $$" >> {ledger}')
     tid = json.loads(lq(cli_env, "add", "--json", "shell", "--max-attempts", "3", "--", "sh", "-c", command).stdout)["id"]
     worker = started.lazyqueue(cli_env, "worker", "-q")
@@ -74,12 +74,12 @@ def test_kill9_leaves_a_command_running_and_the_recovering_worker_stops_it_first
     flag.unlink()
     proc = lq(cli_env, "worker", "--exit-when-idle", "-q")
     assert proc.returncode == 0, proc.stderr
-    assert strays(home) == [], "the recovering worker left the old command running"
+    assert strays(home) == [], "the command ended and nothing of it is left"
     task = ls_json(cli_env)[0]
-    assert (task["id"], task["status"], task["attempt"]) == (tid, "completed", 2)
+    assert (task["id"], task["status"], task["attempt"]) == (tid, "completed", 1)
     runs = read_ledger(ledger)
-    assert [e for e, _t, _p in runs] == ["s", "s", "e"], runs
-    assert runs[2][2] == runs[1][2], "only the second run finished"
+    assert [e for e, _t, _p in runs] == ["s", "e"], runs
+    assert runs[0][2] == runs[1][2], "the one run, adopted, finished"
 
 
 def test_kill9_right_after_a_command_starts_never_runs_the_task_twice_at_once(cli_env, home, tmp_path, started):

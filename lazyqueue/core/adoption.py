@@ -1,0 +1,39 @@
+"""Whether a recovering worker can adopt the command a dead worker left running.
+
+A shell task's command is led by the gate (`kinds/shell.py`): its output goes
+straight into the task's log and its exit status into a file beside it, and
+the worker that started it recorded the group on the task's owner
+(`child_pgid`, `child_pstart`, `log_offset`, `gate`). So when that worker
+dies the command goes on, and the next worker adopts it: keeps the task
+`running`, follows the log from `log_offset`, enforces timeout and cancel,
+and records the exit status. The group counts as the command only while its
+leader is the same process (same kernel start time) — never by pid alone.
+
+Only when nothing can be adopted — the group is gone and no exit status was
+written, or the task ran in the dead process itself (a Python handler) — is
+the task interrupted (`lifecycle.interrupted`: no attempt spent, failed the
+third time).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .background import host, same_process_alive
+
+CHILD_KEYS = ("child_pgid", "child_pstart", "log_offset", "gate")
+
+
+def adoptable(owner: dict, log_path: Path, attempt: int) -> dict | None:
+    """The command a dead worker left, if it can be adopted: still running, or ended with its status written."""
+    pgid = owner.get("child_pgid")
+    if owner.get("host") != host() or not owner.get("gate") or not isinstance(pgid, int):
+        return None
+    child = {k: owner[k] for k in CHILD_KEYS if k in owner}
+    if owner.get("child_pstart") and same_process_alive(pgid, owner["child_pstart"]):
+        return child
+    from ..kinds.shell import read_exit_status
+
+    if read_exit_status(log_path, attempt) is not None:
+        return child  # it ended while nobody watched: its output and status are on disk
+    return None
