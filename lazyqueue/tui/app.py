@@ -41,7 +41,7 @@ from .widgets.status_line import StatusLine
 TOASTS_ON_SCREEN = 3  # toasts at once over the detail pane; more in a burst are summed up
 TOASTS_NARROW = 1  # below NARROW_BELOW columns the detail pane is 7 rows under the tables
 NARROW_BELOW = 110
-QUIT_GRACE = {"wait": 10**9, "requeue": 0.0, "cancel": 30.0}
+QUIT_GRACE = {"keep": 0.0, "wait": 10**9, "requeue": 0.0, "cancel": 30.0}
 LOAD_IN_BACKGROUND = 2000  # tasks; fewer are read before the first frame
 
 
@@ -487,7 +487,7 @@ class LazyQueueApp(App[int]):
 
     # ------------------------------------------------------------------ quitting
     def quit_choice(self, choice: str | None) -> None:
-        """The answer to the quit question: wait, requeue, cancel, or None (stay)."""
+        """The answer to the quit question: keep, wait, requeue, cancel, or None (stay)."""
         if choice is None:
             return
         running = sorted(self.view.ids("running"))
@@ -516,7 +516,8 @@ class LazyQueueApp(App[int]):
 
     def stop_and_exit(self, choice: str) -> None:
         """Stop the worker (running tasks: re-queued, cancelled or waited for) and leave."""
-        words = {"requeue": "re-queueing {n}…", "cancel": "cancelling {n}…", "wait": "waiting for {n}…"}
+        words = {"requeue": "re-queueing {n}…", "cancel": "cancelling {n}…", "wait": "waiting for {n}…",
+                 "keep": "leaving {n} to a background worker…"}
         count = len(self.view.ids("running"))
         self.quitting = words[choice].format(n=plural(count, "running task")) if count else "stopping the worker"
         self.show_status()
@@ -524,7 +525,12 @@ class LazyQueueApp(App[int]):
 
     @work(thread=True, exclusive=True, group="quit")
     def _stop_worker_and_exit(self, choice: str) -> None:
-        self.queue.stop_worker(grace=QUIT_GRACE[choice])
+        if choice == "keep":
+            from .hangup import leave_running
+
+            leave_running(self.queue)
+        else:
+            self.queue.stop_worker(grace=QUIT_GRACE[choice])
         self.call_from_thread(self.exit, 0)
 
     async def action_quit(self) -> None:
@@ -536,15 +542,27 @@ class LazyQueueApp(App[int]):
         self.main_screen.action_quit()
 
 
-def run(queue: Queue) -> int:
-    """Open the TUI on an open Queue, with its worker in this process; returns the exit code."""
+def run(queue: Queue, autostart: bool = True) -> int:
+    """Open the TUI on an open Queue, with its worker in this process; returns the exit code.
+
+    `autostart`: work left queued or kept running at the quit goes to a background worker,
+    and a closed window (SIGHUP) leaves running commands to it.
+    """
+    from . import hangup
+
     app = LazyQueueApp(queue)
+    if autostart:
+        hangup.install(queue)
     try:
         code = app.run()
     finally:
+        hangup.after_run(queue)  # a closed window: the hangup thread ends the process
         if queue.worker is not None:  # left some other way than q: put running work back
             queue.stop_worker(grace=0)
-    return code if isinstance(code, int) else (app.return_code or 0)
+    code = code if isinstance(code, int) else (app.return_code or 0)
+    if autostart:
+        hangup.hand_over(queue, code)
+    return code
 
 
 def run_demo(home: str | None = None, config: str | None = None) -> int:
@@ -554,7 +572,7 @@ def run_demo(home: str | None = None, config: str | None = None) -> int:
     queue = open_demo_queue(home=home, config=config)
     trickle = Trickle(queue).start()
     try:
-        return run(queue)
+        return run(queue, autostart=False)  # the demo's throw-away queue runs only while it is open
     finally:
         trickle.stop()
         queue.close()

@@ -1,4 +1,4 @@
-"""QuitScreen: tasks are running — wait for them, re-queue them, or cancel them."""
+"""QuitScreen: tasks are running — keep them running in the background, wait for them, re-queue them, or cancel them."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ COUNT_EVERY_S = 0.25
 
 
 class QuitScreen(ModalScreen[str | None]):
-    """Dismisses with "wait", "requeue", "cancel" or None (stay). The count of running tasks is live."""
+    """Dismisses with "keep" (the default), "wait", "requeue", "cancel" or None (stay). The count is live."""
 
     BINDINGS = [
+        Binding("k", "choose('keep')", "Keep running", id="quit.keep"),
         Binding("w", "choose('wait')", "Wait", id="quit.wait"),
         Binding("r", "choose('requeue')", "Re-queue and quit", id="quit.requeue"),
         Binding("c", "choose('cancel')", "Cancel them", id="quit.cancel"),
@@ -38,24 +39,27 @@ class QuitScreen(ModalScreen[str | None]):
         if not count:
             return "Nothing is running any more — q quits, escape stays"
         lead = f"Still waiting for {count} running" if self.waiting else f"{count} running"
-        choices = "[r]e-queue them and quit, [c]ancel them" if self.waiting else \
-            "[w]ait for them, [r]e-queue them and quit, [c]ancel them"
+        choices = "[k]eep them running in the background and quit, [r]e-queue them and quit, [c]ancel them" \
+            if self.waiting else \
+            "[k]eep them running in the background and quit, [w]ait for them, [r]e-queue them and quit, [c]ancel them"
         return f"{lead} — {choices}"
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog quit"):
             yield Label(Text(self.question_text), classes="question", id="quit-question")
             yield Label(
-                "Nothing is lost whichever you choose: waiting starts nothing new; re-queued tasks keep their "
-                "attempt and run again next time; cancelled ones stay listed and can be retried. "
+                "Nothing is lost whichever you choose: kept commands go on and a background worker takes them "
+                "over; waiting starts nothing new; re-queued tasks keep their attempt and start again; "
+                "cancelled ones stay listed and can be retried. "
                 + ("Escape goes on waiting." if self.waiting else "Escape stays."),
                 classes="hint",
             )
             with Horizontal(classes="buttons"):
+                yield Button(Text("Keep [k]"), id="keep", variant="primary")
                 if not self.waiting:
-                    yield Button(Text("Wait [w]"), id="wait", variant="primary")
+                    yield Button(Text("Wait [w]"), id="wait")
                 yield Button(Text("Re-queue [r]"), id="requeue")
-                yield Button(Text("Cancel them [c]"), id="cancel", variant="error")
+                yield Button(Text("Cancel [c]"), id="cancel", variant="error")
                 yield Button(Text("Keep waiting [esc]" if self.waiting else "Stay [esc]"), id="stay")
         yield KeyBar()
 
