@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -38,9 +37,15 @@ _HOST: str | None = None
 
 
 def host() -> str:
+    """This machine's name, as the worker records it (without importing socket: `add` calls this)."""
     global _HOST
     if _HOST is None:
-        _HOST = socket.gethostname()
+        try:
+            _HOST = os.uname().nodename
+        except AttributeError:  # not POSIX
+            import socket
+
+            _HOST = socket.gethostname()
     return _HOST
 
 

@@ -263,10 +263,16 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
         raise
     exited = threading.Event()
     ctx.on_cancel(lambda: terminate_group(proc.pid, done=exited))
+
+    def reap() -> None:  # wakes the follower the moment the command ends
+        proc.wait()
+        exited.set()
+
+    threading.Thread(target=reap, name=f"lazyqueue-t{ctx.task.id}-exit", daemon=True).start()
     follower = _Follower(ctx, offset)
     code = None
     try:
-        code = _supervise(ctx, follower, proc.poll, lambda wait: _wait_proc(proc, wait))
+        code = _supervise(ctx, follower, lambda: proc.returncode if exited.is_set() else None, exited.wait)
         processes.kill_group(proc.pid)  # the command exited: stop anything it left running in its group
     except Abandoned:
         raise
@@ -274,18 +280,7 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
         processes.kill_group(proc.pid)  # whatever ended supervision, the command does not run on unwatched
         proc.wait()
         raise
-    finally:
-        exited.set()
     return _outcome(ctx, follower, code)
-
-
-def _wait_proc(proc, seconds: float) -> None:
-    import subprocess
-
-    try:
-        proc.wait(seconds)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def _supervise(ctx, follower: _Follower, ended, pause):

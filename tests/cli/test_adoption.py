@@ -140,3 +140,30 @@ def test_a_python_handler_task_interrupted_three_times_fails_with_that_message(c
     assert done["error"] == "interrupted 3 times" and done["attempt"] == 1
     assert len(ledger.read_text().split()) == 3
     assert "interrupted 3 times" in ok(cli_env, "ls").stdout
+
+
+def test_sighup_to_a_headless_worker_leaves_its_command_to_a_background_worker(cli_env, home, tmp_path):
+    import json as _json
+
+    (tmp_path / "config.toml").write_text("[worker]\nidle_exit = 30\n")
+    env = dict(cli_env, LAZYQUEUE_AUTOSTART="1")
+    go_on, ledger = tmp_path / "go-on", tmp_path / "ledger"
+    rec = add(dict(env, LAZYQUEUE_AUTOSTART="0"), "shell", "--max-attempts", "1", "--", "sh", "-c",
+              f"echo run >> {ledger}; while [ ! -e {go_on} ]; do sleep 0.05; done; echo end")
+    worker = start_worker(env)
+    background = None
+    try:
+        running_child(env, rec["id"])
+        worker.send_signal(signal.SIGHUP)
+        assert worker.wait(10) == 0, "a hung-up worker exits promptly"
+        records = [_json.loads(p.read_text()) for p in (home / "workers").glob("*.json")]
+        background = [r["pid"] for r in records if r.get("where") == "background"]
+        assert len(background) == 1, records
+        wait_for(lambda: task(env, rec["id"])["owner"]["pid"] == background[0], what="the background worker to adopt it")
+        go_on.touch()
+        done = wait_for(lambda: (t := task(env, rec["id"]))["status"] == "completed" and t, what="completion")
+        assert done["attempt"] == 1 and ledger.read_text().split() == ["run"]
+    finally:
+        stop(worker, signal.SIGKILL)
+        for pid in background or []:
+            os.kill(pid, signal.SIGKILL)

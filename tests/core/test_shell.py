@@ -128,16 +128,26 @@ def test_timeout_kills_the_whole_process_group(q):
     assert time.monotonic() - t0 < 6
 
 
-def test_a_command_ends_when_it_exits_even_if_it_left_a_child_holding_its_output(home, q):
-    # the background sleep keeps the output pipe open; the task still ends with the command
-    task, _ = q.enqueue("shell", {"command": "sleep 30 & echo started"})
-    pgid = child_group(q, task.id)
+def test_a_command_ends_when_it_exits_even_if_it_left_a_child_holding_its_output(home, q, tmp_path):
+    # the background sleep holds the output open; the task still ends with the command
+    pidfile = tmp_path / "leftover.pid"
     t0 = time.monotonic()
+    task, _ = q.enqueue("shell", {"command": f"sleep 30 & echo $! > {pidfile}; echo started"})
     done = final(q, task.id, timeout=10)
     assert done.status == "completed" and done.result == {"exit_code": 0}
     assert time.monotonic() - t0 < 6
     assert "started" in (home / "logs" / f"{task.id}.log").read_text()
-    wait_until(lambda: group_members(pgid) == [], 5, message="the left-over sleep to be stopped")
+    leftover = int(pidfile.read_text())
+    wait_until(lambda: _gone(leftover), 5, message="the left-over sleep to be stopped")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        return fh.read().split(b") ")[-1][:1] == b"Z"
 
 
 def test_cancel_a_running_shell_task(q):
