@@ -19,6 +19,7 @@ SCENARIOS = {
     "shell": "lazyqueue.bench.shell",
     "add": "lazyqueue.bench.cli_add",
     "add_states": "lazyqueue.bench.add_states",
+    "autostart": "lazyqueue.bench.autostart",
     "rss": "lazyqueue.bench.rss",
     "serve": "lazyqueue.bench.serve",
     "cluster": "lazyqueue.bench.cluster",

@@ -10,7 +10,9 @@ One trial, on a fresh state directory:
      many attempts, some with one); one more batch is written by an `add`
      that is killed -9 at a random moment (all of it lands, or none).
   2. `lazyqueue worker` runs them and is killed -9 at a random moment; the
-     file state right after the kill is recorded; again, a few times.
+     file state right after the kill is recorded; again, a few times. The
+     commands outlive each kill, so every next worker adopts them (and may be
+     killed while it does).
   3. `lazyqueue worker --exit-when-idle` recovers and finishes everything.
 Each task's command appends `s ID PID` and `e ID PID` to a ledger file
 (`$LAZYQUEUE_TASK_ID` comes from the worker), so runs can be counted.
@@ -19,9 +21,11 @@ After every trial:
   - the task file parses (`lazyqueue ls --json` exits 0);
   - every acknowledged task is there (lost);
   - nothing is running or queued after recovery (stuck);
-  - no completed task ran again, no task ran more often than it was claimed,
-    no two runs of one task overlapped (duplicated);
-  - every task ended completed or failed "interrupted" (bad_end);
+  - no completed task ran again, no task ran more often than it was claimed
+    or interrupted, no two runs of one task overlapped (duplicated);
+  - no attempt was spent on an interruption: the commands never fail, so every
+    completed task took exactly one attempt (spent);
+  - every task ended completed or failed "interrupted N times" (bad_end);
   - a killed `add --from` batch is all there or not at all (torn).
 """
 
@@ -50,23 +54,25 @@ class Summary:
     stuck: int = 0
     bad_end: int = 0
     torn: int = 0
+    spent: int = 0
     kills: int = 0
     silently_changed: int = 0
     problems: list = field(default_factory=list)
 
     def add(self, other: "Summary") -> None:
-        for name in ("trials", "tasks", "lost", "duplicated", "stuck", "bad_end", "torn", "kills", "silently_changed"):
+        for name in ("trials", "tasks", "lost", "duplicated", "stuck", "bad_end", "torn", "spent", "kills", "silently_changed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.problems += other.problems
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.stuck or self.bad_end or self.torn or self.silently_changed)
+        return not (self.lost or self.duplicated or self.stuck or self.bad_end or self.torn or self.silently_changed
+                    or self.spent)
 
     def line(self) -> str:
         return (f"torture: trials={self.trials} tasks={self.tasks} kills={self.kills} lost={self.lost} "
                 f"duplicated={self.duplicated} stuck={self.stuck} silently_changed={self.silently_changed} "
-                f"bad_end={self.bad_end} torn={self.torn}")
+                f"bad_end={self.bad_end} torn={self.torn} attempts_spent_on_interruptions={self.spent}")
 
 
 class Procs:
@@ -292,6 +298,9 @@ def run_trial(workdir: Path, n_tasks: int = 200, rng: random.Random | None = Non
         if t["status"] in ("running", "queued"):
             summary.stuck += 1
             problems.append(f"t{t['id']} still {t['status']} after recovery")
+        elif t["status"] == "completed" and t["attempt"] != 1:
+            summary.spent += 1
+            problems.append(f"t{t['id']} completed at attempt {t['attempt']}: an interruption spent an attempt")
         elif t["status"] == "failed" and not (t.get("error") or "").startswith("interrupted"):
             summary.bad_end += 1
             problems.append(f"t{t['id']} failed: {t.get('error')!r}")
@@ -305,9 +314,10 @@ def run_trial(workdir: Path, n_tasks: int = 200, rng: random.Random | None = Non
     dup: set[int] = set()
     for tid, count in starts.items():
         task = by_id.get(tid)
-        if task is not None and count > task["attempt"]:
+        interruptions = int((task or {}).get("meta", {}).get("interruptions", 0)) if task is not None else 0
+        if task is not None and count > task["attempt"] + interruptions:
             dup.add(tid)
-            problems.append(f"t{tid} ran {count} times in {task['attempt']} attempt(s)")
+            problems.append(f"t{tid} ran {count} times in {task['attempt']} attempt(s) and {interruptions} interruption(s)")
     rerun = {tid for event, tid, _ in entries[mark:] if event == "s" and tid in completed_at_kill}
     done_said: set[int] = set()
     for line in printed.splitlines():  # a worker said it completed, then one started it again
