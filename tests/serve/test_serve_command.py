@@ -61,6 +61,7 @@ def test_cors_headers_only_for_listed_origins(home, config_file):
 
 
 def test_serve_queues_and_the_background_worker_runs_the_work(cli_env, home):
+    cli_env = dict(cli_env, LAZYQUEUE_AUTOSTART="1")  # the suite turns autostart off; this test is about it
     server = subprocess.Popen([PYTHON, "-m", "lazyqueue", "serve", "--port", "0"], env=cli_env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -79,6 +80,7 @@ def test_serve_queues_and_the_background_worker_runs_the_work(cli_env, home):
     finally:
         server.terminate()
         server.wait(15)
+        subprocess.run([PYTHON, "-m", "lazyqueue", "worker", "stop"], env=cli_env, capture_output=True, timeout=60)
     assert server.returncode in (0, -15)
     assert "Traceback" not in server.stderr.read()
 
