@@ -11,3 +11,7 @@ class ClusterContext(TaskContext):
     def log(self, line: str) -> None:
         super().log(line)  # the full log, on this machine
         self._reporter.log_line(self.task.id, line.rstrip("\n") + "\n")
+
+    def output(self, line: str) -> None:
+        """A line a command wrote straight into the log file: the database gets it too."""
+        self._reporter.log_line(self.task.id, line.rstrip("\n") + "\n")

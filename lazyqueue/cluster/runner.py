@@ -364,9 +364,9 @@ class ClusterWorker:
         except Exception as exc:  # noqa: BLE001
             self.errors.append(f"stage of t{tid}: {exc}")
 
-    def note_child(self, tid: int, pid: int) -> None:
-        """Record the command's process group, durably, before it may start."""
-        info = {"child_pgid": pid}
+    def note_child(self, tid: int, pid: int, **extra) -> None:
+        """Record the command's process group, durably, before it may start (`extra`: the shell kind's log offset)."""
+        info = {"child_pgid": pid, **extra}
         start = _proc_start(pid)
         if start and start != "zombie":
             info["child_pstart"] = start

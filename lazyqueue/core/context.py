@@ -60,6 +60,13 @@ class TaskContext:
         self._log_fh.write(line.rstrip("\n") + "\n")
         self._log_fh.flush()
 
+    def output(self, line: str) -> None:
+        """A line a command wrote straight into this task's log file (the shell kind reads them back).
+
+        Already in the file: nothing to do here. An engine that keeps logs
+        elsewhere too (the cluster's database) overrides this.
+        """
+
     def update_meta(self, **values) -> None:
         """Merge values into the task's `meta` (queue position, request id, banners…).
 

@@ -152,6 +152,7 @@ class _Follower:
     def _line(self, line: str) -> None:
         import json
 
+        self.ctx.output(line)
         if line.startswith("::progress"):
             parts = line.split(None, 2)
             try:
