@@ -55,7 +55,11 @@ def test_a_hash_means_a_job_never_a_task(cli_env):
     assert task(cli_env, 24)["status"] == "queued"
 
 
-def test_ls_shows_priority_place_in_line_and_the_real_reason(cli_env):
+def test_ls_shows_priority_place_in_line_and_the_real_reason(cli_env, home):
+    from lazyqueue.core import background
+
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    record = background.register(home, "foreground")  # a worker is alive (this process): places in line, not "no worker"
     for n in range(4):
         ok(cli_env, "add", "shell", "--", "echo", str(n))
     ok(cli_env, "add", "shell", "--priority", "9", "--", "echo", "urgent")
@@ -66,6 +70,7 @@ def test_ls_shows_priority_place_in_line_and_the_real_reason(cli_env):
     assert rows["t1"].endswith("next up")  # two slots: the two first in line
     assert rows["t2"].endswith("3rd in line") and rows["t4"].endswith("5th in line")
     assert "starts at" in rows["t6"]
+    background.unregister(record)
 
 
 def test_wait_and_cancel_lines_say_it_once(cli_env):
