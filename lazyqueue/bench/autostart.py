@@ -26,7 +26,8 @@ from .shell import env_for, lazyqueue_cmd
 
 def fill_delayed(home: Path, queued: int) -> None:
     """`queued` shell tasks that wait a day (a live worker leaves them be)."""
-    from lazyqueue.core.queue import Queue, TaskSpec
+    from lazyqueue import Queue
+    from lazyqueue.core.queue import TaskSpec
 
     q = Queue(home, plugins=False)
     try:

@@ -27,13 +27,47 @@ CHILD_KEYS = ("child_pgid", "child_pstart", "log_offset", "gate")
 def adoptable(owner: dict, log_path: Path, attempt: int) -> dict | None:
     """The command a dead worker left, if it can be adopted: still running, or ended with its status written."""
     pgid = owner.get("child_pgid")
-    if owner.get("host") != host() or not owner.get("gate") or not isinstance(pgid, int):
-        return None
+    if owner.get("host") != host() or not owner.get("gate") or not isinstance(pgid, int) or _ADOPTER is None:
+        return None  # not a gated command here, or no kind in this process can supervise one
     child = {k: owner[k] for k in CHILD_KEYS if k in owner}
     if owner.get("child_pstart") and same_process_alive(pgid, owner["child_pstart"]):
         return child
-    from ..kinds.shell import read_exit_status
-
     if read_exit_status(log_path, attempt) is not None:
         return child  # it ended while nobody watched: its output and status are on disk
     return None
+
+
+def exit_file(log_path: Path) -> Path:
+    """Where the gate writes a command's exit status: beside its log (`logs/12.exit`)."""
+    return Path(log_path).with_suffix(".exit")
+
+
+def read_exit_status(log_path: Path, attempt: int) -> int | None:
+    """The exit code the gate wrote for this attempt, or None (the command ended without writing it)."""
+    try:
+        with open(exit_file(log_path), encoding="ascii") as fh:
+            text = fh.read()
+    except (OSError, ValueError):
+        return None
+    if not text.endswith("\n"):
+        return None  # cut off mid-write
+    parts = text.split()
+    if len(parts) != 2 or parts[0] != str(attempt):
+        return None
+    try:
+        return int(parts[1])
+    except ValueError:
+        return None
+
+
+_ADOPTER = None
+
+
+def set_adopter(adopt) -> None:
+    """The shell kind hands in its `adopt_command(ctx, child)` (the core imports no kind)."""
+    global _ADOPTER
+    _ADOPTER = adopt
+
+
+def adopter():
+    return _ADOPTER

@@ -563,10 +563,10 @@ class Worker:
         began = (parse_iso(task.started_at) or now) if adopt is not None else now  # the timeout runs from the start
         self.running[task.id] = Running(task.id, ctx, began + timeout if timeout else None, now)
         if adopt is not None:
-            from ..kinds.shell import adopt_command
-
-            self._pool.submit(self._run_sync, lambda c: adopt_command(c, adopt), ctx)
-            return
+            adopt_command = adoption.adopter()
+            if adopt_command is not None:
+                self._pool.submit(self._run_sync, lambda c: adopt_command(c, adopt), ctx)
+                return
         if kind is None or kind.handler is None:
             err = TaskError(f"no handler for kind {task.kind!r} in this process", error_kind="fatal")
             self._done(task.id, "error", err)
@@ -742,6 +742,7 @@ class Worker:
                 continue
             if owner.get("worker") != self.id and not self._owner_dead(owner, now_iso):
                 continue
+            self.registry.find(task.kind)  # loads the kind (the shell kind hands in its adopter)
             child = None if task.cancel_requested else adoption.adoptable(owner, self.taskfile.logs_dir / f"{tid}.log", task.attempt)
             if child is not None:  # its command outlived its worker: supervise it from here
                 if self._stop.is_set():

@@ -19,6 +19,7 @@ import threading
 from collections import deque
 
 from ..core import processes
+from ..core.adoption import exit_file, read_exit_status, set_adopter
 from ..core.errors import Cancelled, RetryableError, UsageError
 from ..core.registry import Field, Kind, fill_template
 
@@ -96,11 +97,6 @@ def _check_program(program: str, cwd: str | None, path: str | None) -> None:
             raise UserInputError(f"permission denied: {program}")
     elif shutil.which(program, path=path) is None:
         raise UserInputError(f"command not found: {program}")
-
-
-def exit_file(log_path) -> "os.PathLike":
-    """Where the gate writes a command's exit status: beside its log (`logs/12.exit`)."""
-    return log_path.with_suffix(".exit")
 
 
 class Abandoned(Exception):
@@ -328,24 +324,6 @@ def adopt_command(ctx, child: dict):
     return _outcome(ctx, follower, read_exit_status(ctx.log_path, ctx.attempt))
 
 
-def read_exit_status(log_path, attempt: int) -> int | None:
-    """The exit code the gate wrote for this attempt, or None (the command ended without writing it)."""
-    try:
-        with open(exit_file(log_path), encoding="ascii") as fh:
-            text = fh.read()
-    except (OSError, ValueError):
-        return None
-    if not text.endswith("\n"):
-        return None  # cut off mid-write
-    parts = text.split()
-    if len(parts) != 2 or parts[0] != str(attempt):
-        return None
-    try:
-        return int(parts[1])
-    except ValueError:
-        return None
-
-
 def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
@@ -365,6 +343,8 @@ def command_handler(template: tuple[str, ...], cwd: str | None = None):
 
     return handler
 
+
+set_adopter(adopt_command)  # a recovering worker supervises a dead worker's command with it
 
 SHELL = Kind(
     name="shell",
