@@ -134,7 +134,7 @@ def background_worker(home: Path) -> dict | None:
     return None
 
 
-def register(home: Path, where: str, worker_id: str | None = None) -> Path:
+def register(home: Path, where: str, worker_id: str | None = None) -> Path | None:
     """Record this process as a worker of `home`; returns the file to `unregister` at the end."""
     pid = os.getpid()
     path = _dir(home) / f"{pid}.json"
@@ -148,10 +148,15 @@ def register(home: Path, where: str, worker_id: str | None = None) -> Path:
     record.setdefault("started_at", _now_iso())
     if worker_id:
         record["worker"] = worker_id
-    return _write_record(home, record)
+    try:
+        return _write_record(home, record)
+    except OSError:  # a full disk: the worker runs (and says so) unlisted
+        return None
 
 
-def unregister(path: Path) -> None:
+def unregister(path: Path | None) -> None:
+    if path is None:
+        return
     try:
         path.unlink()
     except OSError:

@@ -542,7 +542,7 @@ class LazyQueueApp(App[int]):
         self.main_screen.action_quit()
 
 
-def run(queue: Queue, autostart: bool = True) -> int:
+def run(queue: Queue, autostart: bool | None = None) -> int:
     """Open the TUI on an open Queue, with its worker in this process; returns the exit code.
 
     `autostart`: work left queued or kept running at the quit goes to a background worker,
@@ -550,6 +550,8 @@ def run(queue: Queue, autostart: bool = True) -> int:
     """
     from . import hangup
 
+    if autostart is None:
+        autostart = not getattr(queue, "demo", False)
     app = LazyQueueApp(queue)
     if autostart:
         hangup.install(queue)
@@ -572,7 +574,8 @@ def run_demo(home: str | None = None, config: str | None = None) -> int:
     queue = open_demo_queue(home=home, config=config)
     trickle = Trickle(queue).start()
     try:
-        return run(queue, autostart=False)  # the demo's throw-away queue runs only while it is open
+        queue.demo = True  # its throw-away queue runs only while it is open: no background worker
+        return run(queue)
     finally:
         trickle.stop()
         queue.close()
