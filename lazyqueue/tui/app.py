@@ -542,6 +542,9 @@ class LazyQueueApp(App[int]):
         self.main_screen.action_quit()
 
 
+_THROWAWAY: set[int] = set()  # ids of demo queues: nothing is handed to a background worker
+
+
 def run(queue: Queue, autostart: bool | None = None) -> int:
     """Open the TUI on an open Queue, with its worker in this process; returns the exit code.
 
@@ -551,7 +554,7 @@ def run(queue: Queue, autostart: bool | None = None) -> int:
     from . import hangup
 
     if autostart is None:
-        autostart = not getattr(queue, "demo", False)
+        autostart = id(queue) not in _THROWAWAY
     app = LazyQueueApp(queue)
     if autostart:
         hangup.install(queue)
@@ -574,7 +577,7 @@ def run_demo(home: str | None = None, config: str | None = None) -> int:
     queue = open_demo_queue(home=home, config=config)
     trickle = Trickle(queue).start()
     try:
-        queue.demo = True  # its throw-away queue runs only while it is open: no background worker
+        _THROWAWAY.add(id(queue))  # its throw-away queue runs only while it is open: no background worker
         return run(queue)
     finally:
         trickle.stop()
