@@ -1024,7 +1024,8 @@ def cmd_worker(args) -> int:
 
     def on_signal(signum, frame):
         worker = queue.worker
-        if worker is None:
+        if worker is None:  # still starting: run_worker() stops the worker it makes
+            queue.request_stop()
             return
         if worker.stopping:  # second Ctrl-C: stop now, re-queueing what runs
             worker.grace_s = 0

@@ -102,8 +102,7 @@ def run_background(queue, print_event) -> int:
 
     def on_term(signum, frame):
         stopping.set()
-        if queue.worker is not None:
-            queue.worker.stop(wait=False)
+        queue.request_stop()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)

@@ -62,6 +62,7 @@ class ClusterQueue:
             schema.require(self.engine, url)
         self.events = ev.EventBus()
         self.worker = None
+        self._stop_asked = False
         self._dispatcher = None
         self._feed = None
 
@@ -403,6 +404,8 @@ class ClusterQueue:
     def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False) -> None:
         """Run a worker until `self.worker.stop()` (a signal handler may call it), or idle."""
         worker = self.start_worker(concurrency)
+        if self._stop_asked:  # a signal before the worker existed
+            worker.stop(wait=False)
         try:
             while not worker.stopping:
                 time.sleep(0.2)
@@ -411,6 +414,11 @@ class ClusterQueue:
         finally:
             worker.stop()
             self.worker = None
+
+    def request_stop(self) -> None:
+        self._stop_asked = True
+        if self.worker is not None:
+            self.worker.stop(wait=False)
 
     def stop_worker(self, grace: float | None = None) -> None:
         if self.worker is not None:

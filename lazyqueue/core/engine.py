@@ -154,6 +154,9 @@ class Engine(Protocol):
         `exit_when_idle`: it stops itself once `is_idle()` holds.
         """
 
+    def request_stop(self) -> None:
+        """From a signal handler: stop this process's worker, or the one `run_worker()` is making."""
+
     def stop_worker(self, grace: float | None = None) -> None:
         """Stop the worker of this process, if any."""
 

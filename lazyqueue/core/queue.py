@@ -125,6 +125,7 @@ class Queue:
         self.taskfile = TaskFile(self.home, self.config.retention, self.state)
         self.events = ev.EventBus()
         self.worker = None
+        self._stop_asked = False  # a signal that came before run_worker() had made its worker
         if not light:
             self.taskfile.load()
         self._after_read()
@@ -473,6 +474,8 @@ class Queue:
         worker = self._new_worker(concurrency, None)
         worker.where = where
         self.worker = worker
+        if self._stop_asked:  # SIGTERM/Ctrl-C between installing the handler and now
+            worker.stop(wait=False)
         if exit_when_idle:
             import threading
 
@@ -503,6 +506,12 @@ class Queue:
         from .background import worker_infos
 
         return worker_infos(self)
+
+    def request_stop(self) -> None:
+        """From a signal handler: stop this process's worker, or the one `run_worker()` is about to make."""
+        self._stop_asked = True
+        if self.worker is not None:
+            self.worker.stop(wait=False)
 
     def stop_worker(self, grace: float | None = None) -> None:
         """Stop the worker of this process, if any (running tasks get `grace` seconds)."""

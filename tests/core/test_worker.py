@@ -865,3 +865,14 @@ def test_an_async_handler_times_out(queue):
     task, _ = q.enqueue("hang", timeout=0.2)
     done = final(q, task.id)
     assert done.status == "failed" and done.error == "timed out after 0.2 s"
+
+
+def test_a_stop_asked_before_the_worker_exists_stops_it(queue):
+    """SIGTERM can land after the handler is installed and before run_worker() made its worker."""
+    q = queue()
+    q.request_stop()
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (q.run_worker(), done.set()), daemon=True)
+    thread.start()
+    assert done.wait(10), "run_worker() ignored a stop asked before it started"
+    assert q.worker is None
