@@ -449,6 +449,10 @@ class Worker:
             if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
                 continue  # deleted, or recovered by another worker meanwhile: not ours to record
             moved = self._outcome(task, kind_of, value, run, pass_.now)
+            with self._progress_lock:
+                stage = self._stage_updates.pop(tid, None)
+            if stage is not None and moved.task.status != FAILED:  # a failure's stage says Failed (below)
+                self._set_stage(task, stage, pass_)  # announced with its task, before the task's end
             pass_.move(moved)
             if moved.task.status == COMPLETED:
                 self._follow_ups(moved.task, pass_)
@@ -535,7 +539,7 @@ class Worker:
         new = lifecycle.stage_when_done(job, task.status, others, pass_.now)
         if new is not None:
             pass_.jobs.append(new)
-            pass_.published.append(ev.Event(ev.JOB_UPDATED, job=lifecycle.copy_job(new)))
+            pass_.published.append(ev.Event(ev.JOB_UPDATED, task=task.copy(), job=lifecycle.copy_job(new)))
 
     def _flush_stage_updates(self, pass_: "Pass") -> None:
         """Job stages handlers set since the last pass."""
@@ -543,12 +547,19 @@ class Worker:
             updates, self._stage_updates = self._stage_updates, {}
         for tid, stage in updates.items():
             task = self.state.tasks.get(tid)
-            job = self.state.jobs.get(task.job_id) if task and task.job_id is not None else None
-            if job is None or job.stage == stage:
-                continue
-            new = lifecycle.set_stage(job, stage, pass_.now)
-            pass_.jobs.append(new)
-            pass_.published.append(ev.Event(ev.JOB_UPDATED, job=lifecycle.copy_job(new)))
+            if task is not None:
+                self._set_stage(pass_.touched.get(tid, task), stage, pass_)
+
+    def _set_stage(self, task: Task, stage: str, pass_: "Pass") -> None:
+        """The stage a task's handler named for its job; the job-updated event carries the task."""
+        if task.job_id is None:
+            return
+        job = next((j for j in reversed(pass_.jobs) if j.id == task.job_id), None) or self.state.jobs.get(task.job_id)
+        if job is None or job.stage == stage:
+            return
+        new = lifecycle.set_stage(job, stage, pass_.now)
+        pass_.jobs.append(new)
+        pass_.published.append(ev.Event(ev.JOB_UPDATED, task=task.copy(), job=lifecycle.copy_job(new)))
 
     # ---------------------------------------------------------------- running
     def _dispatch(self, task: Task, adopt: dict | None = None) -> None:
@@ -646,7 +657,12 @@ class Worker:
                 return
             self._progress_pub[tid] = now
             self._progress_pending.discard(tid)
-        self.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
+        self.events.publish(self._progress_event(task))
+
+    def _progress_event(self, task: Task) -> ev.Event:
+        """A task-progress event, with the task's job (a listener showing the job row needs it)."""
+        job = self.state.jobs.get(task.job_id) if task.job_id is not None else None
+        return ev.Event(ev.TASK_PROGRESS, task=task.copy(), job=lifecycle.copy_job(job))
 
     def report_meta(self, tid: int, values: dict) -> None:
         task = self.state.tasks.get(tid)
@@ -667,7 +683,7 @@ class Worker:
         for tid in ready:
             task = self.state.tasks.get(tid)
             if task is not None and task.status == RUNNING:
-                self.events.publish(ev.Event(ev.TASK_PROGRESS, task=task.copy()))
+                self.events.publish(self._progress_event(task))
 
     def set_stage(self, tid: int, stage: str) -> None:
         with self._progress_lock:

@@ -40,7 +40,11 @@ class Recorder:
             return [e for _, e in self.events if e.task is not None and e.task.id == tid and (type_ is None or e.type == type_)]
 
     def types(self, tid: int) -> list[str]:
+        """The task's transitions and the job stages it caused (no progress)."""
         return [e.type for e in self.of(tid) if e.type != ev.TASK_PROGRESS]
+
+    def transitions(self, tid: int) -> list[str]:
+        return [t for t in self.types(tid) if t != ev.JOB_UPDATED]
 
 
 @pytest.fixture
@@ -92,7 +96,7 @@ def test_a_task_completes_and_its_result_is_recorded(home, queue):
     assert done.attempt == 1 and done.progress == 100 and done.error is None and done.owner is None
     assert done.started_at <= done.finished_at
     assert on_disk(home, task.id).status == "completed"
-    wait_until(lambda: rec.types(task.id) == ["task-queued", "task-started", "task-completed"], 5, message="events")
+    wait_until(lambda: rec.transitions(task.id) == ["task-queued", "task-started", "task-completed"], 5, message="events")
 
 
 def test_progress_events_are_throttled_but_the_last_value_arrives(queue):
@@ -215,7 +219,7 @@ def test_cancel_a_queued_task_at_once(home, queue):
     assert q.cancel(task.id) == CANCEL_DONE
     assert q.get(task.id).status == "cancelled"
     assert on_disk(home, task.id).status == "cancelled"
-    assert rec.types(task.id) == ["task-queued", "task-cancelled"]
+    assert rec.transitions(task.id) == ["task-queued", "task-cancelled"]
     q.worker.resume()
     assert q.cancel(task.id) == "finished"
 
@@ -281,7 +285,7 @@ def test_a_queued_task_expires(home, queue):
     assert on_disk(home, task.id).status == "expired"
     # the event goes out just after the durable write that final() reads
     wait_until(lambda: rec.of(task.id, ev.TASK_EXPIRED), 5, message="the expired event")
-    assert rec.types(task.id) == ["task-queued", "task-expired"]
+    assert rec.transitions(task.id) == ["task-queued", "task-expired"]
 
 
 def test_a_delayed_task_does_not_start_before_not_before(queue):
@@ -463,7 +467,7 @@ def test_events_fire_once_per_transition(queue):
     task, _ = q.enqueue("flaky")
     final(q, task.id)
     wait_until(lambda: ev.TASK_COMPLETED in rec.types(task.id), 5, message="completion event")
-    assert rec.types(task.id) == ["task-queued", "task-started", "task-queued", "task-started", "task-completed"]
+    assert rec.transitions(task.id) == ["task-queued", "task-started", "task-queued", "task-started", "task-completed"]
 
 
 def test_a_handler_can_set_the_job_stage(queue):
@@ -876,3 +880,42 @@ def test_a_stop_asked_before_the_worker_exists_stops_it(queue):
     thread.start()
     assert done.wait(10), "run_worker() ignored a stop asked before it started"
     assert q.worker is None
+
+
+def test_a_stage_a_handler_sets_is_announced_with_its_task_before_the_task_ends(queue):
+    q = queue()
+    rec = Recorder(q)
+
+    @q.kind("thumbnail")
+    def thumbnail(ctx):
+        ctx.progress(10, "decoding")
+        ctx.set_stage("Thumbnailed")
+        return {"path": "thumb.png"}
+
+    q.start_worker()
+    task, _ = q.enqueue("thumbnail", title="a.png")
+    final(q, task.id)
+    wait_until(lambda: ev.TASK_COMPLETED in rec.types(task.id), 5, message="the completed event")
+    seen = [e for e in rec.of(task.id)]
+    assert [e.type for e in seen] == ["task-queued", "task-started", "task-progress", "job-updated", "task-completed"]
+    staged, done = seen[3], seen[4]
+    assert staged.task.id == task.id and staged.job.id == task.job_id and staged.job.stage == "Thumbnailed"
+    assert done.job.stage == "Thumbnailed" and done.task.result == {"path": "thumb.png"}
+    progress = seen[2]
+    assert progress.job is not None and progress.job.id == task.job_id and progress.task.progress == 10
+
+
+def test_a_job_that_ends_at_done_is_announced_with_the_task_that_ended_it(queue):
+    q = queue()
+    rec = Recorder(q)
+
+    @q.kind("plain")
+    def plain(ctx):
+        return None
+
+    q.start_worker()
+    task, _ = q.enqueue("plain", title="x")
+    final(q, task.id)
+    wait_until(lambda: ev.JOB_UPDATED in rec.types(task.id), 5, message="the job-updated event")
+    assert rec.types(task.id)[-2:] == ["task-completed", "job-updated"]
+    assert rec.of(task.id, ev.JOB_UPDATED)[0].job.stage == "Done"
