@@ -189,7 +189,8 @@ def _worker_args(worker) -> None:
                         help="the background worker: start it, stop it (gracefully), or say how it is")
     worker.add_argument("--json", action="store_true", help="status: print a JSON object")
     worker.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # how `add` starts one
-    worker.add_argument("--exit-when-idle", action="store_true", help="exit 0 once nothing can run without outside help")
+    worker.add_argument("--exit-when-idle", action="store_true", help="exit 0 once nothing can run without outside help: delays and retry back-offs are "
+                        "waited out; a paused queue, a failed dependency or a kind nothing here defines is not")
     worker.add_argument("--concurrency", type=_count, help="global cap (default: [worker] concurrency)")
     worker.add_argument("--quiet", "-q", action="store_true", help="print no per-task lines")
 
@@ -213,13 +214,22 @@ SUBCOMMANDS = {
 }
 
 
+VALUED_OPTIONS = ("--home", "--config", "--backend")  # the options before a command that take a value
+
+
+def _takes_value(item: str) -> bool:
+    """`--home DIR`, also abbreviated as argparse allows (`--back URL`); not `--home=DIR`."""
+    return item.startswith("--") and "=" not in item and len(item) > 2 and \
+        any(option.startswith(item) for option in VALUED_OPTIONS)
+
+
 def _command_in(argv: list[str]) -> str | None:
-    """The subcommand named in argv (skipping --home/--config values), if any."""
+    """The subcommand named in argv (skipping the values of --home, --config and --backend), if any."""
     skip = False
     for item in argv:
         if skip:
             skip = False
-        elif item in ("--home", "--config", "--backend"):
+        elif _takes_value(item):
             skip = True
         elif not item.startswith("-"):
             return item

@@ -200,3 +200,16 @@ def test_kinds_lists_caps_and_policies(cli_env, tmp_path):
     shell_line = next(line for line in out.splitlines() if line.startswith("shell"))
     assert shell_line.split()[1:3] == ["1", "2"]
     assert "global cap: 3" in out
+
+
+def test_options_before_the_command_keep_their_values_also_abbreviated(cli_env, tmp_path):
+    """`--hom DIR add …` and `--back URL add …`: the value is not taken for the command."""
+    other = tmp_path / "other-home"
+    rec = json.loads(ok(cli_env, "--hom", str(other), "add", "shell", "--json", "--", "true").stdout)
+    assert rec["payload"]["argv"] == ["true"]
+    assert [t["id"] for t in json.loads(ok(cli_env, "--home", str(other), "ls", "--json").stdout)] == [rec["id"]]
+    for before in (["--back", ""], ["--backend", ""], ["--conf", cli_env["LAZYQUEUE_CONFIG"]], [f"--home={other}"]):
+        proc = lq(cli_env, *before, "add", "shell", "ls", "-la")
+        assert proc.returncode == 2, (before, proc.stderr)
+        assert proc.stderr.startswith("lazyqueue: put the command after --: lazyqueue add shell -- ls -la"), (before, proc.stderr)
+        assert proc.stderr.count("\n") == 1

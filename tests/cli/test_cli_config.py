@@ -78,3 +78,18 @@ def test_a_task_whose_kind_left_the_config_says_so(cli_env, tmp_path):
     line = [row for row in ok(cli_env, "ls").stdout.splitlines() if row.startswith(f"t{rec['id']} ")][0]
     assert line.endswith("kind 'encode' is not defined (config.toml)")
     assert "waiting     kind 'encode' is not defined (config.toml)" in ok(cli_env, "show", str(rec["id"])).stdout
+
+
+def test_exit_when_idle_leaves_a_task_whose_kind_is_not_defined_queued(cli_env, tmp_path):
+    """Nothing in the worker can run it, like a task whose dependency failed: the worker exits."""
+    config = tmp_path / "config.toml"
+    config.write_text(ENCODE)
+    orphan = add(cli_env, "encode", "input=a.mov", "output=a.mp4")
+    config.write_text("")
+    runnable = add(cli_env, "shell", "--", "true")
+    proc = lq(cli_env, "worker", "--exit-when-idle", timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert task(cli_env, runnable["id"])["status"] == "completed"
+    assert task(cli_env, orphan["id"])["status"] == "queued"
+    assert "kind 'encode' is not defined" in ok(cli_env, "show", str(orphan["id"])).stdout
+    assert "a kind nothing here defines" in " ".join(ok(cli_env, "worker", "--help").stdout.split())
