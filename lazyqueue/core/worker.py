@@ -46,21 +46,27 @@ PROGRESS_EVENT_S = 0.1  # at most ~10 progress events a second per task
 PROGRESS_WRITE_S = 1.0  # progress reaches the file at most once a second
 ABANDON_GRACE_S = 5.0  # a handler that ignores cancel is abandoned this long after
 
+# Two clocks: wall time (time.time) for what is written — created_at, not_before,
+# lease_until — and the monotonic clock for every interval this process waits
+# out (timeouts, heartbeats, scans, grace), so a clock step neither fires nor
+# stalls them.
+
 
 @dataclass
 class Running:
     task_id: int
     ctx: TaskContext
-    deadline: float | None
-    started: float
-    abandon_at: float | None = None
+    deadline: float | None  # monotonic
+    started: float  # monotonic
+    abandon_at: float | None = None  # monotonic
 
 
 class Pass:
     """What one pass of the worker decided; written in one change, announced after."""
 
-    def __init__(self, now: float):
-        self.now = now
+    def __init__(self, now: float, mono: float):
+        self.now = now  # wall time: what this pass writes
+        self.mono = mono  # monotonic: what this pass schedules
         self.touched: dict[int, Task] = {}  # new records of tasks this pass moved
         self.added: list[Task] = []  # tasks this pass made (follow-ups)
         self.patches: list[dict] = []  # leases, progress
@@ -119,11 +125,14 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
         self._pstart = start_time(os.getpid())
+        # monotonic times of the next heartbeat, orphan scan, due scan and pass
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
         self._next_due_scan = 0.0
         self._due_at: float | None = None
-        self._queue_due: float | None = None
+        self._queue_due: float | None = None  # wall time: the next not_before / expires_at in the file
+        self._leases_seen: dict[int, tuple[str, float, bool]] = {}  # another host's lease: value, since (monotonic), renewed
+        self._wall_at_start = time.time() - time.monotonic()  # wall = this + monotonic, as the clock stood at start
         self._progress_dirty: set[int] = set()
         self._progress_pub: dict[int, float] = {}
         self._progress_pending: set[int] = set()
@@ -228,14 +237,14 @@ class Worker:
     def _wait_for_work(self) -> None:
         while not self._stop.is_set():
             timeout = EXTERNAL_POLL_S
-            now = time.time()
+            now = time.monotonic()
             if self._due_at is not None:
                 timeout = max(0.0, min(timeout, self._due_at - now))
             if self._wake.wait(timeout):
                 self._wake.clear()
                 self._coalesce()
                 return
-            now = time.time()
+            now = time.monotonic()
             if self._due_at is not None and now >= self._due_at:
                 return
             if self.taskfile.changed_on_disk():
@@ -261,7 +270,7 @@ class Worker:
         this pass changed (`pass_.touched`); nothing is applied to memory before
         the write succeeds.
         """
-        pass_ = Pass(now=time.time())
+        pass_ = Pass(now=time.time(), mono=time.monotonic())
         if recover_now:
             self._next_recovery = 0.0
         try:
@@ -320,19 +329,19 @@ class Worker:
         """Queued tasks past their `expires_at` become expired; note when the next one is due."""
         now = pass_.now
         queue_due = self._queue_due
-        if now >= self._next_due_scan or pass_.changed or (queue_due is not None and now >= queue_due):
+        if pass_.mono >= self._next_due_scan or pass_.changed or (queue_due is not None and now >= queue_due):
             expired, next_due = due_scan(self.state, iso(now))
             for task in expired:
                 pass_.move(lifecycle.expire(task, now))
-            self._next_due_scan = now + 1.0
+            self._next_due_scan = pass_.mono + 1.0
             self._queue_due = parse_iso(next_due) if next_due else None
 
     def _renew_leases(self, pass_: "Pass") -> None:
         """Every HEARTBEAT_S: extend the lease of each task this worker runs."""
         now = pass_.now
-        if now < self._next_heartbeat or not self.running:
+        if pass_.mono < self._next_heartbeat or not self.running:
             return
-        self._next_heartbeat = now + HEARTBEAT_S
+        self._next_heartbeat = pass_.mono + HEARTBEAT_S
         for tid in self.running:
             task = self.state.tasks.get(tid)
             if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
@@ -380,8 +389,10 @@ class Worker:
             self._queue_due = due
 
     def _plan_next_wake(self) -> None:
-        now = time.time()
-        due = [d for d in (self._queue_due,) if d is not None]
+        now = time.monotonic()
+        due = []
+        if self._queue_due is not None:  # a wall time in the file: how far away it is now
+            due.append(now + (self._queue_due - time.time()))
         if self.running:
             due.append(now + 1.0)  # leases, progress writes
             for run in self.running.values():
@@ -418,7 +429,7 @@ class Worker:
             self._outcomes = self._pending_outcomes + self._outcomes
         self._pending_outcomes = []
         self.events.publish(ev.Event(ev.WORKER_STATE, data={"error": message}))
-        self._due_at = time.time() + 1.0  # try again shortly; the outcomes wait
+        self._due_at = time.monotonic() + 1.0  # try again shortly; the outcomes wait
 
     # ---------------------------------------------------------------- transitions
     def _announce(self, item: "lifecycle.Transition | ev.Event") -> ev.Event:
@@ -570,8 +581,10 @@ class Worker:
         timeout = task.timeout_s if task.timeout_s else (kind.timeout if kind else None)
         if timeout and not task.timeout_s:
             task.timeout_s = timeout
-        now = time.time()
-        began = (parse_iso(task.started_at) or now) if adopt is not None else now  # the timeout runs from the start
+        now = time.monotonic()
+        began = now
+        if adopt is not None:  # the timeout runs from the start, which another worker wrote in wall time
+            began -= max(0.0, time.time() - (parse_iso(task.started_at) or time.time()))
         self.running[task.id] = Running(task.id, ctx, began + timeout if timeout else None, now)
         if adopt is not None:
             adopt_command = adoption.adopter()
@@ -707,9 +720,9 @@ class Worker:
 
     def _persist_progress(self, pass_: "Pass") -> None:
         """At most every PROGRESS_WRITE_S: write the progress handlers reported (held in memory till then)."""
-        if pass_.now < self._next_progress_write:
+        if pass_.mono < self._next_progress_write:
             return
-        self._next_progress_write = pass_.now + PROGRESS_WRITE_S
+        self._next_progress_write = pass_.mono + PROGRESS_WRITE_S
         with self._progress_lock:
             dirty, self._progress_dirty = self._progress_dirty, set()
         for tid in dirty:
@@ -729,12 +742,12 @@ class Worker:
 
     def _check_deadlines(self, pass_: "Pass") -> None:
         """Time out handlers past their deadline; give up on those that ignore a stop for too long."""
-        now = pass_.now
+        now, mono = pass_.now, pass_.mono
         for tid, run in list(self.running.items()):
-            if run.deadline is not None and now >= run.deadline and not run.ctx.cancelled:
+            if run.deadline is not None and mono >= run.deadline and not run.ctx.cancelled:
                 run.ctx.request_cancel("timeout")
-                run.abandon_at = now + ABANDON_GRACE_S
-            elif run.abandon_at is not None and now >= run.abandon_at:
+                run.abandon_at = mono + ABANDON_GRACE_S
+            elif run.abandon_at is not None and mono >= run.abandon_at:
                 # the handler ignores cancellation: give up on it and free the slot
                 self.running.pop(tid, None)
                 task = self.state.tasks.get(tid)
@@ -745,10 +758,12 @@ class Worker:
     def _recover_orphans(self, pass_: "Pass") -> None:
         """Every RECOVERY_SCAN_S: tasks running under a dead worker are re-queued (or failed, or cancelled)."""
         now = pass_.now
-        if now < self._next_recovery:
+        if pass_.mono < self._next_recovery:
             return
-        self._next_recovery = now + RECOVERY_SCAN_S
+        self._next_recovery = pass_.mono + RECOVERY_SCAN_S
         now_iso = iso(now)
+        watched = self._leases_seen
+        self._leases_seen = {}
         for tid in list(self.state.running_ids):
             task = self.state.tasks[tid]
             if tid in pass_.touched or task.status != RUNNING:
@@ -756,7 +771,7 @@ class Worker:
             owner = task.owner or {}
             if owner.get("worker") == self.id and tid in self.running:
                 continue
-            if owner.get("worker") != self.id and not self._owner_dead(owner, now_iso):
+            if owner.get("worker") != self.id and not self._owner_dead(tid, owner, pass_.mono, watched):
                 continue
             self.registry.find(task.kind)  # loads the kind (the shell kind hands in its adopter)
             child = None if task.cancel_requested else adoption.adoptable(owner, self.taskfile.logs_dir / f"{tid}.log", task.attempt)
@@ -770,8 +785,7 @@ class Worker:
             self._stop_orphan_child(owner)
             pass_.move(lifecycle.recover(task, now))
 
-    @staticmethod
-    def _owner_dead(owner: dict, now_iso: str) -> bool:
+    def _owner_dead(self, tid: int, owner: dict, mono: float, watched: dict) -> bool:
         if not owner:
             return True
         if owner.get("host") == HOST and isinstance(owner.get("pid"), int):
@@ -779,7 +793,22 @@ class Worker:
             # (a suspended laptop, a slow disk) keeps its tasks
             return not pid_alive(owner["pid"], owner.get("pstart"))
         lease = owner.get("lease_until")
-        return bool(lease) and lease < now_iso
+        if not lease:
+            return False
+        # Another host's lease is judged on its owner's clock: a lease it keeps
+        # renewing is alive whatever our clock says, and one left unrenewed for a
+        # whole lease (timed on our monotonic clock) is dead. A lease seen for the
+        # first time is read against our wall clock as it was when this worker
+        # started, so a step of the clock since neither kills nor keeps it.
+        seen = watched.get(tid)
+        if seen is not None and seen[0] != lease:  # renewed since we last looked: alive
+            self._leases_seen[tid] = (lease, mono, True)
+            return False
+        seen = seen or (lease, mono, False)
+        self._leases_seen[tid] = seen
+        if mono - seen[1] >= LEASE_S:
+            return True
+        return not seen[2] and lease < iso(self._wall_at_start + mono)
 
     @staticmethod
     def _stop_orphan_child(owner: dict) -> None:
@@ -793,16 +822,16 @@ class Worker:
         if self.leave_running:
             self.tick()  # records what already finished; running tasks keep their owner (us) for the next worker
             return
-        deadline = time.time() + self.grace_s
-        while self.running and time.time() < deadline:
-            self._wake.wait(min(0.1, max(0.0, deadline - time.time())))
+        deadline = time.monotonic() + self.grace_s
+        while self.running and time.monotonic() < deadline:
+            self._wake.wait(min(0.1, max(0.0, deadline - time.monotonic())))
             self._wake.clear()
             self.tick()
         if self.running:
             for run in list(self.running.values()):
                 run.ctx.request_cancel("shutdown")
-            settle = time.time() + 5.0
-            while self.running and time.time() < settle:
+            settle = time.monotonic() + 5.0
+            while self.running and time.monotonic() < settle:
                 self._wake.wait(0.1)
                 self._wake.clear()
                 self.tick()
