@@ -230,6 +230,11 @@ def fail(task: Task, message: str, error_kind: str, now: float, backoff_delay: "
     return finish(task, FAILED, now, error=message, error_kind=error_kind, **data)
 
 
+def broken(task: Task, message: str, now: float) -> Transition:
+    """→ failed (fatal): the worker could not handle this task's record, payload or kind; the others run."""
+    return finish(task, FAILED, now, error=message, error_kind="fatal")
+
+
 def expire(task: Task, now: float) -> Transition:
     """queued → expired: it was not started before its `expires_at`."""
     return finish(task, "expired", now, error="not started before it expired", error_kind="fatal")

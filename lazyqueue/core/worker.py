@@ -11,6 +11,7 @@ pool, async ones on an event loop thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -50,6 +51,12 @@ ABANDON_GRACE_S = 5.0  # a handler that ignores cancel is abandoned this long af
 # lease_until — and the monotonic clock for every interval this process waits
 # out (timeouts, heartbeats, scans, grace), so a clock step neither fires nor
 # stalls them.
+
+
+def _described(exc: BaseException) -> str:
+    """An exception in one line: its class and message."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
 @dataclass
@@ -290,18 +297,21 @@ class Worker:
         except StoreError as exc:
             self._store_failed(exc, pass_)
             return
+        except Exception:  # a bug of the pass itself: nothing was written; the outcomes wait for the next one
+            self._give_back(pass_)
+            raise
         self._settle_recorded()
         for event in published:
             self.events.publish(event)
         for moved in pass_.queued:
             self._note_queued(moved)
         for task in pass_.to_start:
-            self._dispatch(task)
+            self._start(task)
         adopted, self._to_adopt = self._to_adopt, []
         for tid, child in adopted:
             task = self.state.tasks.get(tid)
             if task is not None and task.status == RUNNING:
-                self._dispatch(task, adopt=child)
+                self._start(task, adopt=child)
         self._publish_pending_progress()
         busy = bool(self.running) or bool(self.state.queued_ids)
         if not busy:
@@ -332,7 +342,8 @@ class Worker:
         if pass_.mono >= self._next_due_scan or pass_.changed or (queue_due is not None and now >= queue_due):
             expired, next_due = due_scan(self.state, iso(now))
             for task in expired:
-                pass_.move(lifecycle.expire(task, now))
+                with self._isolated(pass_, task, "expire"):
+                    pass_.move(lifecycle.expire(task, now))
             self._next_due_scan = pass_.mono + 1.0
             self._queue_due = parse_iso(next_due) if next_due else None
 
@@ -358,13 +369,15 @@ class Worker:
         plan = plan_claims(self.state, self.caps(), now_iso, archived=self.taskfile.archived_task,
                            pending=pass_.touched)
         for task, why in plan.dependency_failed:
-            pass_.move(lifecycle.dependency_failed(task, why, now))
+            with self._isolated(pass_, task, "fail (its dependency failed)"):
+                pass_.move(lifecycle.dependency_failed(task, why, now))
         if plan.dependency_failed:
             self._wake.set()  # tasks waiting on these were judged before they failed: look again
         for task in plan.start:
-            moved = lifecycle.claim(task, self._owner(now), now_iso)
-            pass_.move(moved)
-            pass_.to_start.append(moved.task)
+            with self._isolated(pass_, task, "start"):
+                moved = lifecycle.claim(task, self._owner(now), now_iso)
+                pass_.move(moved)
+                pass_.to_start.append(moved.task)
 
     def _settle_recorded(self) -> None:
         """The outcomes just written: their handlers are done with."""
@@ -415,6 +428,14 @@ class Worker:
 
     def _store_failed(self, exc: StoreError, pass_: "Pass") -> None:
         """Nothing of the pass was written (nor applied): keep its inputs for the next one."""
+        self._give_back(pass_)
+        message = str(exc)
+        self.errors.append(message)
+        self.events.publish(ev.Event(ev.WORKER_STATE, data={"error": message}))
+        self._due_at = time.monotonic() + 1.0  # try again shortly; the outcomes wait
+
+    def _give_back(self, pass_: "Pass") -> None:
+        """A pass that wrote nothing: what it took in (outcomes, claims, adoptions) waits for the next one."""
         for tid in pass_.touched:  # the ready order let go of what the pass claimed or failed
             held = self.state.tasks.get(tid)
             if held is not None:
@@ -423,13 +444,55 @@ class Worker:
             self._children.pop(tid, None)
         self._to_adopt = []
         self._next_recovery = 0.0
-        message = str(exc)
-        self.errors.append(message)
         with self._outcome_lock:  # nothing was recorded: keep the outcomes for the next pass
             self._outcomes = self._pending_outcomes + self._outcomes
         self._pending_outcomes = []
-        self.events.publish(ev.Event(ev.WORKER_STATE, data={"error": message}))
-        self._due_at = time.monotonic() + 1.0  # try again shortly; the outcomes wait
+
+    # ---------------------------------------------------------------- one task's trouble stays its own
+    @contextlib.contextmanager
+    def _isolated(self, pass_: "Pass", task: Task, doing: str):
+        """One task's part of a step: if it raises, that task fails with the reason and the pass goes on."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - a record, payload or kind this pass cannot handle
+            self._quarantine(pass_, task, f"lazyqueue could not {doing} {task.ref}: {_described(exc)}")
+
+    def _quarantine(self, pass_: "Pass", task: Task, message: str) -> None:
+        tid = task.id
+        self._note_error(message)
+        # nothing of it this pass decided is written but its failure
+        pass_.patches = [p for p in pass_.patches if p.get("id") != tid]
+        pass_.to_start = [t for t in pass_.to_start if t.id != tid]
+        self._to_adopt = [(i, c) for i, c in self._to_adopt if i != tid]
+        pass_.published = [item for item in pass_.published if getattr(item, "task", None) is None or item.task.id != tid]
+        pass_.queued = [t for t in pass_.queued if t.id != tid]
+        pass_.touched.pop(tid, None)
+        try:
+            pass_.move(lifecycle.broken(task, message, pass_.now))
+        except Exception:  # noqa: BLE001 - not even its failure can be built: leave it, run the others
+            self._note_error(f"{message} (and it could not be marked failed)")
+            return
+        run = self.running.get(tid)
+        if run is not None:  # its handler runs on: stop it; its outcome is no longer recorded
+            run.ctx.request_cancel("cancel")
+            run.abandon_at = pass_.mono + ABANDON_GRACE_S
+
+    def _note_error(self, message: str) -> None:
+        import logging
+
+        logging.getLogger("lazyqueue").error("%s", message)
+        self.errors.append(message)
+        del self.errors[:-100]  # the latest are what matters; the list must not grow for ever
+
+    def _start(self, task: Task, adopt: dict | None = None) -> None:
+        """Dispatch a task written as claimed; if that raises, its failure is recorded by the next pass."""
+        try:
+            self._dispatch(task, adopt)
+        except Exception as exc:  # noqa: BLE001
+            message = f"lazyqueue could not start {task.ref}: {_described(exc)}"
+            self._note_error(message)
+            run = self.running.get(task.id)
+            self._done(task.id, "error", TaskError(message, error_kind="fatal"), run.ctx if run is not None else None)
 
     # ---------------------------------------------------------------- transitions
     def _announce(self, item: "lifecycle.Transition | ev.Event") -> ev.Event:
@@ -459,15 +522,21 @@ class Worker:
             task = self.state.tasks.get(tid)
             if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
                 continue  # deleted, or recovered by another worker meanwhile: not ours to record
-            moved = self._outcome(task, kind_of, value, run, pass_.now)
-            with self._progress_lock:
-                stage = self._stage_updates.pop(tid, None)
-            if stage is not None and moved.task.status != FAILED:  # a failure's stage says Failed (below)
-                self._set_stage(task, stage, pass_)  # announced with its task, before the task's end
-            pass_.move(moved)
-            if moved.task.status == COMPLETED:
-                self._follow_ups(moved.task, pass_)
-            self._stage_when_done(moved.task, pass_)
+            with self._isolated(pass_, task, "record the outcome of"):
+                moved = self._outcome(task, kind_of, value, run, pass_.now)
+                with self._progress_lock:
+                    stage = self._stage_updates.pop(tid, None)
+                if stage is not None and moved.task.status != FAILED:  # a failure's stage says Failed (below)
+                    self._set_stage(task, stage, pass_)  # announced with its task, before the task's end
+                pass_.move(moved)
+            moved_task = pass_.touched.get(tid)
+            if moved_task is not None and moved_task.status == COMPLETED:
+                self._follow_ups(moved_task, pass_)
+            if moved_task is not None:
+                try:
+                    self._stage_when_done(moved_task, pass_)
+                except Exception as exc:  # the task's outcome stands; only its job's stage is not moved on
+                    self._note_error(f"could not move the job stage of {moved_task.ref}: {_described(exc)}")
             with self._progress_lock:
                 self._progress_dirty.discard(tid)
                 self._progress_pending.discard(tid)
@@ -522,6 +591,10 @@ class Worker:
                 )
             except LazyQueueError as exc:
                 task.meta = dict(task.meta, then_error=str(exc))
+                continue
+            except Exception as exc:  # a kind's own validation that breaks: the task completed all the same
+                task.meta = dict(task.meta, then_error=f"{follow}: {_described(exc)}")
+                self._note_error(f"could not queue {follow!r} after {task.ref}: {_described(exc)}")
                 continue
             if dup is None:
                 made.data["follow_up_of"] = task.id
@@ -752,38 +825,44 @@ class Worker:
                 self.running.pop(tid, None)
                 task = self.state.tasks.get(tid)
                 if task is not None and task.status == RUNNING and tid not in pass_.touched:
-                    pass_.move(lifecycle.stopped(task, run.ctx.cancel_reason, now, self._backoff(task),
-                                                 suffix=" (the handler did not stop)"))
+                    with self._isolated(pass_, task, "stop"):
+                        pass_.move(lifecycle.stopped(task, run.ctx.cancel_reason, now, self._backoff(task),
+                                                     suffix=" (the handler did not stop)"))
 
     def _recover_orphans(self, pass_: "Pass") -> None:
         """Every RECOVERY_SCAN_S: tasks running under a dead worker are re-queued (or failed, or cancelled)."""
-        now = pass_.now
         if pass_.mono < self._next_recovery:
             return
         self._next_recovery = pass_.mono + RECOVERY_SCAN_S
-        now_iso = iso(now)
         watched = self._leases_seen
         self._leases_seen = {}
         for tid in list(self.state.running_ids):
             task = self.state.tasks[tid]
             if tid in pass_.touched or task.status != RUNNING:
                 continue  # this pass already recorded its outcome
-            owner = task.owner or {}
-            if owner.get("worker") == self.id and tid in self.running:
-                continue
-            if owner.get("worker") != self.id and not self._owner_dead(tid, owner, pass_.mono, watched):
-                continue
-            self.registry.find(task.kind)  # loads the kind (the shell kind hands in its adopter)
-            child = None if task.cancel_requested else adoption.adoptable(owner, self.taskfile.logs_dir / f"{tid}.log", task.attempt)
-            if child is not None:  # its command outlived its worker: supervise it from here
-                if self._stop.is_set():
-                    continue  # a stopping worker takes on nothing: the next one adopts it
-                self._children[tid] = child
-                pass_.patches.append({"id": tid, "owner": self._owner(now, child), "updated_at": now_iso})
-                self._to_adopt.append((tid, child))
-                continue
-            self._stop_orphan_child(owner)
-            pass_.move(lifecycle.recover(task, now))
+            with self._isolated(pass_, task, "recover"):
+                self._recover_one(pass_, task, watched)
+
+    def _recover_one(self, pass_: "Pass", task: Task, watched: dict) -> None:
+        """One running task: left alone while its owner lives, else adopted, re-queued, failed or cancelled."""
+        tid, now = task.id, pass_.now
+        now_iso = iso(now)
+        owner = task.owner or {}
+        if owner.get("worker") == self.id and tid in self.running:
+            return
+        if owner.get("worker") != self.id and not self._owner_dead(tid, owner, pass_.mono, watched):
+            return
+        self.registry.find(task.kind)  # loads the kind (the shell kind hands in its adopter)
+        child = None if task.cancel_requested else adoption.adoptable(owner, self.taskfile.logs_dir / f"{tid}.log", task.attempt)
+        if child is not None:  # its command outlived its worker: supervise it from here
+            if self._stop.is_set():
+                return  # a stopping worker takes on nothing: the next one adopts it
+            self._children[tid] = child
+            pass_.patches.append({"id": tid, "owner": self._owner(now, child), "updated_at": now_iso})
+            self._to_adopt.append((tid, child))
+            return
+        self._stop_orphan_child(owner)
+        pass_.move(lifecycle.recover(task, now))
 
     def _owner_dead(self, tid: int, owner: dict, mono: float, watched: dict) -> bool:
         if not owner:
