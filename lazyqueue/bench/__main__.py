@@ -21,6 +21,7 @@ SCENARIOS = {
     "add_states": "lazyqueue.bench.add_states",
     "autostart": "lazyqueue.bench.autostart",
     "rss": "lazyqueue.bench.rss",
+    "worker": "lazyqueue.bench.worker_scale",
     "serve": "lazyqueue.bench.serve",
     "cluster": "lazyqueue.bench.cluster",
     "tui": None,
