@@ -532,7 +532,7 @@ class Queue:
                 return False
             if self.worker is not None and self.worker.paused:
                 return True
-            return not any(self.state.tasks[t].kind in self.registry for t in self.state.queued_ids)
+            return not any(kind in self.registry for kind in self.state.queued_kinds)
 
     def wait(self, task_ids: Iterable[int], timeout: float | None = None, poll: float = 0.2) -> list[Task]:
         """Block until every task is finished (or `timeout`); returns their final copies."""

@@ -99,13 +99,14 @@ def plan_claims(state: "QueueState", caps: Caps, now_iso: str, limit: int | None
     # past the global cap only exempt kinds may start: walk the heap for them only if one is queued
     # (else a full cap walked every queued task on every pass: O(queued) per pass)
     exempt_queued = bool(caps.exempt) and (
-        any(state.tasks[t].kind in caps.exempt for t in state.queued_ids)
+        any(state.queued_kinds.get(kind) for kind in caps.exempt)
         or any(t.kind in caps.exempt and t.status == QUEUED for t in (pending or {}).values()))
+    state.release_due(now_iso)  # tasks not yet due stay out of the walk
     if free <= 0 and not exempt_queued:
         return plan
     heap = state.ready_heap
     for t in (pending or {}).values():
-        if t.status == QUEUED:
+        if t.status == QUEUED and not (t.not_before and t.not_before > now_iso):
             heapq.heappush(heap, (-t.priority, t.id))  # stale once the pass is written: skipped then
     tasks = state.tasks
     skipped: list[tuple[int, int]] = []
@@ -121,7 +122,8 @@ def plan_claims(state: "QueueState", caps: Caps, now_iso: str, limit: int | None
             continue  # stale entry
         seen.add(tid)
         if task.not_before and task.not_before > now_iso:
-            skipped.append(entry)
+            if pending is None or tid not in pending:  # a pending one is filed once written
+                heapq.heappush(state.due_heap, (task.not_before, tid))
             continue
         if task.expires_at and task.expires_at <= now_iso:
             skipped.append(entry)  # expire_due() handles it
@@ -152,26 +154,19 @@ def plan_claims(state: "QueueState", caps: Caps, now_iso: str, limit: int | None
             free -= 1
     for entry in skipped:
         heapq.heappush(heap, entry)
-    if len(heap) > 4 * len(state.queued_ids) + 1024:
+    if state.heaps_overgrown():
         state.rebuild_indexes()
     return plan
 
 
 def due_scan(state: "QueueState", now_iso: str) -> tuple[list[Task], str | None]:
-    """Queued tasks past their expiry, and the earliest future time anything is due."""
-    expired: list[Task] = []
-    next_due: str | None = None
-    for tid in state.queued_ids:
-        task = state.tasks[tid]
-        if task.expires_at:
-            if task.expires_at <= now_iso:
-                expired.append(task)
-                continue
-            if next_due is None or task.expires_at < next_due:
-                next_due = task.expires_at
-        if task.not_before and task.not_before > now_iso and (next_due is None or task.not_before < next_due):
-            next_due = task.not_before
-    return expired, next_due
+    """Queued tasks past their expiry, and the earliest future time anything is due.
+
+    From the due and expiry heaps: the cost does not grow with the tasks that are not due.
+    """
+    expired = state.due_overdue(now_iso)
+    state.release_due(now_iso)
+    return expired, state.next_due()
 
 
 def queue_position(state: "QueueState", task: Task) -> int:

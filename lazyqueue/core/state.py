@@ -12,6 +12,8 @@ import heapq
 from .models import ACTIVE, Job, Task
 from .record import Factory, Record
 
+REFILED_BY = ("status", "priority", "not_before", "expires_at")  # patched fields that move a task in the indexes
+
 
 class Head(Record):
     """What an append-only writer needs: next ids and the active dedupe keys."""
@@ -55,23 +57,34 @@ class QueueState:
     """Every live task and job of one queue, and the indexes kept beside them.
 
     `queued_ids` / `running_ids`: ids by status. `ready_heap`: (-priority, id)
-    in run order; it may hold stale entries (a task since started or
-    re-prioritised), which whoever walks it skips. `head`: next ids and the
-    dedupe keys of active tasks.
+    in run order of queued tasks with no start time; `due_heap`:
+    (not_before, id) of queued tasks that have one, moved to the ready heap
+    once due (`release_due`), so a pass never walks tasks that are not due;
+    `expiry_heap`: (expires_at, id). The heaps may hold stale entries (a
+    task since started or changed), which whoever walks them skips.
+    `queued_kinds`: queued tasks per kind; `active_jobs`: queued or running
+    tasks per job. `head`: next ids and the dedupe keys of active tasks.
     """
 
     def __init__(self) -> None:
         self.tasks: dict[int, Task] = {}
         self.jobs: dict[int, Job] = {}
         self.head = Head()
+        self._clear_indexes()
+
+    def _clear_indexes(self) -> None:
         self.queued_ids: set[int] = set()
         self.running_ids: set[int] = set()
         self.ready_heap: list[tuple[int, int]] = []
+        self.due_heap: list[tuple[str, int]] = []
+        self.expiry_heap: list[tuple[str, int]] = []
+        self.queued_kinds: dict[str, int] = {}
+        self.active_jobs: dict[int, int] = {}
 
     def clear(self) -> None:
         """Forget everything (before a full read)."""
         self.tasks, self.jobs, self.head = {}, {}, Head()
-        self.queued_ids, self.running_ids, self.ready_heap = set(), set(), []
+        self._clear_indexes()
 
     # ---------------------------------------------------------------- ids
     def next_task_id(self) -> int:
@@ -89,35 +102,124 @@ class QueueState:
     # ---------------------------------------------------------------- indexes
     def put_task(self, task: Task, index: bool = True) -> None:
         """Hold `task` (replacing its older record) and keep the indexes current."""
+        old = self.tasks.get(task.id)
         self.tasks[task.id] = task
         if index:
-            self.reindex(task)
+            self.reindex(task, old)
 
-    def reindex(self, task: Task) -> None:
-        """Re-file a held task after its status or priority changed."""
+    def reindex(self, task: Task, old: Task | None = None) -> None:
+        """Re-file a held task after its status, priority or times changed (`old`: the record it replaced)."""
         tid = task.id
-        if task.status == "queued":
+        before = old if old is not None else task
+        if tid in self.queued_ids:
+            self._count(self.queued_kinds, before.kind, -1)
+            self._count(self.active_jobs, before.job_id, -1)
+        elif tid in self.running_ids:
+            self._count(self.active_jobs, before.job_id, -1)
+        status = task.status
+        if status == "queued":
             self.queued_ids.add(tid)
-            heapq.heappush(self.ready_heap, (-task.priority, tid))
+            self._push_queued(task)
+            self._count(self.queued_kinds, task.kind, 1)
         else:
             self.queued_ids.discard(tid)
-        if task.status == "running":
+        if status == "running":
             self.running_ids.add(tid)
         else:
             self.running_ids.discard(tid)
+        if status in ACTIVE:
+            self._count(self.active_jobs, task.job_id, 1)
+
+    def _push_queued(self, task: Task) -> None:
+        if task.not_before:
+            heapq.heappush(self.due_heap, (task.not_before, task.id))
+        else:
+            heapq.heappush(self.ready_heap, (-task.priority, task.id))
+        if task.expires_at:
+            heapq.heappush(self.expiry_heap, (task.expires_at, task.id))
+
+    @staticmethod
+    def _count(counts: dict, key, step: int) -> None:
+        if key is None:
+            return
+        left = counts.get(key, 0) + step
+        if left > 0:
+            counts[key] = left
+        else:
+            counts.pop(key, None)
+
+    def _held_queued(self, entry: tuple[str, int], field: str) -> Task | None:
+        """The queued task a due or expiry entry is for, if the entry is still current."""
+        task = self.tasks.get(entry[1])
+        if task is None or task.status != "queued" or getattr(task, field) != entry[0]:
+            return None
+        return task
+
+    def release_due(self, now_iso: str) -> None:
+        """Queued tasks whose start time came join the ready order."""
+        due, ready = self.due_heap, self.ready_heap
+        while due and due[0][0] <= now_iso:
+            task = self._held_queued(heapq.heappop(due), "not_before")
+            if task is not None:
+                heapq.heappush(ready, (-task.priority, task.id))
+
+    def due_overdue(self, now_iso: str) -> list[Task]:
+        """Queued tasks whose `expires_at` passed (their entries leave the expiry heap)."""
+        out: list[Task] = []
+        heap = self.expiry_heap
+        while heap and heap[0][0] <= now_iso:
+            task = self._held_queued(heapq.heappop(heap), "expires_at")
+            if task is not None and task not in out:
+                out.append(task)
+        return out
+
+    def next_due(self) -> str | None:
+        """The earliest start time or expiry still to come of a queued task (stale heap tops dropped)."""
+        found = []
+        for heap, field in ((self.due_heap, "not_before"), (self.expiry_heap, "expires_at")):
+            while heap and self._held_queued(heap[0], field) is None:
+                heapq.heappop(heap)
+            if heap:
+                found.append(heap[0][0])
+        return min(found) if found else None
 
     def drop_task(self, tid: int) -> Task | None:
         """Let go of a task (deleted or archived); answers its last record."""
+        task = self.tasks.get(tid)
+        if task is not None and (tid in self.queued_ids or tid in self.running_ids):
+            if tid in self.queued_ids:
+                self._count(self.queued_kinds, task.kind, -1)
+            self._count(self.active_jobs, task.job_id, -1)
         self.queued_ids.discard(tid)
         self.running_ids.discard(tid)
         return self.tasks.pop(tid, None)
 
     def rebuild_indexes(self) -> None:
-        """Rebuild the status sets and the ready heap from the records (drops stale heap entries)."""
-        self.queued_ids = {t.id for t in self.tasks.values() if t.status == "queued"}
-        self.running_ids = {t.id for t in self.tasks.values() if t.status == "running"}
-        self.ready_heap = [(-self.tasks[i].priority, i) for i in self.queued_ids]
-        heapq.heapify(self.ready_heap)
+        """Rebuild the status sets, counts and heaps from the records (drops stale heap entries)."""
+        self._clear_indexes()
+        for task in self.tasks.values():
+            status = task.status
+            if status == "queued":
+                self.queued_ids.add(task.id)
+                if task.not_before:
+                    self.due_heap.append((task.not_before, task.id))
+                else:
+                    self.ready_heap.append((-task.priority, task.id))
+                if task.expires_at:
+                    self.expiry_heap.append((task.expires_at, task.id))
+                self._count(self.queued_kinds, task.kind, 1)
+            elif status == "running":
+                self.running_ids.add(task.id)
+            else:
+                continue
+            self._count(self.active_jobs, task.job_id, 1)
+        for heap in (self.ready_heap, self.due_heap, self.expiry_heap):
+            heapq.heapify(heap)
+
+    def heaps_overgrown(self) -> bool:
+        """Stale entries outnumber the live ones by far: time for `rebuild_indexes()`."""
+        live = 4 * len(self.queued_ids) + 1024
+        return len(self.ready_heap) > live or len(self.due_heap) > live or len(self.expiry_heap) > live
 
     # ---------------------------------------------------------------- applying changes
     def apply(self, entry: dict, full: bool, changed_t: set, changed_j: set, index: bool = True) -> None:
@@ -145,7 +247,7 @@ class QueueState:
                 for name, value in patch.items():
                     if name != "id":
                         setattr(task, name, value)
-                if index and ("status" in patch or "priority" in patch):
+                if index and any(name in patch for name in REFILED_BY):
                     self.reindex(task)
                 changed_t.add(task.id)
         for tid in entry.get("del_tasks", ()):

@@ -613,17 +613,21 @@ class Worker:
         if job is None:
             return
 
-        def active(other: Task) -> bool:
-            other = pass_.touched.get(other.id, other)
-            return other.id != task.id and other.job_id == task.job_id and other.status in (QUEUED, RUNNING)
-
-        tasks = self.state.tasks
-        others = any(active(tasks[i]) for i in self.state.queued_ids | self.state.running_ids if i in tasks) or \
-            any(made.job_id == task.job_id for made in pass_.added)
+        others = self._active_in_job(task, pass_) > 0 or any(made.job_id == task.job_id for made in pass_.added)
         new = lifecycle.stage_when_done(job, task.status, others, pass_.now)
         if new is not None:
             pass_.jobs.append(new)
             pass_.published.append(ev.Event(ev.JOB_UPDATED, task=task.copy(), job=lifecycle.copy_job(new)))
+
+    def _active_in_job(self, task: Task, pass_: "Pass") -> int:
+        """Queued or running tasks of `task`'s job other than it, as this pass leaves them (from the job counts)."""
+        count = self.state.active_jobs.get(task.job_id, 0)
+        for tid, new in pass_.touched.items():
+            held = self.state.tasks.get(tid)
+            was = held is not None and held.job_id == task.job_id and held.status in (QUEUED, RUNNING)
+            now = tid != task.id and new.job_id == task.job_id and new.status in (QUEUED, RUNNING)
+            count += now - was
+        return count
 
     def _flush_stage_updates(self, pass_: "Pass") -> None:
         """Job stages handlers set since the last pass."""

@@ -6,7 +6,7 @@ import time
 
 from lazyqueue.core.models import iso
 from lazyqueue.core.scheduling import Caps, due_scan, plan_claims, queue_position, wait_reason
-from lazyqueue.core.taskfile import TaskFile
+from lazyqueue.core.taskfile import Change, TaskFile
 from tests.core.helpers import add_task
 
 
@@ -52,6 +52,56 @@ def test_a_task_not_before_the_future_is_skipped(home):
     add_task(s, not_before=iso(now - 1))
     assert ids(plan_claims(s.state, caps(), iso(now))) == [2]
     assert ids(plan_claims(s.state, caps(), iso(now + 61))) == [1]
+
+
+def test_delayed_tasks_start_in_priority_order_once_due(home):
+    s = store_for(home)
+    now = time.time()
+    for i in range(200):
+        add_task(s, not_before=iso(now + 60 + i))  # t1..t200, due one a second from a minute on
+    add_task(s, not_before=iso(now + 30), priority=2)  # t201
+    add_task(s, not_before=iso(now + 30), priority=9)  # t202
+    add_task(s)  # t203: ready now
+    assert ids(plan_claims(s.state, caps(total=5), iso(now))) == [203]
+    assert ids(plan_claims(store_for(home).state, caps(total=1), iso(now + 31))) == [202]
+    assert ids(plan_claims(store_for(home).state, caps(total=6), iso(now + 62))) == [202, 1, 2, 3, 203, 201]  # priority, then id
+
+
+def test_a_new_start_time_replaces_the_old_one(home):
+    s = store_for(home)
+    now = time.time()
+    task = add_task(s, not_before=iso(now + 10))
+    later = task.copy()
+    later.not_before = iso(now + 100)  # a retry back-off, an edit
+    with s.lock:
+        s.sync()
+        s.commit(Change(tasks=[later]))
+    assert ids(plan_claims(s.state, caps(), iso(now + 11))) == []
+    assert due_scan(s.state, iso(now + 11)) == ([], iso(now + 100))
+    assert ids(plan_claims(s.state, caps(), iso(now + 101))) == [1]
+
+
+def test_a_removed_delayed_task_is_never_due(home):
+    s = store_for(home)
+    now = time.time()
+    add_task(s, not_before=iso(now + 10), expires_at=iso(now + 20))
+    add_task(s, not_before=iso(now + 30))
+    with s.lock:
+        s.sync()
+        s.commit(Change(del_tasks=[1]))
+    assert due_scan(s.state, iso(now)) == ([], iso(now + 30))
+    assert due_scan(s.state, iso(now + 25))[0] == []
+    assert ids(plan_claims(s.state, caps(), iso(now + 31))) == [2]
+
+
+def test_an_exempt_kind_queued_behind_a_full_cap_still_starts(home):
+    s = store_for(home)
+    add_task(s, kind="a", status="running")
+    for _ in range(50):
+        add_task(s, kind="a")
+    add_task(s, kind="track", priority=1)  # t52, last in run order
+    plan = plan_claims(s.state, caps(total=1, exempt=("track",), track=None), iso())
+    assert ids(plan) == [52]
 
 
 def test_after_waits_until_the_dependency_completes(home):
