@@ -41,6 +41,7 @@ from .filelock_posix import ProcessLock
 from .journal_line import seal as _seal, unseal_line
 from .models import ACTIVE, FINISHED, Job, RetentionPolicy, Task, iso
 from .paths import NOFOLLOW, ensure_private_dir
+from .processes import pid_alive
 from .state import Change, Head, QueueState
 
 SCHEMA_VERSION = 1
@@ -67,16 +68,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _is_id(value) -> bool:
@@ -908,7 +899,7 @@ class TaskFile:
             if not entry.name.startswith(".tasks.json.tmp-"):
                 continue
             pid = entry.name[len(".tasks.json.tmp-"):].split("-")[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
                 try:
                     os.unlink(entry.path)
                 except OSError:
