@@ -931,11 +931,29 @@ def _local_time(stamp: str) -> str:
 
 def cmd_prune(args) -> int:
     queue = _open(args)
-    count = queue.prune()
+    report = queue.prune()
+    count = report if isinstance(report, int) else report.tasks
     where = queue.archive_location() if hasattr(queue, "archive_location") else "the cluster's archive table"
-    print(f"moved {count} finished task(s) to {where}" if count else "nothing to prune (retention: "
-          f"newest {queue.config.retention.keep} finished, {queue.config.retention.max_age_days:g} days)")
+    policy = (f"retention: newest {queue.config.retention.keep} finished, "
+              f"{queue.config.retention.max_age_days:g} days")
+    if isinstance(report, int):  # the cluster engine answers a count
+        print(f"moved {count} finished task(s) to {where}" if count else f"nothing to prune ({policy})")
+        return 0
+    print(_prune_line(report, where, policy))
     return 0
+
+
+def _prune_line(report, where: str, policy: str) -> str:
+    """What prune removed, in one line: tasks archived, logs removed, archive entries dropped, bytes."""
+    from .kinds.download import human_bytes as _bytes
+
+    if not (report.tasks or report.logs or report.archive_dropped):
+        return f"nothing to prune ({policy})"
+    parts = [f"moved {report.tasks} finished task(s) to {where}"]
+    parts.append(f"removed {report.logs} log(s) ({_bytes(report.log_bytes)})")
+    if report.archive_dropped or report.archive_bytes:
+        parts.append(f"dropped {report.archive_dropped} oldest archived task(s) ({_bytes(report.archive_bytes)})")
+    return "; ".join(parts)
 
 
 def cmd_kinds(args) -> int:

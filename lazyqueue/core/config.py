@@ -150,11 +150,19 @@ def parse_config(data: dict, path: Path) -> Config:
     retention = data.get("retention", {})
     if not isinstance(retention, dict):
         raise check.fail("retention", "must be a table")
-    check.unknown(retention, {"keep", "max_age_days"}, "retention.")
+    check.unknown(retention, {"keep", "max_age_days", "keep_logs", "archive_max_mb"}, "retention.")
     keep = check.int_at_least(retention, "keep", "retention.keep", 0)
     age = check.number(retention, "max_age_days", "retention.max_age_days")
+    archive_mb = check.number(retention, "archive_max_mb", "retention.archive_max_mb")
+    keep_logs = retention.get("keep_logs", False)
+    if not isinstance(keep_logs, bool):
+        raise check.fail("retention.keep_logs", f"must be true or false (got {keep_logs!r})")
+    defaults = RetentionPolicy()
     config.retention = RetentionPolicy(
-        keep=keep if keep is not None else 1000, max_age_days=age if age is not None else 30.0
+        keep=keep if keep is not None else defaults.keep,
+        max_age_days=age if age is not None else defaults.max_age_days,
+        keep_logs=keep_logs,
+        archive_max_mb=archive_mb if archive_mb is not None else defaults.archive_max_mb,
     )
     kinds = data.get("kinds", {})
     if not isinstance(kinds, dict):

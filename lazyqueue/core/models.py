@@ -352,7 +352,19 @@ _TIME_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "not_be
 
 
 class RetentionPolicy(Record):
-    """Finished tasks beyond the newest `keep` or older than `max_age_days` are archived."""
+    """Finished tasks beyond the newest `keep` or older than `max_age_days` are archived (their logs removed)."""
 
     keep: int = 1000
     max_age_days: float = 30.0
+    keep_logs: bool = False  # an archived task's log is removed with it unless this is set
+    archive_max_mb: float = 64.0  # past this, the archive's oldest entries are dropped (0: never)
+
+
+class PruneReport(Record):
+    """What applying the retention policy removed from the live file and the state directory."""
+
+    tasks: int = 0  # finished tasks moved to the archive
+    logs: int = 0  # log files removed (of tasks no longer live)
+    log_bytes: int = 0
+    archive_dropped: int = 0  # archived entries dropped to keep the archive under its size
+    archive_bytes: int = 0

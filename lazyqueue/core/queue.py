@@ -29,7 +29,7 @@ from .config import Config, apply_config, load_config
 from .errors import LazyQueueError, NotFound, UsageError
 from .models import (
     ACTIVE, CANCELLED, COMPLETED, FINISHED, PRIORITY_MAX, PRIORITY_MIN, QUEUED, RETRYABLE_STATUSES,
-    RUNNING, Job, Task, iso, task_ref,
+    RUNNING, Job, PruneReport, Task, iso, task_ref,
 )
 from .paths import NOFOLLOW, config_path, state_dir
 from .record import Record
@@ -416,14 +416,18 @@ class Queue:
         self.events.publish(ev.Event(ev.JOB_UPDATED, job=job, data={"deleted": True}))
         return len(tasks)
 
-    def prune(self) -> int:
-        """Apply the retention policy now; returns how many tasks moved to the archive."""
+    def prune(self) -> "PruneReport":
+        """Apply the retention policy now: old finished tasks to the archive, their logs removed,
+        the archive kept under its size. Answers what was removed."""
         with self.taskfile.lock:
             self._catch_up_full()
             count = self.taskfile.compact()
+            logs, log_bytes = self.taskfile.logs_removed
+            more_logs, more_bytes, dropped, archive_bytes = self.taskfile.prune_extras()
         if count:
             self.events.publish(ev.Event(ev.STORE_RELOADED))
-        return count
+        return PruneReport(tasks=count, logs=logs + more_logs, log_bytes=log_bytes + more_bytes,
+                           archive_dropped=dropped, archive_bytes=archive_bytes)
 
     # ---------------------------------------------------------------- logs
     def log_path(self, task_id: int) -> Path:

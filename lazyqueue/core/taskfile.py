@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Iterable
 
 from . import head_cache
+from .archive import Archive
 from .errors import StoreError
 from .filelock_posix import ProcessLock
 from .journal_line import seal as _seal, unseal_line
@@ -137,7 +138,9 @@ class TaskFile:
         self.path = self.home / "tasks.json"
         self.journal_path = self.home / "tasks.journal"
         self.archive_path = self.home / "archive.jsonl"
+        self.archive = Archive(self.home)
         self.logs_dir = self.home / "logs"
+        self.logs_removed = (0, 0)  # logs of archived tasks the last compact removed: count, bytes
         self.lock = ProcessLock(self.home / "tasks.lock")
         self.lock.on_release = self._sync_pending
         self._tls = threading.local()
@@ -454,8 +457,13 @@ class TaskFile:
             for line in fh:
                 try:
                     entry = json.loads(line)
+                    if entry.get("type") == "trimmed":  # older lines were dropped; it names the next ids
+                        for name in ("next_task_id", "next_job_id"):
+                            if isinstance(entry.get(name), int):
+                                setattr(head, name, max(getattr(head, name), entry[name]))
+                        continue
                     rid = entry["record"]["id"]
-                except (ValueError, KeyError, TypeError):
+                except (ValueError, KeyError, TypeError, AttributeError):
                     continue
                 if not isinstance(rid, int):
                     continue
@@ -834,6 +842,7 @@ class TaskFile:
             self.state.drop_task(tid)
         for jid in old_jobs:
             self.state.jobs.pop(jid, None)
+        self.logs_removed = (0, 0) if self.retention.keep_logs else self.remove_logs(old_tasks)
         # the new snapshot carries seq, so any journal line left is skipped; empty it
         try:
             fd = os.open(self.journal_path, os.O_WRONLY | NOFOLLOW)
@@ -924,72 +933,89 @@ class TaskFile:
         old_ids = {t.id for t in old}
         live_jobs = {t.job_id for t in self.state.tasks.values() if t.id not in old_ids}
         old_jobs = {t.job_id for t in old if t.job_id is not None} - live_jobs
-        lines = [json.dumps({"type": "task", "archived_at": iso(), "record": t.to_dict()}, ensure_ascii=False) for t in old]
-        lines += [
-            json.dumps({"type": "job", "archived_at": iso(), "record": self.state.jobs[j].to_dict()}, ensure_ascii=False)
-            for j in sorted(old_jobs)
-            if j in self.state.jobs
-        ]
-        self._append_archive(("\n".join(lines) + "\n").encode("utf-8"))
+        # oldest first, so the archive's oldest lines (the first its size limit drops) are its oldest tasks
+        self.archive_records(old[::-1], [self.state.jobs[j] for j in sorted(old_jobs) if j in self.state.jobs], reason=None)
         return old_ids, old_jobs
 
-    def archive_records(self, tasks: list[Task], jobs: list[Job], reason: str) -> None:
-        """Append records to the archive (before they leave the live file)."""
+    def archive_records(self, tasks: list[Task], jobs: list[Job], reason: str | None) -> None:
+        """Append records to the archive, durably and whole (before they leave the live file)."""
         if not tasks and not jobs:
             return
         stamp = iso()
-        lines = [json.dumps({"type": "task", "archived_at": stamp, "reason": reason, "record": t.to_dict()}, ensure_ascii=False) for t in tasks]
-        lines += [json.dumps({"type": "job", "archived_at": stamp, "reason": reason, "record": j.to_dict()}, ensure_ascii=False) for j in jobs]
-        self._append_archive(("\n".join(lines) + "\n").encode("utf-8"))
+        extra = {"reason": reason} if reason else {}
+        dumps = json.dumps
+        def line(type_: str, record: dict) -> bytes:
+            return dumps({"type": type_, "archived_at": stamp, **extra, "record": record}, ensure_ascii=False).encode("utf-8")
 
-    def _append_archive(self, data: bytes) -> None:
-        """Append whole lines, durably; on any error the archive is cut back to what it held."""
+        # a job's line follows its last task's, so trimming the oldest lines keeps a kept task's job
+        last_of_job = {t.job_id: i for i, t in enumerate(tasks) if t.job_id is not None}
+        by_position: dict[int, list[Job]] = {}
+        for job in jobs:
+            by_position.setdefault(last_of_job.get(job.id, len(tasks) - 1), []).append(job)
+        lines = []
+        for i, t in enumerate(tasks):
+            lines.append((t.id, line("task", t.to_dict())))
+            lines += [(None, line("job", job.to_dict())) for job in by_position.pop(i, ())]
+        for left in by_position.values():  # jobs with no task of this batch
+            lines += [(None, line("job", job.to_dict())) for job in left]
         try:
-            fd = os.open(self.archive_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o600)
+            self.archive.append(lines)
         except OSError as exc:
             raise _disk_error(exc, self.archive_path) from exc
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # an earlier torn line stays unreadable on its own line
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]  # a short write is continued, not taken as done
-                os.fsync(fd)
-            except OSError as exc:
-                try:
-                    os.ftruncate(fd, size)
-                    os.fsync(fd)
-                except OSError:
-                    pass
-                raise _disk_error(exc, self.archive_path) from exc
-        finally:
-            os.close(fd)
 
     def read_archive(self) -> Iterable[dict]:
-        """Archived task records (newest write wins for an id)."""
+        """Archived task records (newest write wins for an id); reads the whole archive."""
         seen: dict[int, dict] = {}
-        try:
-            with open(self.archive_path, "rb") as fh:
-                for line in fh:
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(entry, dict) and entry.get("type") == "task":
-                        rec = entry.get("record") or {}
-                        if isinstance(rec.get("id"), int):
-                            seen[rec["id"]] = rec
-        except FileNotFoundError:
-            pass
+        for rec in self.archive.records():
+            seen[rec["id"]] = rec
         return seen.values()
 
     def archived_task(self, task_id: int) -> dict | None:
-        for rec in self.read_archive():
-            if rec["id"] == task_id:
-                return rec
-        return None
+        """One archived record, through the archive's index (one line read, not the archive)."""
+        return self.archive.lookup(task_id)
+
+    def remove_logs(self, task_ids) -> tuple[int, int]:
+        """Remove the logs (and exit-status files) of tasks that left the live file; answers count, bytes."""
+        count = freed = 0
+        for tid in task_ids:
+            for suffix in (".log", ".exit"):
+                path = self.logs_dir / f"{tid}{suffix}"
+                try:
+                    size = os.stat(path, follow_symlinks=False).st_size
+                    os.unlink(path)
+                except OSError:
+                    continue
+                freed += size
+                count += suffix == ".log"
+        return count, freed
+
+    def prune_extras(self) -> tuple[int, int, int, int]:
+        """After a retention compact (hold the lock): logs of tasks no longer live, then the archive's size.
+
+        Answers (logs removed, their bytes, archive entries dropped, archive bytes freed).
+        """
+        logs = freed = 0
+        if not self.retention.keep_logs:
+            gone = []
+            try:
+                with os.scandir(self.logs_dir) as entries:
+                    for entry in entries:
+                        stem, _, ext = entry.name.partition(".")
+                        if ext in ("log", "exit") and stem.isdigit() and int(stem) not in self.state.tasks \
+                                and int(stem) < self.state.head.next_task_id:
+                            gone.append(int(stem))
+            except OSError:
+                pass
+            logs, freed = self.remove_logs(sorted(set(gone)))
+        dropped = archive_freed = 0
+        if self.retention.archive_max_mb:
+            head = self.state.head
+            try:
+                dropped, archive_freed = self.archive.trim(int(self.retention.archive_max_mb * 1024 * 1024),
+                                                           head.next_task_id, head.next_job_id)
+            except OSError as exc:
+                raise _disk_error(exc, self.archive_path) from exc
+        return logs, freed, dropped, archive_freed
 
     def ensure_snapshot(self) -> None:
         """Write a first snapshot when none exists (or after a file was moved aside)."""

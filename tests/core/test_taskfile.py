@@ -261,7 +261,7 @@ def test_ids_are_never_reused_after_archive_or_delete(home):
     b, _ = q.enqueue("shell", {"command": "true"})
     q.cancel(a.id)
     q.cancel(b.id)
-    assert q.prune() == 2
+    assert q.prune().tasks == 2
     assert q.tasks() == []
     assert q.get(a.id).status == "cancelled"  # from the archive
     c, _ = q.enqueue("shell", {"command": "true"})

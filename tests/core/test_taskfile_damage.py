@@ -130,7 +130,7 @@ def test_a_short_archive_write_is_continued_and_a_failed_one_cut_back(home, monk
     with store.lock:
         assert store.compact() == 3
     monkeypatch.setattr(tf.os, "write", real_write)
-    assert [json.loads(line)["record"]["id"] for line in (home / "archive.jsonl").read_bytes().splitlines()] == [3, 2, 1]
+    assert [json.loads(line)["record"]["id"] for line in (home / "archive.jsonl").read_bytes().splitlines()] == [1, 2, 3]  # oldest first
 
     for _ in range(2):
         add_task(store, status="completed")
