@@ -9,6 +9,7 @@ again without spending the attempt; cancel → cancelled; else failed.
 from __future__ import annotations
 
 import json
+import math
 import random
 
 from ..core.errors import Cancelled, LazyQueueError, TaskError
@@ -49,9 +50,11 @@ def apply(worker, conn, task: Task, wf: str, kind_of: str, value, reason: str | 
     registry = worker.queue.registry
     dispatcher = worker.queue.dispatcher
     cancel_asked = task.cancel_requested or reason == "cancel"
+    if isinstance(task.progress, float) and not math.isfinite(task.progress):
+        task.progress = None  # unknown, as the local engine counts it: NaN is not JSON
     if kind_of == "ok":
         try:
-            json.dumps(value)
+            json.dumps(value, allow_nan=False)  # NaN would make `ls --json` invalid JSON (and jsonb refuses it)
         except (TypeError, ValueError) as exc:
             return failed(worker, conn, task, wf, f"the handler's result is not JSON: {exc}", "fatal", now)
         finish(task, COMPLETED, now, result=value)

@@ -11,6 +11,7 @@ requests, progress and log lines.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -339,6 +340,8 @@ class ClusterWorker:
         run = self.running.get(tid)
         if run is None:
             return
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None  # unknown: NaN or Infinity is not JSON
         run.task.progress = value
         if label is not None:
             run.task.progress_label = label
