@@ -54,6 +54,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "/file.bin")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif route == "/to-ftp":
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/secret.bin")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif route == "/rtl":  # reads "report_fdp.exe"… as "report_exe.pdf" on a screen
+            self._send(200, BODY, {"Content-Disposition": "attachment; filename*=UTF-8''report_%E2%80%AEfdp.exe"})
+        elif route == "/long":
+            self._send(200, BODY, {"Content-Disposition": "attachment; filename*=UTF-8''" + "%C3%A9" * 300 + ".tar.gz"})
         elif route == "/named":
             self._send(200, BODY, {"Content-Disposition": 'attachment; filename="report 2026.csv"'})
         elif route == "/stall.bin":
@@ -195,6 +204,37 @@ def test_redirect_records_the_final_url(server, tmp_path):
     assert result["url"] == server.base + "/redirect"
     assert result["final_url"] == server.base + "/file.bin"
     assert Path(result["path"]).name == "file.bin"
+
+
+def test_a_redirect_to_ftp_is_refused_and_not_retried(server, tmp_path):
+    ctx, _ = make_ctx(tmp_path, {"url": server.base + "/to-ftp", "dest": str(tmp_path) + "/"})
+    with pytest.raises(FatalError, match=r"^127\.0\.0\.1 redirected to a ftp:// address; only http and https are followed$"):
+        dl.DOWNLOAD.handler(ctx)
+    assert leftovers(tmp_path) == [] and not (tmp_path / "secret.bin").exists()
+
+
+def test_a_bidi_override_in_a_suggested_name_is_dropped(server, tmp_path):
+    result = dl.DOWNLOAD.handler(make_ctx(tmp_path, {"url": server.base + "/rtl", "dest": str(tmp_path) + "/"})[0])
+    assert Path(result["path"]).name == "report_fdp.exe"  # what it is, not what it pretended to read as
+    assert dl.safe_name("a\u202ebc\u2066d\u200fe.txt") == "abcde.txt"
+
+
+def test_an_over_long_suggested_name_is_cut_to_what_a_file_system_takes(server, tmp_path):
+    result = dl.DOWNLOAD.handler(make_ctx(tmp_path, {"url": server.base + "/long", "dest": str(tmp_path) + "/"})[0])
+    name = Path(result["path"]).name
+    assert name.endswith(".gz") and name.startswith("éé") and len(name.encode()) <= dl.NAME_MAX_BYTES
+    assert Path(result["path"]).read_bytes() == BODY
+    again = dl.DOWNLOAD.handler(make_ctx(tmp_path, {"url": server.base + "/long", "dest": str(tmp_path) + "/"})[0])
+    assert Path(again["path"]).name.endswith(" (1).gz")  # a second copy still fits
+
+
+def test_a_missing_folder_named_like_downloads_is_created_and_saved_into(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ctx, _ = make_ctx(tmp_path, {"url": server.base + "/file.bin", "dest": "~/Downloads"})
+    assert ctx.payload["dest"] == str(tmp_path / "Downloads") + "/"  # ~ expanded, a folder
+    result = dl.DOWNLOAD.handler(ctx)
+    assert result["path"] == str(tmp_path / "Downloads" / "file.bin")
+    assert (tmp_path / "Downloads" / "file.bin").read_bytes() == BODY
 
 
 def test_content_disposition_names_the_file_and_names_never_clash(server, tmp_path):

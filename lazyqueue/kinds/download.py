@@ -39,6 +39,7 @@ import ssl
 import tempfile
 import threading
 import time
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -113,10 +114,27 @@ def filename_from(headers, url: str) -> str:
     return safe_name(name)
 
 
+NAME_MAX_BYTES = 200  # under every file system's 255-byte limit, with room for " (12)" and the temp file's tag
+
+
 def safe_name(name: str | None) -> str:
+    """A file name a server or URL suggests, made safe to create and to show.
+
+    Only the last path part; no control characters, no format characters
+    (bidi overrides such as U+202E turn `exe.pdf` into what reads `fdp.exe`);
+    no leading dots; at most NAME_MAX_BYTES bytes of UTF-8, the extension kept.
+    """
     name = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f").strip().lstrip(".")
-    return name[:200] or "download"
+    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f" and unicodedata.category(ch) not in ("Cc", "Cf"))
+    name = name.strip().lstrip(".").strip()
+    if len(name.encode("utf-8")) > NAME_MAX_BYTES:
+        stem, dot, ext = name.rpartition(".")
+        if not dot or len(ext.encode("utf-8")) > 16:
+            stem, ext = name, ""
+        room = NAME_MAX_BYTES - len(ext.encode("utf-8")) - (1 if ext else 0)
+        stem = stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip()
+        name = f"{stem}.{ext}" if ext else stem
+    return name or "download"
 
 
 def _unique(folder: Path, name: str) -> Path:
@@ -146,9 +164,11 @@ def _validate(payload: dict) -> dict:
         out["dest"] = str(Path(base)) + os.sep
     else:
         dest = os.path.expanduser(str(dest))
-        trailing = dest.endswith(("/", os.sep))
         full = os.path.normpath(os.path.join(base, dest))
-        out["dest"] = full + (os.sep if trailing and not full.endswith(os.sep) else "")
+        # a folder: ends in /, is one, or (missing) has no extension, like ~/Downloads; created when saving
+        last = os.path.basename(full)
+        folder = dest.endswith(("/", os.sep)) or os.path.isdir(full) or (not os.path.lexists(full) and "." not in last)
+        out["dest"] = full + (os.sep if folder and not full.endswith(os.sep) else "")
     timeout = out.get("socket_timeout")
     if timeout not in (None, ""):
         try:
@@ -174,6 +194,8 @@ def _dedupe(payload: dict) -> str | None:
 def classify(exc: BaseException, url: str, timeout: float) -> Exception:
     """Turn what urllib raised into a RetryableError or a FatalError with a plain message."""
     host = _host(url)
+    if isinstance(exc, (FatalError, RetryableError)):
+        return exc  # already said in words (a redirect refused)
     if isinstance(exc, urllib.error.HTTPError):
         reason = f" ({exc.reason})" if exc.reason else ""
         message = f"HTTP {exc.code} from {host}{reason}"
@@ -202,6 +224,16 @@ def classify(exc: BaseException, url: str, timeout: float) -> Exception:
 
 
 # ---------------------------------------------------------------- the transfer
+class _WebRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to http:// or https:// (urllib would follow ftp:// too)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        scheme = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl)).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise FatalError(f"{_host(req.full_url)} redirected to a {scheme}:// address; only http and https are followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def _open(ctx, request: urllib.request.Request, timeout: float):
     """urlopen in a helper thread so a cancel does not wait out a slow connect."""
     box: dict = {}
@@ -211,7 +243,7 @@ def _open(ctx, request: urllib.request.Request, timeout: float):
     def run() -> None:
         try:
             # a fresh opener reads the proxy variables as they are now
-            resp = urllib.request.build_opener().open(request, timeout=timeout)
+            resp = urllib.request.build_opener(_WebRedirectsOnly).open(request, timeout=timeout)
         except BaseException as exc:  # noqa: BLE001 - handed to the handler
             resp, error = None, exc
         else:
