@@ -271,3 +271,28 @@ def test_the_lock_holds_while_its_file_is_replaced_under_a_holder(tmp_path):
     assert got == [1]
     holder.close()
     other.close()
+
+
+def test_two_damages_within_one_second_each_keep_their_own_copy(home, monkeypatch):
+    monkeypatch.setattr(tf.time, "strftime", lambda fmt, *args: "20260101T000000")  # one second for both
+    store = TaskFile(home)
+    for n in range(3):
+        add_task(store, payload={"n": n})
+    lines = _journal(home)
+    first = list(lines)
+    first[0] = first[0].replace(b'"n":0', b'"n":7')  # checksum no longer matches
+    _write(home, first)
+    assert loaded(home).warnings
+    second = list(lines)
+    second[1] = second[1].replace(b'"n":1', b'"n":8')  # another damage, not the first one grown
+    _write(home, second)
+    assert loaded(home).warnings
+    copies = _copies(home)
+    assert [c.name for c in copies] == ["tasks.journal.damaged-20260101T000000", "tasks.journal.damaged-20260101T000000-2"]
+    assert sorted(c.read_bytes() for c in copies) == sorted(b"".join(x + b"\n" for x in v) for v in (first, second))
+    # the same for a snapshot that does not parse, met twice in that second
+    for garbage in (b"{not json", b"{still not json"):
+        (home / "tasks.json").write_bytes(garbage)
+        loaded(home)
+    aside = sorted(home.glob("tasks.json.corrupt-*"))
+    assert sorted(p.read_bytes() for p in aside) == [b"{not json", b"{still not json"]
