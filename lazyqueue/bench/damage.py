@@ -13,6 +13,18 @@ Classes (each a few trials on a fresh state directory):
                  the CLI stays up and every good task still runs.
   shared-dir     a state directory others may write (0777): made private, and
                  a file another user planted refuses the directory (as root).
+  clock-steps    the wall clock stepped forward and back (±700 s, −3,600 s)
+                 while a worker times tasks out, renews leases and scans for
+                 orphans; every timeout must fire when its time has really
+                 passed, never at a step (misfired), leases must be renewed.
+  broken-running running records that load but break a step of the worker
+                 pass (a lease that is not a time, a pid no system call
+                 takes); each must fail alone with the reason, every good
+                 task still runs (stuck).
+  retention      tasks with logs through prune with a small archive limit:
+                 every task live or archived (lost), no id twice
+                 (duplicated), no log of an archived task left
+                 (leftover_logs), every archived id found through the index.
 Counts: lost (acknowledged, neither live, archived nor in a copy set aside),
 duplicated (one id for two tasks), stuck (a good task left queued),
 silently changed (a record that differs from what was written, unreported).
@@ -44,8 +56,8 @@ def _env(home: Path) -> dict:
 
 _ADDER = """
 import json, sys
+from lazyqueue import Queue  # with the built-in kinds (the core's Queue knows none)
 from lazyqueue.core.config import Config
-from lazyqueue.core.queue import Queue
 q = Queue(sys.argv[1], config=Config(), light=True, plugins=False)
 for i in range(int(sys.argv[2])):
     t = q.enqueue("shell", {"command": "true"}, label=f"{sys.argv[3]}-{i}").task
@@ -301,12 +313,178 @@ def shared_dir(home: Path, rng: random.Random, summary) -> None:
         summary.problems.append("shared dir: a task another user planted was run")
 
 
+class _Clock:
+    """Both clocks of this process, offset from the real ones (restored by `close`)."""
+
+    def __init__(self):
+        import time
+
+        self.time = time
+        self.real_time, self.real_mono = time.time, time.monotonic
+        self.wall = self.mono = 0.0
+        time.time = lambda: self.real_time() + self.wall
+        time.monotonic = lambda: self.real_mono() + self.mono
+
+    def elapse(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+    def close(self) -> None:
+        self.time.time, self.time.monotonic = self.real_time, self.real_mono
+
+
+def clock_steps(home: Path, rng: random.Random, summary) -> None:
+    """A worker driven pass by pass while the wall clock steps; count timeouts that fire at the wrong time."""
+    from ..core import worker as worker_mod
+    from ..core.config import Config
+    from ..core.queue import Queue
+    from ..core.taskfile import TaskFile
+
+    home.mkdir(mode=0o700)
+    clock = _Clock()
+    q = Queue(home, config=Config(concurrency=8), plugins=False)
+    worker = worker_mod.Worker(q.taskfile, q.events, q.registry, concurrency=8)
+    q.worker = worker
+
+    def slow(ctx):
+        ctx.wait_cancelled(60)
+        ctx.check_cancelled()
+
+    q.kind("slow", max_attempts=1)(slow)
+    try:
+        timeouts = {}
+        for _ in range(6):
+            task, _ = q.enqueue("slow", timeout=rng.choice((30, 60, 120, 300)))
+            timeouts[task.id] = task.timeout_s
+        worker.tick()
+        began = clock.mono
+        summary.tasks += len(timeouts)
+        elapsed = 0.0
+        while elapsed < 330:
+            step = rng.choice((700.0, -700.0, -3600.0, 0.0, 0.0))
+            clock.wall += step  # a step: no time passes
+            worker.tick()
+            gap = rng.choice((5.0, 10.0, 15.0))
+            clock.elapse(gap)
+            elapsed = clock.mono - began
+            worker.tick()
+            for tid, limit in timeouts.items():
+                run = worker.running.get(tid)
+                fired = run is None or run.ctx.cancelled
+                if fired != (elapsed >= limit):
+                    summary.misfired += 1
+                    summary.problems.append(f"clock steps: t{tid}'s {limit:g} s timeout {'fired' if fired else 'had not fired'} "
+                                            f"after {elapsed:g} s (wall stepped {step:+g} s)")
+                    timeouts = {k: v for k, v in timeouts.items() if k != tid}
+                    break
+            _settle(worker)
+        store = TaskFile(home)
+        store.load()
+        for tid in timeouts:
+            task = store.state.tasks[tid]
+            if task.status != "failed" or not (task.error or "").startswith("timed out"):
+                summary.stuck += 1
+                summary.problems.append(f"clock steps: t{tid} ended {task.status} ({task.error})")
+        store.close()
+    finally:
+        for run in list(worker.running.values()):
+            run.ctx.request_cancel("shutdown")
+        worker.close()
+        q.close()
+        clock.close()
+
+
+def _settle(worker, limit: float = 10.0) -> None:
+    """Record the handlers that stopped (a timeout just asked them to)."""
+    import time
+
+    deadline = time.perf_counter() + limit
+    while any(r.ctx.cancelled for r in worker.running.values()) and time.perf_counter() < deadline:
+        if worker.outcomes_waiting():
+            worker.tick()
+        else:
+            threading.Event().wait(0.005)
+
+
+def broken_running(home: Path, rng: random.Random, summary) -> None:
+    from ..core.journal_line import seal
+    from ..core.processes import HOST
+    from .torture import lq
+
+    home.mkdir(mode=0o700)
+    env = _env(home)
+    good = [json.loads(lq(env, "add", "--json", "shell", "--", "true").stdout)["id"] for _ in range(3)]
+    owner = rng.choice([
+        {"pid": 1, "host": "elsewhere", "worker": "elsewhere:1:x", "lease_until": 5},
+        {"pid": 10 ** 30, "host": HOST, "worker": f"{HOST}:0:x"},
+        {"pid": 1, "host": "elsewhere", "worker": "elsewhere:1:x", "lease_until": ["2026"]},
+    ])
+    rec = {"id": 999, "kind": "shell", "status": "running", "label": "broken", "payload": {"command": "true"},
+           "attempt": 1, "max_attempts": 3, "owner": owner, "created_at": "2026-01-01T00:00:00.000Z",
+           "updated_at": "2026-01-01T00:00:00.000Z", "started_at": "2026-01-01T00:00:00.000Z"}
+    seq = 1 + max(e["seq"] for e in _entries(home))
+    with open(home / "tasks.journal", "ab") as fh:
+        fh.write(seal(json.dumps({"seq": seq, "tasks": [rec], "next_task_id": 1000, "next_job_id": 1000}).encode()))
+    proc = lq(env, "worker", "--exit-when-idle", "-q", timeout=60)
+    tasks = {t["id"]: t for t in json.loads(lq(env, "ls", "--json").stdout or "[]")}
+    summary.tasks += len(good) + 1
+    summary.stuck += sum(1 for tid in good if tasks.get(tid, {}).get("status") != "completed")
+    broken = tasks.get(999, {})
+    if broken.get("status") != "failed" or not (broken.get("error") or "").startswith("lazyqueue could not"):
+        summary.stuck += 1
+        summary.problems.append(f"broken running {owner}: ended {broken.get('status')} ({broken.get('error')})")
+    if proc.returncode != 0:
+        summary.problems.append(f"broken running {owner}: worker exited {proc.returncode}: {proc.stderr[-200:]}")
+
+
+def retention(home: Path, rng: random.Random, summary) -> None:
+    from ..core.config import Config
+    from ..core.models import RetentionPolicy
+    from ..local import Queue
+
+    home.mkdir(mode=0o700)
+    policy = RetentionPolicy(keep=rng.choice((0, 5, 20)), archive_max_mb=rng.choice((0.02, 0.05, 64.0)))
+    q = Queue(home, config=Config(retention=policy), plugins=False)
+    q.taskfile.retention = policy
+    (home / "logs").mkdir(mode=0o700, exist_ok=True)
+    made = []
+    for round_ in range(4):
+        for _ in range(rng.randrange(10, 40)):
+            task, _ = q.enqueue("shell", {"command": "true"})
+            q.cancel(task.id)
+            (home / "logs" / f"{task.id}.log").write_bytes(b"output\n" * rng.randrange(1, 50))
+            made.append(task.id)
+        q.prune()
+    live = {t.id for t in q.tasks()}
+    archived = set(_archive_lines(home))
+    summary.tasks += len(made)
+    summary.duplicated += len(live & archived)
+    dropped = set(made) - live - archived  # dropped by the archive's size limit: allowed, but never handed out
+    if dropped and not policy.archive_max_mb < 1:
+        summary.lost += len(dropped)
+        summary.problems.append(f"retention: {len(dropped)} tasks neither live nor archived")
+    for tid in archived:
+        if q.get(tid) is None:
+            summary.lost += 1
+            summary.problems.append(f"retention: archived t{tid} not found")
+    left = [p.name for p in (home / "logs").iterdir() if int(p.name.split(".")[0]) not in live]
+    summary.leftover_logs += len(left)
+    again, _ = q.enqueue("shell", {"command": "true"})
+    if again.id <= max(made):
+        summary.duplicated += 1
+        summary.problems.append(f"retention: t{again.id} handed out again")
+    q.close()
+
+
 CLASSES = {
     "lock-replaced": lock_replaced,
     "bit-flips": bit_flips,
     "short-writes": short_writes,
     "poisoned": poisoned,
     "shared-dir": shared_dir,
+    "clock-steps": clock_steps,
+    "broken-running": broken_running,
+    "retention": retention,
 }
 
 
@@ -325,6 +503,7 @@ def run_damage(trials: int, seed: int, log=None):
                 except Exception as exc:  # noqa: BLE001 - a crash of a class is a finding, not the end
                     one.problems.append(f"{name}: {exc!r}")
                     one.stuck += 1
+            one.classes = {name: 1}
             if log is not None:
                 log(f"{name}: {one.line()}")
             total.add(one)

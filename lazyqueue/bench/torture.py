@@ -57,22 +57,32 @@ class Summary:
     spent: int = 0
     kills: int = 0
     silently_changed: int = 0
+    misfired: int = 0  # a timeout that fired at a clock step, or not when its time had passed
+    leftover_logs: int = 0  # logs of tasks no longer live, left after prune
     problems: list = field(default_factory=list)
+    classes: dict = field(default_factory=dict)  # damage class -> trials run
 
     def add(self, other: "Summary") -> None:
-        for name in ("trials", "tasks", "lost", "duplicated", "stuck", "bad_end", "torn", "spent", "kills", "silently_changed"):
+        for name in ("trials", "tasks", "lost", "duplicated", "stuck", "bad_end", "torn", "spent", "kills",
+                     "silently_changed", "misfired", "leftover_logs"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.problems += other.problems
+        for name, n in other.classes.items():
+            self.classes[name] = self.classes.get(name, 0) + n
 
     @property
     def ok(self) -> bool:
         return not (self.lost or self.duplicated or self.stuck or self.bad_end or self.torn or self.silently_changed
-                    or self.spent)
+                    or self.spent or self.misfired or self.leftover_logs)
 
     def line(self) -> str:
-        return (f"torture: trials={self.trials} tasks={self.tasks} kills={self.kills} lost={self.lost} "
+        text = (f"torture: trials={self.trials} tasks={self.tasks} kills={self.kills} lost={self.lost} "
                 f"duplicated={self.duplicated} stuck={self.stuck} silently_changed={self.silently_changed} "
-                f"bad_end={self.bad_end} torn={self.torn} attempts_spent_on_interruptions={self.spent}")
+                f"bad_end={self.bad_end} torn={self.torn} attempts_spent_on_interruptions={self.spent} "
+                f"misfired={self.misfired} leftover_logs={self.leftover_logs}")
+        if self.classes:
+            text += " damage=" + ",".join(f"{name}:{n}" for name, n in self.classes.items())
+        return text
 
 
 class Procs:
@@ -476,7 +486,8 @@ def main(argv=None) -> int:
     parser.add_argument("--chaos", type=float, default=0.0, metavar="S",
                         help="also run random-operation trials (add, dedupe, after, cancel, retry, prune, kill) of S seconds each")
     parser.add_argument("--damage", type=int, default=1, metavar="N",
-                        help="rounds of the damage classes (lock replaced, bit flips, short writes, poisoned fields, shared dir); 0: none")
+                        help="rounds of the damage classes (lock replaced, bit flips, short writes, poisoned fields, shared dir, "
+                             "clock steps, broken running records, retention); 0: none")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: every started process is killed
     seed = random.randrange(1 << 30) if args.seed is None else args.seed

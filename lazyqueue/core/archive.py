@@ -154,6 +154,26 @@ class Archive:
         tid, offset = ENTRY.unpack(os.pread(fd, ENTRY.size, size - ENTRY.size))
         return offset if tid == 0 else -1
 
+    def size(self) -> int:
+        try:
+            return os.stat(self.path, follow_symlinks=False).st_size
+        except FileNotFoundError:
+            return 0
+
+    def cut_back(self, size: int) -> None:
+        """Undo the lines appended past `size` (their tasks stayed live); the index follows on its next read."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | NOFOLLOW)
+        except OSError:
+            return
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
     # ---------------------------------------------------------------- reading
     def lookup(self, task_id: int) -> dict | None:
         """The newest archived record of `task_id`, reading one line (None if it was never archived)."""

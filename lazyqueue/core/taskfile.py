@@ -835,8 +835,14 @@ class TaskFile:
         """
         if not self.loaded:
             self._full_load()
+        archived_before = self.archive.size()
         old_tasks, old_jobs = self._archive_old() if retention else (set(), set())
-        self._write_snapshot(self.seq + 1, old_tasks, old_jobs)  # on failure memory still matches the file
+        try:
+            self._write_snapshot(self.seq + 1, old_tasks, old_jobs)  # on failure memory still matches the file
+        except StoreError:
+            if old_tasks or old_jobs:  # they stay live: the archive must not hold them twice
+                self.archive.cut_back(archived_before)
+            raise
         self.seq += 1
         for tid in old_tasks:
             self.state.drop_task(tid)

@@ -296,3 +296,26 @@ def test_two_damages_within_one_second_each_keep_their_own_copy(home, monkeypatc
         loaded(home)
     aside = sorted(home.glob("tasks.json.corrupt-*"))
     assert sorted(p.read_bytes() for p in aside) == [b"{not json", b"{still not json"]
+
+
+def test_a_fold_whose_snapshot_cannot_be_written_takes_its_tasks_back_out_of_the_archive(home, monkeypatch):
+    store = loaded(home)
+    store.retention = RetentionPolicy(keep=0, max_age_days=30)
+    for _ in range(3):
+        add_task(store, status="completed")
+
+    def no_space(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tf.os, "replace", no_space)
+    with store.lock, pytest.raises(StoreError):
+        store.compact()
+    monkeypatch.undo()
+    assert sorted(loaded(home).state.tasks) == [1, 2, 3]  # still live
+    assert not (home / "archive.jsonl").exists() or (home / "archive.jsonl").read_bytes() == b""
+    assert store.archived_task(1) is None  # so not held twice
+    with store.lock:
+        store.compact()  # the next fold archives them, once each
+    archived = [json.loads(line)["record"]["id"] for line in (home / "archive.jsonl").read_bytes().splitlines()
+                if json.loads(line)["type"] == "task"]
+    assert archived == [1, 2, 3]
