@@ -124,6 +124,9 @@ def _disk_error(exc: OSError, what: Path) -> StoreError:
     return StoreError(f"could not write {what}: {exc.strerror or exc}")
 
 
+GIVE_BACK_AFTER = 1000  # a fold that archives this many tasks returns the freed memory to the system
+
+
 class TaskFile:
     """The task file of one state directory.
 
@@ -849,6 +852,10 @@ class TaskFile:
         for jid in old_jobs:
             self.state.jobs.pop(jid, None)
         self.logs_removed = (0, 0) if self.retention.keep_logs else self.remove_logs(old_tasks)
+        if len(old_tasks) >= GIVE_BACK_AFTER:
+            from .memory import give_back
+
+            give_back()  # memory follows the live queue, not the largest it ever held
         # the new snapshot carries seq, so any journal line left is skipped; empty it
         try:
             fd = os.open(self.journal_path, os.O_WRONLY | NOFOLLOW)
