@@ -211,6 +211,7 @@ SUBCOMMANDS = {
     "prune": ("apply the retention policy now", None),
     "cluster": ("the cluster backend: cluster init | status | migrate --from HOME", _cluster_args),
     "kinds": ("list kinds with caps and policies", None),
+    "completions": ("print a shell completion script: completions bash|zsh|fish", lambda p: _completions_args(p)),
 }
 
 
@@ -1151,6 +1152,19 @@ def cmd_demo(args) -> int:
     return run_demo(getattr(args, "home", None), getattr(args, "config", None))
 
 
+def _completions_args(parser) -> None:
+    from .completions import SHELLS
+
+    parser.add_argument("shell", choices=SHELLS, help="source <(lazyqueue completions bash) in ~/.bashrc")
+
+
+def cmd_completions(args) -> int:
+    from .completions import script
+
+    sys.stdout.write(script(args.shell))
+    return 0
+
+
 COMMANDS = {
     "tui": cmd_tui,
     "demo": cmd_demo,
@@ -1167,6 +1181,7 @@ COMMANDS = {
     "cluster": cmd_cluster,
     "run": cmd_run,
     "serve": cmd_serve,
+    "completions": cmd_completions,
 }
 
 __all__ = ["main", "ConfigError"]
