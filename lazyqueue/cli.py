@@ -35,9 +35,33 @@ argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line (plus the usage hint), exit 2."""
 
+    def _get_formatter(self):
+        # argparse makes a formatter per add_argument, and each asks shutil for the terminal
+        # width (importing shutil, bz2, lzma): the width is looked up once, without them
+        return self.formatter_class(prog=self.prog, width=_help_width())
+
     def error(self, message: str):  # noqa: D401 - argparse API
         sys.stderr.write(f"{self.prog}: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+
+_WIDTH: list[int] = []
+
+
+def _help_width() -> int:
+    """The width help is wrapped to: $COLUMNS, else the terminal's, else 80 (as shutil answers), less 2."""
+    if not _WIDTH:
+        try:
+            columns = int(os.environ.get("COLUMNS", ""))
+        except ValueError:
+            columns = 0
+        if columns <= 0:
+            try:
+                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            except (AttributeError, ValueError, OSError):
+                columns = 0
+        _WIDTH.append((columns or 80) - 2)
+    return _WIDTH[0]
 
 
 MAX_SECONDS = 1e9  # about 31 years: later times do not fit a time stamp
@@ -104,7 +128,7 @@ def _count(text: str) -> int:
 
 
 def _common(default) -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = ArgumentParser(add_help=False)
     common.add_argument("--home", default=default, help="state directory (default: $LAZYQUEUE_HOME or the user data dir)")
     common.add_argument("--config", default=default, help="config file (default: $LAZYQUEUE_CONFIG or the user config dir)")
     common.add_argument("--backend", default=default, metavar="URL",

@@ -16,9 +16,22 @@ def state_dir(explicit: str | os.PathLike | None = None) -> Path:
     env = os.environ.get("LAZYQUEUE_HOME")
     if env:
         return Path(env).expanduser()
+    xdg = _xdg_dir("XDG_DATA_HOME", ".local/share")
+    if xdg is not None:
+        return xdg
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def _xdg_dir(variable: str, default: str) -> Path | None:
+    """On Linux, platformdirs' answer without importing it (~8 ms of every `lazyqueue add`); else None."""
+    import sys
+
+    if sys.platform != "linux" or "ANDROID_DATA" in os.environ:
+        return None
+    base = os.environ.get(variable, "").strip() or os.path.expanduser(f"~/{default}")
+    return Path(base) / APP
 
 
 def config_path(explicit: str | os.PathLike | None = None) -> tuple[Path, bool | str]:
@@ -29,6 +42,9 @@ def config_path(explicit: str | os.PathLike | None = None) -> tuple[Path, bool |
     env = os.environ.get("LAZYQUEUE_CONFIG")
     if env:
         return Path(env).expanduser(), "env"
+    xdg = _xdg_dir("XDG_CONFIG_HOME", ".config")
+    if xdg is not None:
+        return xdg / "config.toml", False
     import platformdirs
 
     return Path(platformdirs.user_config_dir(APP, appauthor=False)) / "config.toml", False

@@ -7,10 +7,9 @@ commands (shell, track), so there is one way to kill a group.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 
-HOST = socket.gethostname()
+HOST = os.uname().nodename  # what socket.gethostname() answers, without importing socket on every `add`
 
 
 def start_time(pid: int) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,21 @@ def _fake_owner(st, uid):
     fields = list(st)
     fields[stat.ST_UID] = uid
     return os.stat_result(fields)
+
+
+@pytest.mark.parametrize("xdg", [None, "", "  ", "/somewhere/data"])
+def test_the_default_places_are_platformdirs_answers(monkeypatch, tmp_path, xdg):
+    import platformdirs
+
+    from lazyqueue.core.paths import config_path, state_dir
+
+    monkeypatch.delenv("LAZYQUEUE_HOME", raising=False)
+    monkeypatch.delenv("LAZYQUEUE_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+        if xdg is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, xdg)
+    assert state_dir() == Path(platformdirs.user_data_dir("lazyqueue", appauthor=False))
+    assert config_path() == (Path(platformdirs.user_config_dir("lazyqueue", appauthor=False)) / "config.toml", False)
