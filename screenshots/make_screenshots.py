@@ -35,7 +35,12 @@ async def shot(name: str, size: tuple[int, int], action=None) -> None:
             await pilot.pause()
             if action is not None:
                 await action(app, pilot)
-            for _ in range(5):  # the detail pane's log tail is read off the UI thread
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # the log tail and who runs the work are read off the UI thread
+                await pilot.pause(0.02)
+                if not any(w.group in ("load", "detail-tail", "workers") and not w.is_finished for w in app.workers):
+                    break
+            for _ in range(3):
                 await pilot.pause(0.02)
             app.save_screenshot(str(HERE / f"{name}.svg"))
     finally:

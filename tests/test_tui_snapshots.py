@@ -41,109 +41,54 @@ async def settle(pilot) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:  # the app's own work (reading the history, a log tail) is done
         await pilot.pause()
-        if not any(w.group in ("load", "detail-tail") and not w.is_finished for w in pilot.app.workers):
+        if not any(w.group in ("load", "detail-tail", "workers") and not w.is_finished for w in pilot.app.workers):
             break
     await pilot.pause()
     await pilot.pause()
 
 
-def test_empty_queue(snap_compare, home):
-    q = empty_queue(home)
+async def select_failed(pilot) -> None:
+    pilot.app.select_task(8)
+    await settle(pilot)
+
+
+async def open_add(pilot) -> None:
+    await pilot.press("a")
+    await pilot.pause()
+    await settle(pilot)
+
+
+async def open_help(pilot) -> None:
+    await pilot.press("question_mark")
+    await settle(pilot)
+
+
+async def ask_quit(pilot) -> None:
+    pilot.app.push_screen(QuitScreen(3))
+    await settle(pilot)
+
+
+# what is on screen: (the fixed queue, what is done before the picture)
+SCENES = {
+    "empty": (empty_queue, settle),
+    "busy": (busy_queue, settle),
+    "failed-selected": (busy_queue, select_failed),
+    "add": (busy_queue, open_add),
+    "help": (busy_queue, open_help),
+    "quit": (busy_queue, ask_quit),
+}
+CASES = [
+    ("empty", WIDE), ("busy", WIDE), ("failed-selected", WIDE), ("add", WIDE), ("help", WIDE), ("quit", WIDE),
+    ("busy", NARROW), ("add", NARROW), ("help", NARROW),
+    ("busy", LARGE),
+]
+
+
+@pytest.mark.parametrize("scene,size", CASES, ids=[f"{scene}-{w}x{h}" for scene, (w, h) in CASES])
+def test_snapshot(snap_compare, home, scene, size):
+    make_queue, run_before = SCENES[scene]
+    q = make_queue(home)
     try:
-        assert snap_compare(make_app(q), terminal_size=WIDE, run_before=settle)
-    finally:
-        q.close()
-
-
-def test_busy_queue(snap_compare, home):
-    q = busy_queue(home)
-    try:
-        assert snap_compare(make_app(q), terminal_size=WIDE, run_before=settle)
-    finally:
-        q.close()
-
-
-def test_failed_task_selected(snap_compare, home):
-    q = busy_queue(home)
-
-    async def select_failed(pilot):
-        pilot.app.select_task(8)
-        await settle(pilot)
-
-    try:
-        assert snap_compare(make_app(q), terminal_size=WIDE, run_before=select_failed)
-    finally:
-        q.close()
-
-
-def test_add_modal(snap_compare, home):
-    q = busy_queue(home)
-
-    async def open_add(pilot):
-        await pilot.press("a")
-        await pilot.pause()
-        await settle(pilot)
-
-    try:
-        assert snap_compare(make_app(q), terminal_size=WIDE, run_before=open_add)
-    finally:
-        q.close()
-
-
-def test_help(snap_compare, home):
-    q = busy_queue(home)
-    try:
-        assert snap_compare(make_app(q), terminal_size=WIDE, press=["question_mark"], run_before=settle)
-    finally:
-        q.close()
-
-
-def test_quit_question(snap_compare, home):
-    q = busy_queue(home)
-
-    async def ask(pilot):
-        pilot.app.push_screen(QuitScreen(3))
-        await settle(pilot)
-
-    try:
-        assert snap_compare(make_app(q), terminal_size=WIDE, run_before=ask)
-    finally:
-        q.close()
-
-
-def test_narrow_terminal(snap_compare, home):
-    q = busy_queue(home)
-    try:
-        assert snap_compare(make_app(q), terminal_size=NARROW, run_before=settle)
-    finally:
-        q.close()
-
-
-def test_large_terminal(snap_compare, home):
-    q = busy_queue(home)
-    try:
-        assert snap_compare(make_app(q), terminal_size=LARGE, run_before=settle)
-    finally:
-        q.close()
-
-
-def test_add_modal_narrow(snap_compare, home):
-    q = busy_queue(home)
-
-    async def open_add(pilot):
-        await pilot.press("a")
-        await pilot.pause()
-        await settle(pilot)
-
-    try:
-        assert snap_compare(make_app(q), terminal_size=NARROW, run_before=open_add)
-    finally:
-        q.close()
-
-
-def test_help_narrow(snap_compare, home):
-    q = busy_queue(home)
-    try:
-        assert snap_compare(make_app(q), terminal_size=NARROW, press=["question_mark"], run_before=settle)
+        assert snap_compare(make_app(q), terminal_size=size, run_before=run_before)
     finally:
         q.close()

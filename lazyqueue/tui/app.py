@@ -8,6 +8,7 @@ widget, every toast — runs on the UI thread.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from typing import Callable
 
@@ -26,8 +27,9 @@ from ..core.safe_text import shown
 from . import settings
 from .commands import QueueCommands
 from .format import first_line, plural, soon_words
-from .messages import EventBridge, QueueChanged
+from .messages import EventBridge, QueueChanged, WorkersSeen
 from .screens.main import TOO_LATE, MainScreen
+from .screens.log import LogScreen
 from .screens.quit import QuitScreen
 from .toasts import ToastLimiter
 from .view import Changes, QueueView
@@ -36,13 +38,14 @@ from .widgets.detail import DetailPane
 from .widgets.job_table import JobTable
 from .widgets.key_bar import KeyBar
 from .widgets.keyed_table import KeyedTable
-from .widgets.status_line import StatusLine
+from .widgets.status_line import StatusLine, workers_words
 
 TOASTS_ON_SCREEN = 3  # toasts at once over the detail pane; more in a burst are summed up
 TOASTS_NARROW = 1  # below NARROW_BELOW columns the detail pane is 7 rows under the tables
 NARROW_BELOW = 110
 QUIT_GRACE = {"keep": 0.0, "wait": 10**9, "requeue": 0.0, "cancel": 30.0}
 LOAD_IN_BACKGROUND = 2000  # tasks; fewer are read before the first frame
+WORKERS_EVERY_S = 1.0  # how often the status line asks who runs the work (a background worker starts, exits)
 
 
 class LazyQueueApp(App[int]):
@@ -73,10 +76,13 @@ class LazyQueueApp(App[int]):
         self.latency_probe: Callable[[list[float]], None] | None = None  # the benchmark sets it
         self._unsubscribe = None
         self._ticks = 0
+        self._workers_looked = 0.0
+        self._workers_seen: list | None = None
         self.loaded = False
         self.first_frame_at: float | None = None  # perf_counter of the first paint (the benchmark reads it)
         self._key_bar_state: tuple | None = None
-        self.toasts = ToastLimiter(self._toast, self.clear_notifications, self.toast_limit, self.set_timer)
+        self.toasts = ToastLimiter(self._toast, self.clear_notifications, self.toast_limit, self.set_timer,
+                                   covering=self.toast_would_cover)
         saved = settings.saved_theme()
         if saved and saved in self.available_themes:
             self.theme = saved
@@ -158,6 +164,7 @@ class LazyQueueApp(App[int]):
         self.render_all()
         if self.jobs.row_count and self.selection is None:
             self._select(("job", int(self.jobs.selected_key)) if self.jobs.selected_key else None)
+        self.look_at_workers()
         self.set_interval(self.tick_s, self.tick)
         self.flush_now()  # events that arrived while reading
 
@@ -191,6 +198,13 @@ class LazyQueueApp(App[int]):
     def action_help_quit(self) -> None:
         """ctrl+c: say how to quit (Textual's own text carries markup the toasts would show raw)."""
         self.notify("ctrl+c does not quit: press q (asks about running tasks) or ctrl+q", timeout=4)
+
+    def toast_would_cover(self) -> str | None:
+        """What is open over the main screen, that a toast would cover (None: only the main screen)."""
+        stack = self.screen_stack
+        if len(stack) <= 1:
+            return None
+        return "the log" if isinstance(stack[-1], LogScreen) else "the dialog"
 
     def push_screen(self, screen, callback=None, wait_for_dismiss: bool = False, *, mode: str | None = None):
         """A dialog or the log opens clear of toasts: they would cover its buttons (Activity keeps what they said)."""
@@ -233,9 +247,12 @@ class LazyQueueApp(App[int]):
         jobs, activity, detail = self.jobs, self.activity, self.detail
         jobs.frame = activity.frame = frame
         with self.batch_update():
+            if ch.worker:
+                self.name_workers()  # this window's worker paused or resumed
             self.show_status()
             if ch.order or full:
-                activity.sync(now, None if full else ch.tasks)
+                rebuilt = self.choose_host_column()
+                activity.sync(now, None if full or rebuilt else ch.tasks)
                 self.refresh_why(now)
                 activity.update_tasks(activity.queued_shown, now)
                 jobs.sync(None if full else ch.jobs, True, now)
@@ -309,9 +326,9 @@ class LazyQueueApp(App[int]):
         with self.batch_update():
             if frame != activity.frame:
                 activity.frame = jobs.frame = frame
+            if time.monotonic() - self._workers_looked >= WORKERS_EVERY_S:
+                self.look_at_workers()
             if self._ticks % 2 == 0 or self.tick_s >= 1:
-                note = getattr(self.queue, "status_note", None)  # the cluster engine's workers, kept by its feed
-                self.view.workers_note = note() if note is not None else None
                 self.refresh_why(now)
                 activity.tick(now)
                 jobs.tick(now)
@@ -319,6 +336,46 @@ class LazyQueueApp(App[int]):
             else:
                 activity.update_tasks(self.view.ids("running"), now)  # spinners, elapsed
             self.detail.show(self.selection, now)
+
+    # ------------------------------------------------------------------ who runs the work
+    def look_at_workers(self) -> None:
+        """Ask the engine which workers are alive (a directory listing, or a query: off the UI thread)."""
+        self._workers_looked = time.monotonic()
+        self._workers_worker()
+
+    @work(thread=True, exclusive=True, group="workers", exit_on_error=False)
+    def _workers_worker(self) -> None:
+        try:
+            found = self.queue.workers()
+        except Exception:  # noqa: BLE001 - a database that does not answer: keep saying what was seen
+            return
+        self.post_message(WorkersSeen(found))
+
+    def on_workers_seen(self, message: WorkersSeen) -> None:
+        self._workers_seen = message.workers
+        if self.name_workers():
+            self.show_status()
+        if self.choose_host_column():
+            self.activity.sync(self.now())
+            self.detail.show(self.selection, self.now())
+
+    def choose_host_column(self) -> bool:
+        """Which host runs each task is shown when tasks run on more than one host, or on the cluster
+        engine; True if that changed."""
+        cluster = any(getattr(w, "where", None) == "cluster" for w in self._workers_seen or ())
+        show = cluster or len(self.view.running_hosts()) > 1
+        self.view.show_hosts = show
+        return self.activity.set_show_host(show)
+
+    def name_workers(self) -> bool:
+        """Put what runs the work (this window, a background worker, none) in the view; True if it changed."""
+        if self._workers_seen is None:
+            return False
+        paused_here = self.queue.worker is not None and self.view.paused
+        forms = workers_words(self._workers_seen, os.getpid(), paused_here)
+        changed = forms != self.view.workers_forms
+        self.view.workers_note, self.view.workers_forms = forms[0], forms
+        return changed
 
     # ------------------------------------------------------------------ events from the queue
     def on_queue_changed(self, message: QueueChanged) -> None:
@@ -448,7 +505,7 @@ class LazyQueueApp(App[int]):
         key = event.row_key.value if event.row_key is not None else None
         if event.data_table.id == "activity" and ActivityPanel.task_id(key) is None:
             return
-        self.action_log()
+        self.run_main_action("log")  # a double click: the row's log, as enter opens it
 
     def on_descendant_focus(self, event) -> None:
         if isinstance(event.widget, (JobTable, ActivityPanel)):

@@ -56,3 +56,14 @@ class EventBridge:
             self._posted = False
         items = events + list(progress.values())
         return [e for _, e in items], [s for s, _ in items]
+
+
+class WorkersSeen(Message):
+    """What `queue.workers()` answered (read off the UI thread)."""
+
+    def __init__(self, workers: list) -> None:
+        super().__init__()
+        self.workers = workers
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, WorkersSeen)

@@ -66,7 +66,9 @@ class QueueView:
         self.completed_at: dict[int, float] = {}  # for "done today" without re-parsing history
         self.paused = False
         self.worker_error: str | None = None
-        self.workers_note: str | None = None  # the cluster engine's "3 workers on 2 hosts"
+        self.workers_note: str | None = None  # what runs the work: "run by this window", "3 workers on 2 hosts"
+        self.workers_forms: tuple[str, ...] = ()  # the same, then shorter
+        self.show_hosts = False  # tasks run on more than one host, or on the cluster engine: say which runs each
         # the leaders the screen shows, kept up to date instead of sorting the history on each change
         self.recent_jobs = TopN(RECENT_JOBS_KEPT, key=lambda j: self.job_activity.get(j, 0.0), universe=lambda: self.jobs.keys())
         self.done_ids = TopN(4 * RECENT_DONE, key=lambda t: self.tasks[t].finished_at or "", universe=self._done)
@@ -297,6 +299,15 @@ class QueueView:
             t = self.tasks[tid]
             parts += [f"t{tid}", t.kind, t.label, t.status]
         return " ".join(p for p in parts if p).lower()
+
+    def running_hosts(self) -> set[str]:
+        """The hosts the running tasks' owners name."""
+        hosts = set()
+        for tid in self.ids("running"):
+            owner = self.tasks[tid].owner
+            if isinstance(owner, dict) and owner.get("host"):
+                hosts.add(str(owner["host"]))
+        return hosts
 
     def done_today(self) -> int:
         today = datetime.fromtimestamp(self.clock()).date()

@@ -31,6 +31,8 @@ async def test_the_tui_shows_tasks_that_worker_processes_elsewhere_run(cluster, 
         from lazyqueue.tui.widgets.status_line import status_words
 
         assert "1 worker on 1 host" in status_words(app.view, worker_running=False, width=200)
+        # on the cluster engine Activity says which host runs each task
+        assert "Host" in [label for _, label, _ in app.activity.columns()]
         done = app.view.tasks[later["id"]]
         assert done.attempt == 1 and done.finished_at
         assert any(j.title == "added elsewhere" for j in app.view.jobs.values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from lazyqueue import Job, Queue, Task
+from lazyqueue.core import background
 from lazyqueue.core.config import Config
 from lazyqueue.core.models import iso
 from lazyqueue.core.taskfile import Change
@@ -44,9 +45,16 @@ def task(tid: int, kind: str, status: str, jid: int, label: str, created: float,
 OWNER = {"pid": 1, "host": "elsewhere", "worker": "snapshot", "lease_until": at(30)}
 
 
+def run_here(q: Queue) -> None:
+    """Record this process as the queue's worker, as the app's own worker does when it starts (the status
+    line then says "run by this window" without a worker changing the fixed state)."""
+    background.register(q.home, background.FOREGROUND)
+
+
 def busy_queue(home) -> Queue:
     q = Queue(home, config=Config(concurrency=4), plugins=False)
     register_demo_kinds(q)
+    run_here(q)
     jobs = [
         job(1, "Acme · sre", "Generated", -900),
         job(2, "Globex · platform", "Fetched", -600),
@@ -84,4 +92,5 @@ def busy_queue(home) -> Queue:
 def empty_queue(home) -> Queue:
     q = Queue(home, config=Config(concurrency=4), plugins=False)
     register_demo_kinds(q)
+    run_here(q)
     return q

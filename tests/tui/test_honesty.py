@@ -184,3 +184,37 @@ async def test_a_dialog_opens_clear_of_toasts(queue):
         assert toasts(app) == []  # nothing covers the question's buttons
         await pilot.press("escape")
         gate("dialog").set()
+
+
+def done(app, ids) -> bool:
+    return all(app.view.tasks.get(i) is not None and app.view.tasks[i].status in ("completed", "failed") for i in ids)
+
+
+async def test_no_toast_covers_an_open_dialog_and_what_came_meanwhile_is_summed_up_after(queue):
+    app = LazyQueueApp(queue)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help dialog")
+        ids = [queue.enqueue("quick", {"n": str(n)}).task.id for n in range(3)]
+        await until(pilot, lambda: done(app, ids), what="three tasks completed while help is open")
+        await pilot.pause()
+        assert toasts(app) == []  # nothing over the dialog
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen) and toasts(app), what="the toast held back")
+        assert toasts(app) == ["3 changes while the dialog was open (see Activity)"]
+
+
+async def test_an_error_that_came_while_a_dialog_was_open_is_shown_as_it_was_after(queue):
+    app = LazyQueueApp(queue)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help dialog")
+        failed = queue.enqueue("fail_once", {"n": "1"}).task.id
+        completed = queue.enqueue("quick", {}).task.id
+        await until(pilot, lambda: done(app, [failed, completed]), what="a failure and a completion")
+        await pilot.pause()
+        assert toasts(app) == []
+        await pilot.press("escape")
+        await until(pilot, lambda: len(toasts(app)) == 2, what="both toasts held back")
+        assert toasts(app)[0].startswith(f"✗ t{failed} failed: boom: the remote said no")
+        assert toasts(app)[1].startswith(f"✓ t{completed} completed")

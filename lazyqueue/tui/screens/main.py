@@ -299,6 +299,10 @@ class MainScreen(Screen):
             event.input.remove_class("shown")
         self.app.jobs.focus()
 
+    def on_screen_resume(self) -> None:
+        """Back from a dialog or the log: what the toasts held back while it was open is shown now."""
+        self.app.toasts.uncovered()
+
     def on_key(self, event) -> None:
         app = self.app
         box = app.filter_box

@@ -29,6 +29,16 @@ def stuck_line(view: QueueView, task: Task, position: int, why: str, now: float)
     return ("warning" if waited >= STUCK_WARN_S else "info"), text
 
 
+HOST_COLUMN = ("host", "Host", 10)
+HOST_AT = 4  # before Details
+
+
+def running_host(task: Task) -> str:
+    """The host that runs a task, as its owner record says ("" when not running)."""
+    owner = task.owner if task.status == "running" and isinstance(task.owner, dict) else {}
+    return str(owner.get("host") or "")
+
+
 class ActivityPanel(KeyedTable):
     COLUMNS = (("task", "Task", 7), ("state", "State", 13), ("what", "What", 12),
                ("progress", "Progress", 11), ("info", "Details", 18), ("job", "Job", 4))
@@ -36,18 +46,38 @@ class ActivityPanel(KeyedTable):
 
     def __init__(self, view: QueueView, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.show_host = False  # a Host column: when tasks run on more than one host (or on the cluster engine)
         self.view = view
         self.frame = 0
         self.why: dict[int, str] = {}
         self.positions: dict[int, int] = {}
         self.queued_shown: list[int] = []
 
+    def set_show_host(self, show: bool) -> bool:
+        """Show or hide the Host column; True if that changed (every row is then made again)."""
+        if show == self.show_host:
+            return False
+        self.show_host = show
+        columns = list(ActivityPanel.COLUMNS)
+        if show:
+            columns.insert(HOST_AT, HOST_COLUMN)
+        self.COLUMNS = tuple(columns)
+        self._columns = None
+        self._strips.clear()
+        return True
+
     def header(self, name: str, count: int, what: str, more: str = "") -> tuple:
         blank = Text("")
         return (Text(name, style="bold underline"), Text(f"{count} {what}", style="bold"), Text(more, style="italic"),
-                blank, blank, blank)
+                ) + (blank,) * (len(self.COLUMNS) - 3)
 
     def task_row(self, task: Task, now: float) -> tuple:
+        row = self._task_row(task, now)
+        if self.show_host:
+            row = row[:HOST_AT] + (Text(running_host(task)),) + row[HOST_AT:]
+        return row
+
+    def _task_row(self, task: Task, now: float) -> tuple:
         what = task.label or task.kind
         what = Text(first_line(what, 200))
         job = Text(job_ref(task.job_id)) if task.job_id is not None else Text("")

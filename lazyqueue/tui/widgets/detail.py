@@ -253,6 +253,10 @@ class DetailPane(CachedLook, ScrollView, can_focus=True):
                 self._field(text, "", task.progress_label)
             started = parse_iso(task.started_at) or now
             self._field(text, "elapsed", short_duration(now - started))
+            owner = task.owner if isinstance(task.owner, dict) else {}
+            if self.view.show_hosts and owner.get("host"):
+                pid = f" (pid {owner['pid']})" if owner.get("pid") else ""
+                self._field(text, "host", f"{owner['host']}{pid}")
         if task.status == "queued":
             pos = self.positions.get(task.id, 0)
             why = self.why.get(task.id, "")

@@ -186,15 +186,17 @@ class KeyedTable(CachedLook, ScrollView, can_focus=True):
             self.post_message(self.RowSelected(self, key))
 
     def on_click(self, event: Click) -> None:
+        """A click selects the row (also the one the cursor is on); a double click opens it, as enter does."""
         if event.y < 1:
             return
         index = int(self.scroll_y) + event.y - 1
         if 0 <= index < len(self._order):
-            if index == self.cursor_row or event.chain > 1:
-                self.move_cursor(row=index, scroll=False)
-                self.post_message(self.RowSelected(self, self._order[index]))
+            if index == self.cursor_row:
+                self.post_message(self.RowHighlighted(self, self._order[index]))
             else:
                 self.move_cursor(row=index, scroll=False)
+            if event.chain > 1:
+                self.post_message(self.RowSelected(self, self._order[index]))
 
     def on_focus(self) -> None:
         self._refresh_rows((self.cursor_row,))  # only the cursor row looks different

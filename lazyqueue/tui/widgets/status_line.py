@@ -18,6 +18,37 @@ LEAD = "lazyqueue  "
 SEP = " · "
 
 
+NO_WORKER = "no worker running — tasks wait ('lazyqueue worker start')"
+
+
+def workers_words(workers: list, own_pid: int, paused_here: bool = False) -> tuple[str, ...]:
+    """What runs the work, from `queue.workers()`, in words and then shorter: "run by this window",
+    "run by background worker (pid 4242)", "3 workers on 2 hosts" (the cluster engine), or that nothing does."""
+    if not workers:
+        return (NO_WORKER,)
+    if any(getattr(w, "where", None) == "cluster" for w in workers):
+        hosts = {w.host for w in workers}
+        return (f"{plural(len(workers), 'worker')} on {plural(len(hosts), 'host')}",)
+    here, others = None, []
+    for w in workers:
+        if w.pid == own_pid or w.where == "this process":
+            here = "this window (paused)" if paused_here else "this window"
+        elif w.where == "background":
+            others.append(f"background worker (pid {w.pid})")
+        else:  # another TUI or a `lazyqueue worker` in some terminal
+            others.append(f"worker pid {w.pid} (another window)")
+    if len(others) > 1 and here is not None:
+        others = [plural(len(others), "other worker")]
+    elif len(others) > 2:
+        others = [others[0], plural(len(others) - 1, "other worker")]
+    if here is None:
+        return ("run by " + " and ".join(others),)
+    if not others:
+        return (f"run by {here}",)
+    # shorter, the window goes first: it is plain to see
+    return (f"run by {here} and {others[0]}", f"also run by {others[0]}", f"+ {others[0]}")
+
+
 def status_parts(view: QueueView, worker_running: bool = True) -> list[tuple[int, str]]:
     """(importance, words) in the order shown; 0 is the most important."""
     running = view.running_order()
@@ -39,7 +70,8 @@ def status_parts(view: QueueView, worker_running: bool = True) -> list[tuple[int
     if failed:
         parts.append((1, f"{failed} failed"))
     if view.workers_note:
-        parts.append((3, view.workers_note))
+        # nothing runs while work waits: as important as what failed
+        parts.append((1 if view.workers_note == NO_WORKER and queued else 3, view.workers_forms or view.workers_note))
     elif not worker_running:
         parts.append((3, "no worker in this process"))
     if view.worker_error:
@@ -60,16 +92,24 @@ def fit_words(text: str, width: int) -> str:
     return (out.rstrip(" ·:,") + "…") if out else text[: max(0, width - 1)] + "…"
 
 
-def fit(parts: list[tuple[int, str]], width: int | None) -> str:
-    """The parts joined, leaving out the least important until the line fits `width`."""
-    kept = list(parts)
-    while width is not None and len(kept) > 1 and len(SEP.join(w for _, w in kept)) > width:
+def fit(parts: list[tuple[int, str | tuple[str, ...]]], width: int | None) -> str:
+    """The parts joined, leaving out the least important until the line fits `width`; a part given as
+    (words, shorter words, …) is shortened before it is left out."""
+    kept = [(importance, (words,) if isinstance(words, str) else tuple(words)) for importance, words in parts]
+
+    def line() -> str:
+        return SEP.join(forms[0] for _, forms in kept)
+
+    while width is not None and len(kept) > 1 and len(line()) > width:
         worst = max(range(len(kept)), key=lambda i: (kept[i][0], i))
-        if kept[worst][0] == 0 and all(k[0] == 0 for k in kept):
+        importance, forms = kept[worst]
+        if len(forms) > 1:
+            kept[worst] = (importance, forms[1:])
+            continue
+        if importance == 0 and all(k[0] == 0 for k in kept):
             break
         kept.pop(worst)
-    line = SEP.join(w for _, w in kept)
-    return line if width is None else fit_words(line, width)
+    return line() if width is None else fit_words(line(), width)
 
 
 def status_words(view: QueueView, worker_running: bool = True, width: int | None = None) -> str:
