@@ -181,7 +181,7 @@ class Archive:
             size = os.stat(self.path, follow_symlinks=False).st_size
         except FileNotFoundError:
             return None
-        entries = self._entries(size)
+        entries = self._entries(size)  # markers (id 0) included: no task has id 0
         ids = entries[0::2]
         ids.reverse()  # newest first: a task archived twice (retried, then pruned again) answers its last line
         try:
@@ -197,7 +197,7 @@ class Archive:
         return self._scan_for(task_id)
 
     def _entries(self, archive_size: int) -> array:
-        """The task entries (id, offset pairs) covering the whole archive; brings the index up to date."""
+        """The index's (id, offset) pairs covering the whole archive; brings the index up to date."""
         raw = b""
         try:
             with open(os.open(self.index_path, os.O_RDONLY | NOFOLLOW), "rb") as fh:
@@ -212,15 +212,7 @@ class Archive:
             tail = self._index_from(covered)
             self._append_index(tail, covered)
             entries.extend(tail)
-        return self._only_tasks(entries)
-
-    @staticmethod
-    def _only_tasks(entries: array) -> array:
-        out = array("Q")
-        for i in range(0, len(entries) - 1, 2):
-            if entries[i]:
-                out.extend((entries[i], entries[i + 1]))
-        return out
+        return entries
 
     def _index_from(self, start: int) -> array:
         """Index entries for the archive's lines from byte `start` on, with a closing marker."""
@@ -246,7 +238,7 @@ class Archive:
             _replace(self.index_path, _pack(entries), durable=False)  # a cache: rebuilt again if lost
         except OSError:
             pass
-        return self._only_tasks(entries)
+        return entries
 
     def _read_record(self, offset: int) -> dict | None:
         try:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .events import Event
-    from .models import Job, Task
+    from .models import Job, PruneReport, Task
     from .queue import Enqueued, TaskSpec
     from .registry import Registry
 else:
@@ -119,8 +119,9 @@ class Engine(Protocol):
     def delete_job(self, job_id: int) -> int:
         """Cancel a job's active tasks, then remove the job and its tasks; answers how many."""
 
-    def prune(self) -> int:
-        """Apply the retention policy now; answers how many tasks left the live queue."""
+    def prune(self) -> "int | PruneReport":
+        """Apply the retention policy now; answers how many tasks left the live queue
+        (the local engine: a `PruneReport`, which also counts the logs and archive entries removed)."""
 
     # -- logs
     def log_path(self, task_id: int) -> "Path | None":
