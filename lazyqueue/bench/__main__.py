@@ -2,7 +2,7 @@
 
     python -m lazyqueue.bench                 # every scenario
     python -m lazyqueue.bench --quick         # a short run
-    python -m lazyqueue.bench --only add rss  # some scenarios
+    python -m lazyqueue.bench --only add rss  # some scenarios (also: archive, add_states, autostart, …)
     python -m lazyqueue.bench --json          # machine-readable
 
 Optional comparison tools: huey (`pip install 'lazyqueue[bench]'`) and
@@ -21,6 +21,7 @@ SCENARIOS = {
     "add_states": "lazyqueue.bench.add_states",
     "autostart": "lazyqueue.bench.autostart",
     "rss": "lazyqueue.bench.rss",
+    "archive": "lazyqueue.bench.archive",
     "worker": "lazyqueue.bench.worker_scale",
     "serve": "lazyqueue.bench.serve",
     "cluster": "lazyqueue.bench.cluster",
