@@ -213,6 +213,10 @@ class TaskFile:
             size = 0
         return size != self._journal_offset
 
+    def folded(self) -> bool:
+        """The snapshot holds everything: it exists and no journal line follows it. Hold the lock, after sync()."""
+        return self._snap_sig is not None and self._journal_offset == 0
+
     def head(self) -> Head:
         """Next ids and active dedupe keys, without loading every task. Hold the lock."""
         if self.loaded:

@@ -232,6 +232,7 @@ class Worker:
                     self.events.publish(ev.Event(ev.WORKER_STATE, data={"error": self.errors[-1]}))
                     self._stop.wait(0.5)
             self._drain()
+            self._fold_journal()
         finally:
             if listener is not None:
                 listener.close()
@@ -931,6 +932,16 @@ class Worker:
                 self.taskfile.commit(change)
         else:
             self.tick()
+
+    def _fold_journal(self) -> None:
+        """On stop, fold the journal into tasks.json: at rest the snapshot holds the current state."""
+        try:
+            with self.taskfile.lock:
+                self.taskfile.sync()
+                if not self.taskfile.folded():
+                    self.taskfile.compact()
+        except StoreError as exc:  # nothing is lost: the journal holds it, the next writer folds it
+            self.errors.append(f"could not fold the journal into the snapshot: {exc}")
 
     def join(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
