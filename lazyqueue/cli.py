@@ -444,22 +444,24 @@ def _env_option(items: list[str]) -> dict[str, str]:
     return env
 
 
-def _with_context(kind_name: str, payload: dict, queue, extra_env: dict | None = None) -> dict:
-    """Record where and how a command was asked for: cwd, and the environment it keeps.
+def _with_context(kind_name: str, payloads: list[dict], queue, extra_env: dict | None = None) -> list[dict]:
+    """Record where and how each command was asked for: cwd, and the environment it keeps.
 
     A command keeps PATH and VIRTUAL_ENV, the variables its kind names (`env = [...]`
     in the config) and those given with --env; nothing else from the environment.
     """
     kind = queue.registry.get(kind_name)
     if kind_name == "shell" or kind.command is not None:
-        payload.setdefault("cwd", os.getcwd())
+        cwd = os.getcwd()
         env = {k: os.environ[k] for k in (*KEPT_ENV, *kind.env) if k in os.environ}
         env.update(extra_env or {})
-        if env and "env" not in payload:
-            payload["env"] = env
+        for payload in payloads:
+            payload.setdefault("cwd", cwd)
+            if env and "env" not in payload:
+                payload["env"] = dict(env)
     elif extra_env:
         raise UsageError(f"--env is for commands (shell and config command kinds); {kind_name!r} runs none")
-    return payload
+    return payloads
 
 
 def cmd_add(args) -> int:
@@ -483,7 +485,7 @@ def cmd_add(args) -> int:
                 _check_fields(kind, payload)
             except UsageError as exc:
                 raise UsageError(f"{args.from_file}: task {n}: {exc}") from None
-        specs = [TaskSpec(args.kind, _with_context(args.kind, p, queue, env), **options) for p in payloads]
+        specs = [TaskSpec(args.kind, p, **options) for p in _with_context(args.kind, payloads, queue, env)]
         if not specs:
             raise UsageError(f"no tasks in {args.from_file} (blank lines and # comments are skipped)")
         results = queue.enqueue_many(specs)
@@ -505,7 +507,7 @@ def cmd_add(args) -> int:
         if args.kind != "shell":
             raise UsageError("'-- COMMAND' is for the shell kind; other kinds take key=value fields")
         payload["argv"] = args.command_tail
-    payload = _with_context(args.kind, payload, queue, _env_option(args.env))
+    payload = _with_context(args.kind, [payload], queue, _env_option(args.env))[0]
     result = queue.enqueue_many([TaskSpec(args.kind, payload, **options)])[0]
     task = result.task
     if args.json:

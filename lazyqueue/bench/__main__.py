@@ -19,6 +19,7 @@ SCENARIOS = {
     "shell": "lazyqueue.bench.shell",
     "add": "lazyqueue.bench.cli_add",
     "add_states": "lazyqueue.bench.add_states",
+    "add_from": "lazyqueue.bench.add_from",
     "autostart": "lazyqueue.bench.autostart",
     "rss": "lazyqueue.bench.rss",
     "archive": "lazyqueue.bench.archive",

@@ -174,14 +174,16 @@ class Queue:
                     change.tasks.append(moved.task)
                     made.append(moved)
             self.taskfile.commit(change)
-            published = [m.announce(m.job or (self.state.jobs.get(m.task.job_id) if full else None)) for m in made]
+            heard = self.events.wants(ev.TASK_QUEUED)  # `lazyqueue add` has no listener: no copies for nobody
+            published = [m.announce(m.job or (self.state.jobs.get(m.task.job_id) if full else None))
+                         for m in made] if heard else []
             self._after_read()
             # under the lock: a worker claiming the task now cannot announce its start first
             for event in published:
                 self.events.publish(event)
-        if self.worker is not None and published:
+        if self.worker is not None and made:
             self.worker.wake()
-        elif published:
+        elif made:
             from . import wake
 
             wake.notify(self.home)  # an idle worker in another process starts it now, not at its next poll

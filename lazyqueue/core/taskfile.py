@@ -758,20 +758,36 @@ class TaskFile:
         entry["next_task_id"] = self.state.head.next_task_id
         entry["next_job_id"] = self.state.head.next_job_id
         line = _seal(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode())
+        if not self.loaded and self._journal_offset + len(line) > LIGHT_COMPACT_BYTES:
+            self._fold_in(change, entry)
+            return
         self._append(line)  # on failure nothing was applied: memory still matches the file
         self.seq = entry["seq"]
         self._journal_offset += len(line)
         self._journal_lines += 1
         # apply to memory: records we were handed become the ones held
         self.state.apply_change(change, entry, self.loaded)
-        limit = COMPACT_BYTES if self.loaded else LIGHT_COMPACT_BYTES
-        if self._journal_offset > limit or (self._fold_damaged and self.loaded):
-            if not self.loaded:
-                self._full_load()
+        if self.loaded and (self._journal_offset > COMPACT_BYTES or self._fold_damaged):
             self.compact()
         elif not self.loaded:
             head_cache.save(self.home, self._snap_sig, self.journal_path, self._journal_offset, self.seq,
                             self._journal_lines, self.state.head)
+
+    def _fold_in(self, change: Change, entry: dict) -> None:
+        """A head-only writer whose line would take the journal past its limit: one snapshot rewrite
+        holds the change and everything before it (the records read from disk, the change's own
+        objects applied as they are: a big `add --from` is not encoded, written and parsed back)."""
+        try:
+            self._full_load()
+            self.state.apply_change(change, entry, True)
+            head = self.state.head
+            head.next_task_id = max(head.next_task_id, entry["next_task_id"])
+            head.next_job_id = max(head.next_job_id, entry["next_job_id"])
+            self.compact()
+        except BaseException:
+            self.state.clear()  # nothing of the change is on disk: the next read starts over
+            self.loaded = False
+            raise
 
     def _append(self, line: bytes) -> None:
         """Append one journal line now; it is fsynced as the lock is let go.

@@ -10,8 +10,8 @@ import stat
 import pytest
 
 from lazyqueue.core.errors import StoreError
-from lazyqueue.core.models import iso
-from lazyqueue.core.taskfile import RetentionPolicy, TaskFile, journal_entries
+from lazyqueue.core.models import Task, iso
+from lazyqueue.core.taskfile import Change, RetentionPolicy, TaskFile, journal_entries
 from tests.core.helpers import add_task, loaded, snapshot_json
 
 
@@ -428,3 +428,24 @@ def test_a_journal_line_that_parses_but_is_malformed_counts_as_damaged(home, bad
     assert list(home.glob("tasks.journal.damaged-*"))
     highest = max(reader.state.tasks)
     assert add_task(reader).id > highest
+
+
+def test_a_head_only_batch_past_the_journal_limit_is_written_as_one_snapshot(home, monkeypatch):
+    from lazyqueue.core import taskfile as store_mod
+
+    monkeypatch.setattr(store_mod, "LIGHT_COMPACT_BYTES", 3000)
+    other = loaded(home)
+    add_task(other, dedupe_key="first")  # t1, a journal line of another process
+    light = TaskFile(home)
+    with light.lock:
+        light.head()
+        batch = [Task(id=light.next_task_id(), kind="k", dedupe_key=f"b{i}") for i in range(30)]
+        light.commit(Change(tasks=batch))
+    assert os.path.getsize(home / "tasks.journal") == 0
+    data = snapshot_json(home)
+    assert [t["id"] for t in data["tasks"]] == list(range(1, 32))
+    assert data["next_task_id"] == 32 and data["active_keys"]["b29"] == 31
+    with other.lock:
+        changed, _ = other.sync()
+    assert changed == set(range(2, 32))
+    assert add_task(TaskFile(home)).id == 32  # ids go on from the batch
