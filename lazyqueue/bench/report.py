@@ -37,6 +37,16 @@ def median(values) -> float | None:
     return statistics.median(values) if values else None
 
 
+def max_overlap(spans) -> int:
+    """The most (start, end) spans open at one instant (an end before a start at the same time)."""
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    best = cur = 0
+    for _, step in edges:
+        cur += step
+        best = max(best, cur)
+    return best
+
+
 def machine() -> dict:
     model = ""
     try:

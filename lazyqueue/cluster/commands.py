@@ -40,14 +40,16 @@ def cmd_init(url: str | None, home=None, config=None) -> int:
 
 def cmd_status(queue, as_json: bool = False) -> int:
     """Workers (host, pid, heartbeat age, running) and task counts."""
+    from .liveness import orphans
     from .status import all_workers, summary
 
     workers = [w for w in all_workers(queue) if w.alive or w.heartbeat_age_s < 3600]
     with queue.engine.connect() as conn:
         counts = dict(conn.exec_driver_sql("SELECT status, count(*) FROM lazyqueue.tasks GROUP BY status").all())
+        left = orphans(conn)
     if as_json:
         sys.stdout.write(json.dumps({"backend": mask(queue.url), "workers": [w.to_dict() for w in workers],
-                                     "tasks": counts}, indent=2) + "\n")
+                                     "tasks": counts, "orphans": left}, indent=2) + "\n")
         return 0
     print(f"{mask(queue.url)}: {summary(workers)}; "
           + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if counts else f"{mask(queue.url)}: {summary(workers)}; no tasks")
@@ -56,6 +58,9 @@ def cmd_status(queue, as_json: bool = False) -> int:
         for w in workers:
             state = "alive" if w.alive else "gone"
             print(f"{w.host:<20} {w.pid:>7} {w.heartbeat_age_s:>8.1f} s {w.running:>3}/{w.concurrency:<3}  {state}")
+    for o in left:
+        print(f"t{o['task_id']}'s command (process group {o['pgid']}) may still run on {o['host']}, left by a worker "
+              f"that died there; the next lazyqueue worker started on {o['host']} stops it")
     return 0
 
 

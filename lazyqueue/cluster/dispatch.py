@@ -62,8 +62,9 @@ class Dispatcher:
                     raise
         self.known_queues.add(name)
 
-    def enqueue(self, conn, task: Task, previous: str | None = None) -> str:
-        """Enqueue the task's next round in `conn`'s transaction; answers the workflow id."""
+    def enqueue(self, conn, task: Task, previous: str | None = None, delay: float | None = None) -> str:
+        """Enqueue the task's next round in `conn`'s transaction (not before `not_before`, or
+        `delay` s from now); answers the workflow id."""
         wf = workflow_id(task.id, round_of(previous) + 1)
         options = {
             "workflow_name": WORKFLOW_NAME,
@@ -74,15 +75,15 @@ class Dispatcher:
             "application_name": APP_NAME,
         }
         if task.not_before:
-            delay = (parse_iso(task.not_before) or 0) - time.time()
-            if delay > 0:
-                options["delay_seconds"] = delay
+            delay = max(delay or 0, (parse_iso(task.not_before) or 0) - time.time())
+        if delay and delay > 0:
+            options["delay_seconds"] = delay
         self.client.enqueue_in_transaction(conn, options, task.id)
         return wf
 
-    def requeue(self, conn, task: Task, previous: str | None) -> str:
+    def requeue(self, conn, task: Task, previous: str | None, delay: float | None = None) -> str:
         """Save a queued task and enqueue its next round, in one transaction."""
-        wf = self.enqueue(conn, task, previous)
+        wf = self.enqueue(conn, task, previous, delay)
         save_task(conn, task, workflow_id=wf, executor_id=None)
         return wf
 
@@ -107,9 +108,15 @@ class Dispatcher:
     def resume(self, wf: str, kind: str) -> None:
         self.client.resume_workflow(wf, queue_name=queue_name(kind))
 
-    def delete(self, workflows: list[str]) -> None:
-        if workflows:
+    def delete(self, workflows: list[str], quiet: bool = False) -> None:
+        """Delete workflows' DBOS rows; `quiet`: one already gone (or still running) is no error."""
+        if not workflows:
+            return
+        try:
             self.client.delete_workflows(workflows)
+        except Exception:  # noqa: BLE001
+            if not quiet:
+                raise
 
     def close(self) -> None:
         try:

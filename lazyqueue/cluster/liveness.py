@@ -12,22 +12,26 @@ budget is spent. Its DBOS workflow is resumed on the kind's queue (any live
 worker runs it; the claim re-checks the row, so never two copies), or cancelled
 to free its queue slot. Rounds the dead executor had dequeued but not claimed
 are resumed too.
+
+A command the dead worker left on *another* host cannot be signalled from here:
+its process group goes into `lazyqueue.orphans` under that host's name, and the
+sweep of any worker on that host (one alive now, or the next one started there)
+kills it — checked by its start time, so a reused pid is never hit.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 
-from ..core.models import CANCELLED, FAILED, QUEUED, RUNNING, iso
-from ..core.processes import start_time as _proc_start
+from ..core.models import CANCELLED, FAILED, QUEUED, iso
+from ..core.processes import kill_group
 from .outcome import finish, requeue
 from .rows import T, save_task, to_task
 from .schema import SCHEMA
 
 W = f"{SCHEMA}.workers"
+O = f"{SCHEMA}.orphans"
 SWEEP_S = 1.0
 NOW = "extract(epoch from clock_timestamp())"
 
@@ -103,7 +107,8 @@ class Liveness:
                 task = to_task(record)
                 if not owner_gone(task.owner or {}, silent):
                     continue  # on this host the pid is the truth; elsewhere, the lease
-                stop_orphan_child(task.owner or {})
+                if not stop_orphan_child(task.owner or {}):
+                    leave_orphan(conn, task.owner or {}, task.id)
                 if task.cancel_requested:
                     finish(task, CANCELLED, now, error="cancelled", error_kind="user")
                     cancel.append(wf)
@@ -133,6 +138,7 @@ class Liveness:
                     kind = conn.exec_driver_sql(f"SELECT kind FROM {T} WHERE id = %s", (tid,)).scalar()
                     resume.append((wf, kind))
                 conn.exec_driver_sql(f"DELETE FROM {W} WHERE executor_id = ANY(%s) AND heartbeat_at < {NOW} - 86400", (dead,))
+            stop_orphans(conn)
         for wf, kind in dict.fromkeys(resume):
             dispatcher.resume(wf, kind)
         for wf in cancel:
@@ -156,20 +162,39 @@ def owner_gone(owner: dict, silent: bool = True) -> bool:
 
 
 def stop_orphan_child(owner: dict) -> bool:
-    """Kill the command a dead worker left on this host, so a task never runs twice at once."""
+    """Kill the command a dead worker left on this host, so a task never runs twice at once.
+
+    True once nothing of it runs here; False for a command on another host (or none recorded).
+    """
     pgid = owner.get("child_pgid")
     if owner.get("host") != _host() or not isinstance(pgid, int):
         return False
-    start = _proc_start(pgid)
-    if start is None or start == "zombie":
-        return False
-    if owner.get("child_pstart") and owner["child_pstart"] != start:
-        return False
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return False
+    kill_group(pgid, owner.get("child_pstart") or "")
     return True
 
 
-_ = (RUNNING, iso, threading)
+def leave_orphan(conn, owner: dict, task_id: int) -> None:
+    """Record a command left on another host, for a worker there to stop."""
+    pgid = owner.get("child_pgid")
+    if not isinstance(pgid, int) or not owner.get("host"):
+        return
+    conn.exec_driver_sql(
+        f"INSERT INTO {O} (host, pgid, pstart, task_id, since) VALUES (%s, %s, %s, %s, {NOW}) "
+        "ON CONFLICT (host, pgid) DO UPDATE SET pstart = excluded.pstart, task_id = excluded.task_id, "
+        "since = excluded.since", (owner["host"], pgid, owner.get("child_pstart"), task_id),
+    )
+
+
+def stop_orphans(conn) -> list[int]:
+    """Kill the commands recorded as left on this host; answers their tasks' ids."""
+    rows = conn.exec_driver_sql(f"DELETE FROM {O} WHERE host = %s RETURNING pgid, pstart, task_id",
+                                (_host(),)).all()
+    for pgid, pstart, _tid in rows:
+        kill_group(pgid, pstart or "")
+    return [tid for _pgid, _pstart, tid in rows]
+
+
+def orphans(conn) -> list[dict]:
+    """Commands waiting for a worker on their host to stop them (`cluster status`)."""
+    return [{"host": host, "pgid": pgid, "task_id": tid, "since": iso(since)} for host, pgid, tid, since in
+            conn.exec_driver_sql(f"SELECT host, pgid, task_id, since FROM {O} ORDER BY since").all()]

@@ -12,7 +12,7 @@ import json
 import math
 import random
 
-from ..core.errors import Cancelled, LazyQueueError, TaskError
+from ..core.errors import Cancelled, LazyQueueError, TaskError, failure_text
 from ..core.models import CANCELLED, COMPLETED, FAILED, QUEUED, Task, iso
 from . import deps
 from .build import build_task
@@ -74,11 +74,7 @@ def apply(worker, conn, task: Task, wf: str, kind_of: str, value, reason: str | 
         dispatcher.save(conn, task)
         deps.release(conn, dispatcher, [task.id])
         return {}
-    if isinstance(exc, TaskError):
-        message, error_kind = str(exc) or exc.__class__.__name__, exc.error_kind
-    else:
-        message = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
-        error_kind = "retryable"
+    message, error_kind = failure_text(exc)
     return failed(worker, conn, task, wf, message, error_kind, now)
 
 

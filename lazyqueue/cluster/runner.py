@@ -13,23 +13,46 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import threading
 import time
 import uuid
 
 from ..core import events as ev
-from ..core.errors import Cancelled, TaskError
+from ..core.errors import Cancelled, TaskError, failure_text
 from ..core.models import EXPIRED, QUEUED, RUNNING, iso
+from ..core.processes import HOST as _MACHINE
 from ..core.processes import start_time as _proc_start
 from . import deps
 from .context import ClusterContext
 from .outcome import apply, finish, requeue
-from .rows import T, lock_task, queue_name, save_task, to_job, to_task
+from .rows import T, lock_task, queue_name, round_of, save_task, to_job, to_task, workflow_id
 
-HOST = socket.gethostname()
+# The name this machine goes by in the cluster (owner.host, `per_host` caps, orphaned commands):
+# LAZYQUEUE_HOST, else the host name. Two machines must not share one; processes of one machine must.
+HOST = os.environ.get("LAZYQUEUE_HOST") or _MACHINE
+HOST_POLL_S = 0.1  # a round waiting for its host's `per_host` slot looks again this often
+HOST_RETRY_S = 1.0  # …or, when the kind also has a cluster-wide cap, goes back to the queue for this long
+HOST_FULL = "host-full"
 WATCH_S = 0.25  # cancel requests, progress and log lines reach / leave the database this often
 PROGRESS_EVENT_S = 0.1
+
+
+def running_on_host(conn, kind: str, host: str) -> int:
+    """Tasks of `kind` running on `host`, counted under a lock on (kind, host) held to the end of
+    `conn`'s transaction — so two processes of one host never both take its last `per_host` slot."""
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"lazyqueue per_host {kind} {host}",))
+    return conn.exec_driver_sql(
+        f"SELECT count(*) FROM {T} WHERE status = 'running' AND kind = %s AND record->'owner'->>'host' = %s",
+        (kind, host),
+    ).scalar()
+
+
+def database_away(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be reached or answered (worth trying again)."""
+    import sqlalchemy.exc as sa_exc
+
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
 
 
 class Run:
@@ -179,17 +202,25 @@ class ClusterWorker:
             return "gone"
         kind = self.queue.registry.find(row[0])
         exempt = kind is not None and not kind.uses_slot
-        if not self._take_slot(exempt):
-            return self._hand_back(task_id, wf)
-        try:
-            claimed = self._claim(task_id, wf)
-            if claimed is None:
-                return "skipped"
-            task, job = claimed
-            kind_of, value, reason = self._execute(task, job, kind, wf)
-            return self._record(task_id, wf, kind_of, value, reason)
-        finally:
-            self._give_slot(exempt)
+        while True:
+            if not self._take_slot(exempt):
+                return self._hand_back(task_id, wf)
+            try:
+                claimed = self._claim(task_id, wf)
+                if claimed is None:
+                    return "skipped"
+                if claimed != HOST_FULL:
+                    task, job = claimed
+                    kind_of, value, reason = self._execute(task, job, kind, wf)
+                    return self._record(task_id, wf, kind_of, value, reason)
+            finally:
+                self._give_slot(exempt)
+            # this host runs its `per_host` of the kind already (in this or another process)
+            if kind is not None and kind.concurrency is not None:
+                # waiting here would hold one of the kind's cluster-wide slots another host could use
+                return self._hand_back(task_id, wf, delay=HOST_RETRY_S)
+            if self._stop.wait(HOST_POLL_S):
+                return self._hand_back(task_id, wf)
 
     def _take_slot(self, exempt: bool) -> bool:
         with self._lock:
@@ -207,13 +238,17 @@ class ClusterWorker:
                 self._in_use -= 1
             self._slot_free.notify()
 
-    def _hand_back(self, task_id: int, wf: str) -> str:
-        """This worker is stopping: the round goes back to the queue for another worker."""
+    def _hand_back(self, task_id: int, wf: str, delay: float | None = None) -> str:
+        """The round goes back to the queue (after `delay` s) for any worker: this one stops, or its host is full."""
         with self.engine.begin() as conn:
             found = lock_task(conn, task_id)
             if found is None or found[1] != wf or found[0].status != QUEUED:
                 return "skipped"
-            self.queue.dispatcher.requeue(conn, found[0], wf)
+            self.queue.dispatcher.requeue(conn, found[0], wf, delay=delay)
+        earlier = round_of(wf) - 1
+        if delay and earlier >= 1:
+            # a round handed back for a full host leaves no trace: keep DBOS's rows from growing while it waits
+            self.queue.dispatcher.delete([workflow_id(task_id, earlier)], quiet=True)
         return "handed-back"
 
     def _claim(self, task_id: int, wf: str):
@@ -232,6 +267,9 @@ class ClusterWorker:
                 deps.release(conn, self.queue.dispatcher, [task.id])
                 self._publish(task)
                 return None
+            per_host = self.queue.config.per_host.get(task.kind)
+            if per_host is not None and running_on_host(conn, task.kind, HOST) >= per_host:
+                return HOST_FULL
             task.status = RUNNING
             task.attempt += 1
             task.started_at = task.updated_at = stamp
@@ -308,7 +346,11 @@ class ClusterWorker:
             try:
                 return self._record_once(task_id, wf, kind_of, value, reason)
             except Exception as exc:  # noqa: BLE001 - the database is away: keep the outcome, try again
-                self.errors.append(f"recording t{task_id} failed: {exc}")
+                text = failure_text(exc)[0]
+                self.errors.append(f"recording t{task_id} failed: {text}")
+                if not database_away(exc):  # this outcome cannot be recorded at all: record that instead
+                    kind_of, value = "error", TaskError(f"its outcome could not be recorded: {text}", error_kind="fatal")
+                    continue
                 if self._stop.is_set() and delay > 5:
                     raise
                 time.sleep(delay)

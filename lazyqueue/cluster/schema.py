@@ -12,7 +12,7 @@ from .url import mask
 
 SCHEMA = "lazyqueue"
 DBOS_SCHEMA = "dbos"
-VERSION = 1
+VERSION = 2
 
 # each entry migrates from version i to i+1
 MIGRATIONS: list[list[str]] = [
@@ -60,6 +60,16 @@ MIGRATIONS: list[list[str]] = [
             data bytea NOT NULL,
             PRIMARY KEY (task_id, start_at))""",
         f"CREATE TABLE {SCHEMA}.archive (id bigint PRIMARY KEY, record jsonb NOT NULL, reason text NOT NULL)",
+    ],
+    [
+        # commands a dead worker left running on its host, for the next worker there to stop
+        f"""CREATE TABLE {SCHEMA}.orphans (
+            host text NOT NULL,
+            pgid integer NOT NULL,
+            pstart text,
+            task_id bigint NOT NULL,
+            since double precision NOT NULL,
+            PRIMARY KEY (host, pgid))""",
     ],
 ]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from ..core.models import QUEUED, parse_iso, task_ref
+from ..core.models import QUEUED
+from ..core.scheduling import delay_reason, dependency_reason
 from . import deps
 from .rows import T, to_task
 
@@ -19,18 +20,12 @@ def why_waiting(queue, task_id: int, now: float | None = None) -> str:
         if task.status != QUEUED:
             return ""
         if task.after:
-            state, dep = deps.dependency_state(conn, task)
-            if state == "waiting":
-                return f"waiting on {task_ref(dep)}"
-            if state == "failed":
-                return f"dependency {task_ref(dep)} did not complete"
-        if task.not_before:
-            when = parse_iso(task.not_before) or 0
-            if when > now:
-                left = max(0, int(round(when - now)))
-                if task.attempt > 0:
-                    return f"retry in {left} s"
-                return f"starts at {time.strftime('%H:%M', time.localtime(when))}"
+            reason = dependency_reason(*deps.dependency_state(conn, task))
+            if reason:
+                return reason
+        reason = delay_reason(task, now)
+        if reason:
+            return reason
         kind = queue.registry.find(task.kind)
         cap = kind.concurrency if kind else None
         if cap:

@@ -24,11 +24,18 @@ def bind(worker) -> None:
 
 @DBOS.step(name="lazyqueue.attempt", retries_allowed=False)
 def attempt(task_id: int, workflow: str) -> str:
-    if _WORKER is None:
-        from .errors import ClusterError
+    from .errors import ClusterError
 
+    if _WORKER is None:
         raise ClusterError("no lazyqueue worker in this process")
-    return _WORKER.run_attempt(task_id, workflow)
+    try:
+        return _WORKER.run_attempt(task_id, workflow)
+    except ClusterError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - DBOS pickles what escapes: only an importable class, with text
+        from ..core.errors import failure_text
+
+        raise ClusterError(f"t{task_id}: {failure_text(exc)[0]}") from None
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)

@@ -60,3 +60,19 @@ class Interrupted(TaskError):
     """The task's supervisor died, not the task: re-queued without spending an attempt (at most 3 times)."""
 
     error_kind = "retryable"
+
+
+def failure_text(exc: BaseException) -> tuple[str, str]:
+    """(error, error_kind) a handler's exception leaves on its task.
+
+    Works for any exception: one whose text cannot be made (its __str__ raises)
+    still names its class, so recording the failure never fails.
+    """
+    try:
+        text = str(exc)
+    except Exception as inner:  # noqa: BLE001 - a handler's class may do anything in __str__
+        text = f"(its message could not be read: {inner.__class__.__name__})"
+    name = exc.__class__.__name__
+    if isinstance(exc, TaskError):
+        return text or name, exc.error_kind
+    return (f"{name}: {text}" if text else name), "retryable"

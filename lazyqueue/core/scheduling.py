@@ -189,19 +189,12 @@ def wait_reason(
         return ""
     now = time.time() if now is None else now
     if task.after:
-        waits, dep = dependency_state(state, task, archived)
-        if waits == "waiting":
-            return f"waiting on {task_ref(dep)}"
-        if waits == "failed":
-            return f"dependency {task_ref(dep)} did not complete"
-    if task.not_before:
-        when = parse_iso(task.not_before) or 0
-        if when > now:
-            left = when - now
-            if task.attempt > 0:
-                return f"retry in {_short(left)}"
-            stamp = clock_fmt(when) if clock_fmt else time.strftime("%H:%M", time.localtime(when))
-            return f"starts at {stamp}"
+        reason = dependency_reason(*dependency_state(state, task, archived))
+        if reason:
+            return reason
+    reason = delay_reason(task, now, clock_fmt)
+    if reason:
+        return reason
     if paused:
         return "paused"
     total, by_kind = running_counts(state, caps.exempt)
@@ -213,6 +206,26 @@ def wait_reason(
     return "next up"
 
 
+def dependency_reason(state: str, dep: int | None) -> str:
+    """The words for a dependency state ("ready" | "waiting" | "failed"); "" when ready."""
+    if state == "waiting":
+        return f"waiting on {task_ref(dep)}"
+    if state == "failed":
+        return f"dependency {task_ref(dep)} did not complete"
+    return ""
+
+
+def delay_reason(task: Task, now: float, clock_fmt: Callable[[float], str] | None = None) -> str:
+    """"retry in 12 s" / "starts at 14:05" while the task's `not_before` is ahead; "" otherwise."""
+    when = (parse_iso(task.not_before) or 0) if task.not_before else 0
+    if when <= now:
+        return ""
+    if task.attempt > 0:
+        return f"retry in {_short(when - now)}"
+    stamp = clock_fmt(when) if clock_fmt else time.strftime("%H:%M", time.localtime(when))
+    return f"starts at {stamp}"
+
+
 def _short(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     if seconds < 60:
@@ -222,4 +235,5 @@ def _short(seconds: float) -> str:
     return f"{seconds // 3600} h {(seconds % 3600) // 60} min"
 
 
-__all__ = ["Caps", "Plan", "plan_claims", "due_scan", "wait_reason", "queue_position", "running_counts", "RUNNING"]
+__all__ = ["Caps", "Plan", "plan_claims", "due_scan", "wait_reason", "queue_position", "running_counts", "RUNNING",
+           "dependency_reason", "delay_reason"]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import events as ev
 from . import adoption, lifecycle
 from .context import TaskContext
-from .errors import Cancelled, Interrupted, LazyQueueError, StoreError, TaskError
+from .errors import Cancelled, Interrupted, LazyQueueError, StoreError, TaskError, failure_text
 from .models import COMPLETED, FAILED, QUEUED, RUNNING, Job, Task, iso, parse_iso
 from .processes import HOST, kill_group, pid_alive, start_time
 from .scheduling import Caps, due_scan, plan_claims
@@ -560,11 +560,7 @@ class Worker:
                 reason = "cancel"
             extra = {"shutdown": True} if reason == "shutdown" else {}
             return lifecycle.stopped(task, reason, now, self._backoff(task), **extra)
-        if isinstance(exc, TaskError):
-            message, error_kind = str(exc) or exc.__class__.__name__, exc.error_kind
-        else:
-            message = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
-            error_kind = "retryable"
+        message, error_kind = failure_text(exc)
         return self._fail(task, message, error_kind, now)
 
     def _backoff(self, task: Task):

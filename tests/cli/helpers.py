@@ -8,7 +8,12 @@ import signal
 import subprocess
 import sys
 
+from lazyqueue.bench.report import max_overlap
+
 from ..conftest import wait_until
+
+__all__ = ["PYTHON", "lq", "ok", "add", "tasks", "task", "start_worker", "stop", "run_until_idle", "wait_for",
+           "pid_gone", "ledger_lines", "max_overlap"]
 
 PYTHON = sys.executable
 
@@ -85,12 +90,3 @@ def ledger_lines(path) -> list[list[str]]:
         return [line.split() for line in path.read_text().splitlines() if line.strip()]
     except FileNotFoundError:
         return []
-
-
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    points = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    best = cur = 0
-    for _, delta in points:
-        cur += delta
-        best = max(best, cur)
-    return best

@@ -6,17 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
+from ..cli.helpers import PYTHON, lq
 from ..conftest import ROOT, wait_until
 
-PYTHON = sys.executable
 LEASE_S = 2.0
-
-
-def lq(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-m", "lazyqueue", *args], env=env, capture_output=True, text=True, timeout=timeout)
+__all__ = ["Cluster", "LEASE_S", "PYTHON", "lq"]
 
 
 class Cluster:
@@ -72,13 +68,19 @@ class Cluster:
     def task(self, tid: int) -> dict:
         return self.q.get(tid).to_dict()
 
-    def worker(self, host: str, *args: str) -> subprocess.Popen:
+    def worker(self, host: str, *args: str, machine: str | None = None) -> subprocess.Popen:
         """Start `lazyqueue worker` as host `host`; returns once its heartbeat row is there."""
-        return self.start_workers(host, args=args)[0]
+        return self.start_workers(host, args=args, machine=machine)[0]
 
-    def start_workers(self, *hosts: str, args: tuple = ()) -> list[subprocess.Popen]:
-        """Start one worker per host at once; returns when every heartbeat row is there."""
-        procs = [subprocess.Popen([PYTHON, "-m", "lazyqueue", "worker", *args], env=self.env(host),
+    def start_workers(self, *hosts: str, args: tuple = (), machine: str | None = None,
+                      module: str = "lazyqueue") -> list[subprocess.Popen]:
+        """Start one worker per state dir `hosts` at once; returns when every heartbeat row is there.
+
+        `machine`: the host name they give the cluster (LAZYQUEUE_HOST); else this machine's.
+        `module`: what runs (`python -m MODULE worker …`), e.g. a worker with Python kinds.
+        """
+        extra = {"LAZYQUEUE_HOST": machine} if machine else {}
+        procs = [subprocess.Popen([PYTHON, "-m", module, "worker", *args], env=self.env(host, **extra),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
                  for host in hosts]
         self.workers += procs

@@ -8,21 +8,13 @@ import signal
 import subprocess
 import time
 
+from ..cli.helpers import max_overlap, pid_gone
 from ..conftest import wait_until
 from .helpers import LEASE_S, PYTHON
 
 
 def intervals(path) -> list[tuple[float, float]]:
     return [tuple(map(float, line.split()[:2])) for line in path.read_text().splitlines() if line.strip()]
-
-
-def max_overlap(spans) -> int:
-    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    best = cur = 0
-    for _, step in edges:
-        cur += step
-        best = max(best, cur)
-    return best
 
 
 def test_a_kinds_cap_holds_cluster_wide_and_worker_concurrency_per_process(cluster, tmp_path):
@@ -34,7 +26,7 @@ concurrency = 3
 command = ["sh", "-c", "s=$(date +%s.%N); sleep 0.3; echo \\"$s $(date +%s.%N)\\" >> {out}"]
 concurrency = 2
 [kinds.free]
-command = ["sh", "-c", "s=$(date +%s.%N); sleep 0.3; echo \\"$s $(date +%s.%N) $PPID\\" >> {out}.free"]
+command = ["sh", "-c", "s=$(date +%s.%N); sleep 0.3; echo \\"$s $(date +%s.%N) $(basename $LAZYQUEUE_HOME)\\" >> {out}.free"]
 ''')
     ids = [cluster.q.enqueue("capped", title=f"c{i}").task.id for i in range(8)]
     free = [cluster.q.enqueue("free").task.id for _ in range(9)]
@@ -104,8 +96,7 @@ def test_cancel_retry_progress_and_log_lines_from_a_third_process(cluster, tmp_p
     assert "cancelling" in out.stdout
     done = cluster.wait_status(long["id"], "cancelled", timeout=15)
     assert done["error"] == "cancelled"
-    wait_until(lambda: not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z",
-               timeout=5, interval=0.05, message="the cancelled command to be gone")
+    wait_until(lambda: pid_gone(pid), timeout=5, interval=0.05, message="the cancelled command to be gone")
     failed = cluster.wait_status(flaky["id"], "failed")
     assert failed["error"] and failed["attempt"] == 1
     assert "re-queued" in cluster.ok("retry", str(flaky["id"]), host="third").stdout
@@ -132,7 +123,7 @@ def test_a_worker_killed_mid_command_has_its_task_resumed_once_on_another(cluste
     assert resumed["attempt"] == 2
     assert time.time() - killed_at <= LEASE_S + 5
     orphan = int(pids.read_text().split()[0])
-    assert not os.path.exists(f"/proc/{orphan}") or open(f"/proc/{orphan}/stat").read().split()[2] == "Z"
+    assert pid_gone(orphan)
     done = cluster.wait_status(task["id"], "completed", timeout=30)
     assert marks.read_text().split() == ["done"]  # ran to the end once: the orphan was stopped first
     assert done["attempt"] == 2 and len(pids.read_text().split()) == 2
