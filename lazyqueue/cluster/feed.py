@@ -2,7 +2,10 @@
 
 Every write takes a new `rev`; the feed reads rows with a rev past the last one
 it saw (every 0.3 s) and publishes the usual events (task-started,
-task-completed, job-updated…), so the TUI follows work done on other hosts.
+task-completed, job-updated…), so the TUI and `serve`'s stream follow work
+done on other hosts. Status changes are also kept in `lazyqueue.transitions`
+(by a trigger, for KEEP_TRANSITIONS_S), so a task that started and ended
+between two looks is still told as started, then completed.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ import threading
 
 from ..core import events as ev
 from .rows import J, T, to_job, to_task
+from .schema import SCHEMA
+
+TR = f"{SCHEMA}.transitions"
 
 POLL_S = 0.3
+KEEP_TRANSITIONS_S = 600.0  # a feed that looks less often than this may miss a transition (it still gets the row)
 NOTE_S = 2.0
 
 
@@ -45,19 +52,25 @@ class Feed:
 
     def poll(self) -> int:
         with self.queue.engine.connect() as conn:
-            tasks = conn.exec_driver_sql(f"SELECT rev, record FROM {T} WHERE rev > %s ORDER BY rev", (self.rev,)).all()
+            # every transition since the last look (a task may have started and ended in between),
+            # then the rows changed since (progress), each change once, in the order it was made
+            changes = dict(conn.exec_driver_sql(
+                f"SELECT rev, record FROM {TR} WHERE rev > %s ORDER BY rev", (self.rev,)).all())
+            changes.update(conn.exec_driver_sql(
+                f"SELECT rev, record FROM {T} WHERE rev > %s ORDER BY rev", (self.rev,)).all())
             jobs = conn.exec_driver_sql(f"SELECT rev, record FROM {J} WHERE rev > %s ORDER BY rev", (self.rev,)).all()
+        tasks = sorted(changes.items())
         top = self.rev
         for rev, record in jobs:
             top = max(top, rev)
-            self.queue.events.publish(ev.Event(ev.JOB_UPDATED, job=to_job(record), data={"remote": True}))
+            self.queue.events.publish(ev.Event(ev.JOB_UPDATED, job=to_job(record)))
         for rev, record in tasks:
             top = max(top, rev)
             task = to_task(record)
             kind_of = ev.STATUS_EVENT[task.status]
             if task.status == "running" and task.progress is not None:
                 kind_of = ev.TASK_PROGRESS
-            self.queue.events.publish(ev.Event(kind_of, task=task, data={"remote": True}))
+            self.queue.events.publish(ev.Event(kind_of, task=task))
         self.rev = top
         self._follow_mirrors()
         import time

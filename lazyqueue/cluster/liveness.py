@@ -33,6 +33,7 @@ from .schema import SCHEMA
 W = f"{SCHEMA}.workers"
 O = f"{SCHEMA}.orphans"
 SWEEP_S = 1.0
+TRIM_S = 60.0
 NOW = "extract(epoch from clock_timestamp())"
 
 
@@ -63,7 +64,7 @@ class Liveness:
             pass
 
     def run(self) -> None:
-        next_beat = next_sweep = 0.0
+        next_beat = next_sweep = next_trim = 0.0
         stop = self.worker._stopped
         while not stop.is_set():
             now = time.monotonic()
@@ -74,9 +75,19 @@ class Liveness:
                 if now >= next_sweep and not self.worker.stopping:
                     self.sweep()
                     next_sweep = now + SWEEP_S
+                if now >= next_trim:
+                    self.trim_transitions()
+                    next_trim = now + TRIM_S
             except Exception as exc:  # noqa: BLE001 - the database may be away a moment
                 self.worker.errors.append(f"liveness: {exc}")
             stop.wait(min(0.2, self.beat_every))
+
+    def trim_transitions(self) -> None:
+        """The change feed's transitions older than it needs go (any worker may do it)."""
+        from .feed import KEEP_TRANSITIONS_S
+
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"DELETE FROM {SCHEMA}.transitions WHERE at < {NOW} - %s", (KEEP_TRANSITIONS_S,))
 
     def dead_executors(self, conn) -> list[str]:
         rows = conn.exec_driver_sql(

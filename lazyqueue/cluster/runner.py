@@ -18,7 +18,7 @@ import time
 import uuid
 
 from ..core import events as ev
-from ..core.errors import Cancelled, TaskError, failure_text
+from ..core.errors import Cancelled, TaskError, safe_failure_text
 from ..core.models import EXPIRED, QUEUED, RUNNING, iso
 from ..core.processes import HOST as _MACHINE
 from ..core.processes import start_time as _proc_start
@@ -346,10 +346,11 @@ class ClusterWorker:
             try:
                 return self._record_once(task_id, wf, kind_of, value, reason)
             except Exception as exc:  # noqa: BLE001 - the database is away: keep the outcome, try again
-                text = failure_text(exc)[0]
+                text = safe_failure_text(exc)
                 self.errors.append(f"recording t{task_id} failed: {text}")
                 if not database_away(exc):  # this outcome cannot be recorded at all: record that instead
-                    kind_of, value = "error", TaskError(f"its outcome could not be recorded: {text}", error_kind="fatal")
+                    kind_of, value = "error", TaskError(f"lazyqueue could not record the outcome of t{task_id}: {text}",
+                                                        error_kind="fatal")
                     continue
                 if self._stop.is_set() and delay > 5:
                     raise

@@ -70,6 +70,25 @@ MIGRATIONS: list[list[str]] = [
             task_id bigint NOT NULL,
             since double precision NOT NULL,
             PRIMARY KEY (host, pgid))""",
+        # every status change (and every new task), kept a while, so the change feed misses none
+        # however quickly a task moves on (a trigger: no round trip of its own)
+        f"""CREATE TABLE {SCHEMA}.transitions (
+            rev bigint PRIMARY KEY,
+            task_id bigint NOT NULL,
+            record jsonb NOT NULL,
+            at double precision NOT NULL DEFAULT extract(epoch from clock_timestamp()))""",
+        f"CREATE INDEX transitions_at ON {SCHEMA}.transitions (at)",
+        f"""CREATE FUNCTION {SCHEMA}.note_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO {SCHEMA}.transitions (rev, task_id, record) VALUES (NEW.rev, NEW.id, NEW.record)
+                ON CONFLICT (rev) DO NOTHING;
+                RETURN NULL;
+            END $$""",
+        f"CREATE TRIGGER tasks_inserted AFTER INSERT ON {SCHEMA}.tasks FOR EACH ROW "
+        f"EXECUTE FUNCTION {SCHEMA}.note_transition()",
+        f"CREATE TRIGGER tasks_transition AFTER UPDATE ON {SCHEMA}.tasks FOR EACH ROW "
+        "WHEN (OLD.status IS DISTINCT FROM NEW.status OR (OLD.record->>'attempt') IS DISTINCT FROM (NEW.record->>'attempt')) "
+        f"EXECUTE FUNCTION {SCHEMA}.note_transition()",
     ],
 ]
 

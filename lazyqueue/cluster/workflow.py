@@ -33,9 +33,9 @@ def attempt(task_id: int, workflow: str) -> str:
     except ClusterError:
         raise
     except Exception as exc:  # noqa: BLE001 - DBOS pickles what escapes: only an importable class, with text
-        from ..core.errors import failure_text
+        from ..core.errors import safe_failure_text
 
-        raise ClusterError(f"t{task_id}: {failure_text(exc)[0]}") from None
+        raise ClusterError(f"t{task_id}: {safe_failure_text(exc)}") from None
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)

@@ -62,17 +62,18 @@ class Interrupted(TaskError):
     error_kind = "retryable"
 
 
-def failure_text(exc: BaseException) -> tuple[str, str]:
-    """(error, error_kind) a handler's exception leaves on its task.
 
-    Works for any exception: one whose text cannot be made (its __str__ raises)
-    still names its class, so recording the failure never fails.
-    """
-    try:
-        text = str(exc)
-    except Exception as inner:  # noqa: BLE001 - a handler's class may do anything in __str__
-        text = f"(its message could not be read: {inner.__class__.__name__})"
-    name = exc.__class__.__name__
+def failure_text(exc: BaseException) -> tuple[str, str]:
+    """(error, error_kind) a handler's exception leaves on its task (str() may raise: the caller copes)."""
+    text = str(exc)
     if isinstance(exc, TaskError):
-        return text or name, exc.error_kind
-    return (f"{name}: {text}" if text else name), "retryable"
+        return text or exc.__class__.__name__, exc.error_kind
+    return (f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__), "retryable"
+
+
+def safe_failure_text(exc: BaseException) -> str:
+    """failure_text's error, or the class name when the exception cannot say more."""
+    try:
+        return failure_text(exc)[0]
+    except Exception:  # noqa: BLE001 - its __str__ raised
+        return exc.__class__.__name__

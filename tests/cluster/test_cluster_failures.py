@@ -22,7 +22,7 @@ def test_unpicklable_exceptions_fail_their_tasks_with_the_message_and_end_their_
     assert errors == {
         "local_class": "LocalError: made in a function",
         "lock_arg": errors["lock_arg"],
-        "no_text": "NoText: (its message could not be read: RuntimeError)",
+        "no_text": f"lazyqueue could not record the outcome of t{ids['no_text']}: RuntimeError: no text",
         "async_local": errors["async_local"],
     }
     assert errors["lock_arg"].startswith("ValueError: ('holds a lock', <unlocked _thread.lock object")
