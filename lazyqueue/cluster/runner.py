@@ -342,13 +342,15 @@ class ClusterWorker:
         if self._logs is not None:
             self._logs.flush()
         delay = 0.2
+        substituted = False
         while True:
             try:
                 return self._record_once(task_id, wf, kind_of, value, reason)
             except Exception as exc:  # noqa: BLE001 - the database is away: keep the outcome, try again
                 text = safe_failure_text(exc)
                 self.errors.append(f"recording t{task_id} failed: {text}")
-                if not database_away(exc):  # this outcome cannot be recorded at all: record that instead
+                if not database_away(exc) and not substituted:  # this outcome cannot be recorded: record that
+                    substituted = True
                     kind_of, value = "error", TaskError(f"lazyqueue could not record the outcome of t{task_id}: {text}",
                                                         error_kind="fatal")
                     continue
