@@ -235,6 +235,8 @@ SUBCOMMANDS = {
     "prune": ("apply the retention policy now", None),
     "cluster": ("the cluster backend: cluster init | status | migrate --from HOME", _cluster_args),
     "kinds": ("list kinds with caps and policies", None),
+    "rm": ("remove tasks and #jobs (running ones: --force)", lambda p: _rm_args(p)),
+    "edit": ("edit a queued task in $VISUAL/$EDITOR", lambda p: _edit_args(p)),
     "completions": ("print a shell completion script: completions bash|zsh|fish", lambda p: _completions_args(p)),
 }
 
@@ -1178,6 +1180,72 @@ def cmd_demo(args) -> int:
     return run_demo(getattr(args, "home", None), getattr(args, "config", None))
 
 
+def _rm_args(parser) -> None:
+    parser.add_argument("ids", type=_task_or_job, nargs="+", metavar="ID", help="tasks (12 or t12) and jobs (#014)")
+    parser.add_argument("--force", action="store_true", help="cancel running tasks and remove them (else refused)")
+    parser.add_argument("--yes", "-y", action="store_true", help="remove more than one task without asking")
+
+
+def cmd_rm(args) -> int:
+    queue = _open(args)
+    live = {t.id: t for t in queue.tasks()}
+    tasks, jobs = {}, []
+    for what, ident in args.ids:
+        if what == "job":
+            jobs.append(queue.job(ident))
+            tasks.update((t.id, t) for t in live.values() if t.job_id == ident)
+        elif ident in live:
+            tasks[ident] = live[ident]
+        else:
+            queue.get(ident)  # unknown: NotFound; else it is archived already
+            raise LazyQueueError(f"{task_ref(ident)} is in the archive already ({queue.archive_location()}); nothing to remove")
+    running = [t for t in tasks.values() if t.status == "running"]
+    if running and not args.force:
+        ref = running[0].ref
+        raise LazyQueueError(f"{ref} is running: 'lazyqueue cancel {ref}' first, or 'lazyqueue rm --force …' "
+                             "cancels and removes it")
+    if len(tasks) > 1 and not args.yes and not _confirm(f"remove {len(tasks)} tasks ({_refs(tasks)})?"):
+        raise UsageError(f"rm would remove {len(tasks)} tasks ({_refs(tasks)}): add --yes to go ahead")
+    removed = queue.delete_tasks(list(tasks), cancel_running=args.force) if tasks else []
+    for job in jobs:
+        try:
+            queue.delete_job(job.id)  # a job with no tasks left is gone already
+        except NotFound:
+            pass
+    for t in removed:
+        print(f"removed {t.ref}: {t.label}")
+    for job in jobs:
+        print(f"removed #{job.id:03d}: {job.title}".rstrip())
+    return 0
+
+
+def _refs(tasks: dict) -> str:
+    refs = [task_ref(t) for t in tasks]
+    return " ".join(refs[:5]) + (f" and {len(refs) - 5} more" if len(refs) > 5 else "")
+
+
+def _confirm(question: str) -> bool:
+    """Ask on the terminal; not a terminal: no (the caller says to add --yes)."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    try:
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+    except (OSError, KeyboardInterrupt):
+        return False
+
+
+def _edit_args(parser) -> None:
+    parser.add_argument("id", type=_task_id, metavar="ID", help="a queued task (12 or t12)")
+
+
+def cmd_edit(args) -> int:
+    from .edit_cli import run
+
+    return run(args, _open(args), args.id)
+
+
 def _completions_args(parser) -> None:
     from .completions import SHELLS
 
@@ -1207,6 +1275,8 @@ COMMANDS = {
     "cluster": cmd_cluster,
     "run": cmd_run,
     "serve": cmd_serve,
+    "rm": cmd_rm,
+    "edit": cmd_edit,
     "completions": cmd_completions,
 }
 

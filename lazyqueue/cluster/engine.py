@@ -339,6 +339,41 @@ class ClusterQueue:
         self.events.publish(ev.Event(ev.JOB_UPDATED, job=Job(id=job_id), data={"deleted": True}))
         return len(ids)
 
+    def delete_tasks(self, task_ids, cancel_running: bool = False) -> list[Task]:
+        """Remove tasks (to the archive) and the jobs they leave empty; a running one is refused
+        unless `cancel_running` (then it is cancelled first)."""
+        ids = list(dict.fromkeys(task_ids))
+        found = {t.id: t for t in (self.get(tid) for tid in ids)}
+        with self.engine.begin() as conn:
+            live = {r[0] for r in conn.exec_driver_sql(f"SELECT id FROM {T} WHERE id = ANY(%s)", (ids,)).all()}
+        for tid in ids:
+            if tid not in live:
+                raise NotFound(f"no task {task_ref(tid)} in the live queue")
+            if found[tid].status == RUNNING and not cancel_running:
+                raise LazyQueueError(f"{found[tid].ref} is running; cancel it first")
+        for tid in ids:
+            if found[tid].status == RUNNING:
+                self.cancel(tid)
+        from .retention import archive
+
+        with self.engine.begin() as conn:
+            rows = conn.exec_driver_sql(f"SELECT record FROM {T} WHERE id = ANY(%s) FOR UPDATE", (ids,)).all()
+            tasks = [to_task(r[0]) for r in rows]
+            started = next((t for t in tasks if t.status == RUNNING and not t.cancel_requested), None)
+            if started is not None:
+                raise LazyQueueError(f"{started.ref} is running; cancel it first")
+            workflows = archive(conn, [t.id for t in tasks], "deleted")
+            jobs = sorted({t.job_id for t in tasks if t.job_id is not None})
+            emptied = [r[0] for r in conn.exec_driver_sql(
+                f"DELETE FROM {J} j WHERE j.id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM {T} t WHERE t.job_id = j.id) "
+                "RETURNING j.id", (jobs,)).all()]
+        self.dispatcher.delete(workflows)
+        for task in tasks:
+            self.events.publish(ev.Event(ev.TASK_UPDATED, task=task.copy(), data={"deleted": True}))
+        for jid in emptied:
+            self.events.publish(ev.Event(ev.JOB_UPDATED, job=Job(id=jid), data={"deleted": True}))
+        return tasks
+
     def prune(self) -> int:
         """Apply the retention policy now: finished tasks past it leave the live queue (and DBOS's rows)."""
         from .retention import prune

@@ -119,6 +119,16 @@ class Engine(Protocol):
     def delete_job(self, job_id: int) -> int:
         """Cancel a job's active tasks, then remove the job and its tasks; answers how many."""
 
+    def delete_tasks(self, task_ids: "Iterable[int]", cancel_running: bool = False) -> "list[Task]":
+        """Remove tasks (kept in the archive) and the jobs they leave empty; answers the removed records.
+
+        A running task is refused (LazyQueueError, nothing removed) unless `cancel_running`.
+        """
+
+    def edit(self, task_id: int, changes: dict) -> "Task":
+        """Change a queued task's label, job title, priority, not_before, dedupe key or payload
+        (addition, local engine only: `lazyqueue edit`)."""
+
     def prune(self) -> "int | PruneReport":
         """Apply the retention policy now; answers how many tasks left the live queue
         (the local engine: a `PruneReport`, which also counts the logs and archive entries removed)."""

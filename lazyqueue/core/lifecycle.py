@@ -18,7 +18,7 @@ import time
 from . import events as ev
 from .errors import LazyQueueError, NotFound, UsageError
 from .models import (
-    ACTIVE, CANCELLED, COMPLETED, FAILED, PRIORITY_MAX, PRIORITY_MIN, QUEUED, RUNNING, Job, Task, iso, task_ref,
+    ACTIVE, CANCELLED, COMPLETED, FAILED, PRIORITY_MAX, PRIORITY_MIN, QUEUED, RUNNING, Job, Task, iso, parse_iso, task_ref,
 )
 from .record import Factory, Record
 
@@ -95,7 +95,7 @@ def enqueue(
         existing_id = head.active_keys.get(key)
         if existing_id is not None:
             existing = state.tasks.get(existing_id) if full else find(existing_id)
-            if existing is not None and existing.status in ACTIVE:
+            if existing is not None and existing.status in ACTIVE and existing.dedupe_key == key:  # (an edit moves keys)
                 return Transition(existing, ev.TASK_QUEUED), existing
     if priority is None:
         priority = kind.priority
@@ -123,9 +123,7 @@ def enqueue(
             raise NotFound(f"no job #{job_id:03d}")
         if not full and job_id >= head.next_job_id:
             raise NotFound(f"no job #{job_id:03d}")
-    text = label or kind.make_label(payload)
-    if len(text) > LABEL_MAX:  # a label made from a long command is not a second copy of it
-        text = text[: LABEL_MAX - 1] + "…"
+    text = _cut(label or kind.make_label(payload))
     job = None
     if job_id is None and new_job:
         job = Job(id=state.next_job_id(), title=title or text, created_at=stamp, updated_at=stamp)
@@ -150,6 +148,11 @@ def enqueue(
     if key:
         batch_keys[key] = task
     return Transition(task, ev.TASK_QUEUED, job=job), None
+
+
+def _cut(label: str) -> str:
+    """A label made from a long command is not a second copy of it."""
+    return label if len(label) <= LABEL_MAX else label[: LABEL_MAX - 1] + "…"
 
 
 def _check_dependency(state: "QueueState", dep: Any, full: bool, archived: "Callable[[int], dict | None]") -> None:
@@ -341,6 +344,62 @@ def set_stage(job: Job, stage: str, now: float | str) -> Job:
     new.stage = stage
     new.updated_at = now if isinstance(now, str) else iso(now)
     return new
+
+
+EDITABLE = ("label", "title", "priority", "not_before", "dedupe_key", "payload")
+
+
+def edit(task: Task, kind: "Kind | None", job: Job | None, changes: dict, now: float,
+         key_holder: "Callable[[str], Task | None]") -> tuple[Transition, Job | None]:
+    """A queued task's new record with `changes` (a person's edit) applied, and its job's if the title
+    changed. The payload is checked by its kind; a label or dedupe key made from the payload follows it
+    unless it is changed too. `key_holder(key)`: the active task holding a dedupe key, if any."""
+    if task.status != QUEUED:
+        raise LazyQueueError(f"{task.ref} is {task.status}; only a queued task can be edited")
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise UsageError(f"{unknown[0]!r} cannot be edited (editable: {', '.join(EDITABLE)})")
+    new = task.copy()
+    if "payload" in changes:
+        payload = changes["payload"]
+        if not isinstance(payload, dict):
+            raise UsageError("payload must be a table of fields")
+        if kind is None:
+            raise UsageError(f"kind {task.kind!r} is not defined here, so its payload cannot be checked")
+        new.payload = kind.check_payload(dict(payload))
+        if "label" not in changes and task.label == _cut(kind.make_label(task.payload)):
+            changes = dict(changes, label=kind.make_label(new.payload))
+        if "dedupe_key" not in changes and (task.dedupe_key or None) == (kind.dedupe_key(task.payload) or None):
+            changes = dict(changes, dedupe_key=kind.dedupe_key(new.payload) or "")
+    for name in ("label", "title", "dedupe_key", "not_before"):
+        value = changes.get(name)
+        if name in changes and not isinstance(value, str):
+            raise UsageError(f"{name} must be text (got {value!r})")
+        if name in changes and len(value) > TEXT_MAX:
+            raise UsageError(f"{name} is {len(value):,} characters long; at most {TEXT_MAX:,}")
+    if "priority" in changes:
+        check_priority(changes["priority"])
+        new.priority = changes["priority"]
+    if "label" in changes:
+        new.label = _cut(changes["label"].strip() or task.label)
+    if "not_before" in changes:
+        when = changes["not_before"].strip()
+        stamp = parse_iso(when) if when else None
+        if when and stamp is None:
+            raise UsageError(f"not_before: not an ISO-8601 time (got {when!r}; e.g. \"2026-03-01T14:05:00Z\", or \"\")")
+        new.not_before = iso(stamp) if stamp is not None else None
+    if "dedupe_key" in changes:
+        key = changes["dedupe_key"] or None
+        holder = key_holder(key) if key else None
+        if holder is not None and holder.id != task.id:
+            raise UsageError(f"dedupe key {key!r} is held by {holder.ref} ({holder.status})")
+        new.dedupe_key = key
+    new.updated_at = iso(now)
+    new_job = None
+    if "title" in changes and job is not None:
+        new_job = set_stage(job, job.stage, now)
+        new_job.title = changes["title"].strip() or job.title
+    return Transition(new, ev.TASK_UPDATED, {"edited": sorted(changes)}), new_job
 
 
 DEFAULT_STAGE = "Pending"

@@ -318,7 +318,8 @@ class Queue:
                 if task.dedupe_key:
                     other = keys.get(task.dedupe_key, self.state.head.active_keys.get(task.dedupe_key))
                     current = next((m.task for m in moves if m.task.id == other), None) or self.state.tasks.get(other)
-                    if other is not None and other != tid and current is not None and current.active:
+                    if other is not None and other != tid and current is not None and current.active \
+                            and current.dedupe_key == task.dedupe_key:  # (an edit moves keys)
                         out.append(Enqueued(current.copy(), True))
                         continue
                 if task.dedupe_key:
@@ -417,6 +418,65 @@ class Queue:
             self.events.publish(ev.Event(ev.TASK_UPDATED, task=task.copy(), data={"deleted": True}))
         self.events.publish(ev.Event(ev.JOB_UPDATED, job=job, data={"deleted": True}))
         return len(tasks)
+
+    def delete_tasks(self, task_ids: Iterable[int], cancel_running: bool = False) -> list[Task]:
+        """Remove tasks from the live queue (kept in the archive), and the jobs they leave empty.
+
+        A running task is refused (nothing is removed) unless `cancel_running`:
+        then it is cancelled first. Answers the removed records.
+        """
+        ids = list(dict.fromkeys(task_ids))
+        with self.taskfile.lock:
+            self._catch_up_full()
+            for tid in ids:
+                task = self.state.tasks.get(tid)
+                if task is None:
+                    raise NotFound(f"no task {task_ref(tid)} in the live queue")
+                if task.status == RUNNING and not cancel_running:
+                    raise LazyQueueError(f"{task.ref} is running; cancel it first")
+        for tid in ids:
+            if self.state.tasks[tid].status == RUNNING:
+                self.cancel(tid)
+        with self.taskfile.lock:
+            self._catch_up_full()
+            tasks = [self.state.tasks[t] for t in ids if t in self.state.tasks]
+            started = next((t for t in tasks if t.status == RUNNING and not t.cancel_requested), None)
+            if started is not None:  # claimed since the check above
+                raise LazyQueueError(f"{started.ref} is running; cancel it first")
+            gone = {t.id for t in tasks}
+            left = {t.job_id for t in self.state.tasks.values() if t.id not in gone}
+            jobs = [self.state.jobs[j] for j in {t.job_id for t in tasks} - left if j in self.state.jobs]
+            self.taskfile.archive_records(tasks, jobs, reason="deleted")
+            self.taskfile.commit(Change(del_tasks=[t.id for t in tasks], del_jobs=[j.id for j in jobs]))
+        for task in tasks:
+            self.events.publish(ev.Event(ev.TASK_UPDATED, task=task.copy(), data={"deleted": True}))
+        for job in jobs:
+            self.events.publish(ev.Event(ev.JOB_UPDATED, job=job, data={"deleted": True}))
+        return [t.copy() for t in tasks]
+
+    def edit(self, task_id: int, changes: dict) -> Task:
+        """Change a queued task's label, job title, priority, not_before, dedupe key or payload
+        (`lifecycle.EDITABLE`); the payload is checked by its kind. Answers the new record."""
+        with self.taskfile.lock:
+            self._catch_up_full()
+            task = self.state.tasks.get(task_id)
+            if task is None:
+                raise NotFound(f"no task {task_ref(task_id)} in the live queue")
+            job = self.state.jobs.get(task.job_id) if task.job_id is not None else None
+
+            def holder(key: str) -> Task | None:
+                other = self.state.tasks.get(self.state.head.active_keys.get(key, -1))
+                return other if other is not None and other.active and other.dedupe_key == key else None
+
+            moved, new_job = lifecycle.edit(task, self.registry.find(task.kind), job, changes, time.time(), holder)
+            self.taskfile.commit(Change(tasks=[moved.task], jobs=[new_job] if new_job else []))
+            event = moved.announce(new_job or job)
+        self.events.publish(event)
+        if new_job is not None:
+            self.events.publish(ev.Event(ev.JOB_UPDATED, task=event.task, job=lifecycle.copy_job(new_job)))
+        if self.worker is not None:
+            self.worker.wake()
+        return event.task.copy()
 
     def prune(self) -> "PruneReport":
         """Apply the retention policy now: old finished tasks to the archive, their logs removed,

@@ -28,7 +28,7 @@ def test_bash_completion_is_registered_and_completes_commands_options_and_choice
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.strip() == "complete -o default -F _lazyqueue lazyqueue"
     assert complete(script, "ad") == ["add"]
-    assert set(complete(script, "")) >= {"add", "ls", "completions", "worker"} and "--home" in complete(script, "--")
+    assert set(complete(script, "")) >= {"add", "ls", "rm", "edit", "completions", "worker"} and "--home" in complete(script, "--")
     assert complete(script, "add", "shell", "--pri") == ["--priority"]
     assert complete(script, "--home", "/tmp/x", "ls", "--status", "fa") == ["failed"]
     assert complete(script, "worker", "st") == ["start", "stop", "status"]
@@ -40,7 +40,7 @@ def test_zsh_and_fish_scripts_name_every_command(cli_env):
     zsh = ok(cli_env, "completions", "zsh").stdout
     assert zsh.startswith("#compdef lazyqueue\n") and "bashcompinit" in zsh and "complete -o default -F _lazyqueue lazyqueue" in zsh
     fish = ok(cli_env, "completions", "fish").stdout
-    for name in ("add", "ls", "worker", "completions"):
+    for name in ("add", "ls", "rm", "edit", "worker", "completions"):
         assert f"-n __fish_use_subcommand -a {name} " in fish
     assert "-n '__fish_seen_subcommand_from ls' -l status -x -a 'queued running completed failed cancelled expired'" in fish
     for shell, text in (("zsh", zsh), ("fish", fish)):

@@ -23,6 +23,7 @@ leaves the machine and no real program is needed:
 - `lazyqueue` on PATH runs this checkout;
 - ffmpeg, make and restic are small scripts that print what they were given;
   jobs.txt, publish.sh and encode.sh are in the scratch directory;
+- $EDITOR is `true` (it opens the file and leaves it as it was);
 - https://example.org and https://api.example.org are a local HTTP server
   (a file to download, a remote job that answers ready);
 - 127.0.0.1:8765 is a `lazyqueue serve` the test starts on a free port.
@@ -162,11 +163,11 @@ class Scratch:
         self.remote = remote
         self.serve_url: str | None = None
         self.env = dict(os.environ)
-        for name in ("LAZYQUEUE_BACKEND", "VISUAL", "EDITOR"):
+        for name in ("LAZYQUEUE_BACKEND", "VISUAL"):
             self.env.pop(name, None)
         self.env.update(
             LAZYQUEUE_HOME=str(self.home), LAZYQUEUE_CONFIG=str(root / "config.toml"), LAZYQUEUE_AUTOSTART="1",
-            HOME=str(self.user_home), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", NO_COLOR="1",
+            HOME=str(self.user_home), EDITOR="true", PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", NO_COLOR="1",
             PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
         )
         self.started: list[subprocess.Popen] = []
