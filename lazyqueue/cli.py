@@ -706,6 +706,22 @@ def _info(task, queue) -> str:
     return ""
 
 
+def _own_wait(task, queue) -> str:
+    """The wait of a queued task that its own record tells (a start time to come), else "".
+
+    Such a task waits for its time whatever the others do: `show` need not read them.
+    """
+    from .core.models import parse_iso
+
+    if task.after or not task.not_before or (parse_iso(task.not_before) or 0) <= time.time():
+        return ""
+    from .core.scheduling import Caps, wait_reason
+    from .core.state import QueueState
+
+    # a start time to come is told before any cap or other task is looked at
+    return _undefined_kind(task, queue) or wait_reason(QueueState(), task, Caps(total=1))
+
+
 def _ls_json_stream(queue, args) -> bool:
     """`ls --json` from the local task file, record by record (flat memory at any size); False: not here."""
     from .core import reader
@@ -875,7 +891,7 @@ def cmd_show(args) -> int:
             rows.append(("job", f"#{task.job_id:03d}"))
     rows += [("label", task.label), ("priority", str(task.priority)), ("attempt", f"{task.attempt}/{task.max_attempts}")]
     if task.status == "queued":
-        rows.append(("waiting", _queued_infos(queue).get(task.id, "")))
+        rows.append(("waiting", _own_wait(task, queue) or _queued_infos(queue).get(task.id, "")))
     if task.progress is not None or task.progress_label:
         rows.append(("progress", f"{_progress_text(task)} {task.progress_label or ''}".strip()))
     for name in ("dedupe_key", "created_at", "started_at", "finished_at", "not_before", "expires_at", "timeout_s"):

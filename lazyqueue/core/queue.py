@@ -126,6 +126,7 @@ class Queue:
         self.events = ev.EventBus()
         self.worker = None
         self._stop_asked = False  # a signal that came before run_worker() had made its worker
+        self._active_cache = None  # (file signature, the queued and running tasks) of a light queue
         if not light:
             self.taskfile.load()
         self._after_read()
@@ -247,6 +248,10 @@ class Queue:
     def tasks(self, status: str | Iterable[str] | None = None, kind: str | None = None, job: int | None = None) -> list[Task]:
         """Copies of live tasks, oldest first, filtered."""
         statuses = {status} if isinstance(status, str) else (set(status) if status else None)
+        active = self._light_active() if statuses and statuses <= ACTIVE else None
+        if active is not None:  # a light queue: the queued and running tasks alone, read from the file
+            return [t.copy() for t in active.tasks.values() if t.status in statuses
+                    and (kind is None or t.kind == kind) and (job is None or t.job_id == job)]
         with self.taskfile.lock:
             self._catch_up_full()
             out = [
@@ -283,11 +288,45 @@ class Queue:
         """The caps in force (the worker's global cap if one runs here, else the config's)."""
         return self.registry.caps(self.worker.concurrency if self.worker else self.config.concurrency)
 
+    def _light_active(self) -> QueueState | None:
+        """A light queue's queued and running tasks (all a wait reason depends on), read from the file
+        without loading the rest and kept while the file is unchanged; None: loaded, or not readable so."""
+        if self.taskfile.loaded:
+            return None
+        from . import reader
+
+        sig = self.taskfile.disk_signature()
+        if self._active_cache is not None and self._active_cache[0] == sig:
+            return self._active_cache[1]
+        try:
+            with reader.View(self.home) as view:
+                active = view.active()
+        except reader.Unreadable:
+            return None
+        state = QueueState()
+        state.tasks = {t.id: t for t in active}
+        state.rebuild_indexes()
+        self._active_cache = (sig, state)
+        return state
+
+    def _finished_record(self, task_id: int) -> dict | None:
+        """A task that is no longer active (a dependency): its live record, else its archived one."""
+        readable, found = self._read_one("task", task_id)
+        if found is not None:
+            return found.to_dict()
+        return self.taskfile.archived_task(task_id)
+
     def why_waiting(self, task_id: int, now: float | None = None) -> str:
         """Why a queued task is not running yet, in words ("cap full: encode 1/1")."""
+        active = self._light_active()
+        if active is not None:
+            task = active.tasks.get(task_id)
+            if task is None:
+                return ""
+            return wait_reason(active, task, self.caps(), now=now, archived=self._finished_record)
         with self.taskfile.lock:
             if not self.taskfile.loaded:
-                self._catch_up_full()  # a light queue: the reason depends on every other task
+                self._catch_up_full()  # a light queue the reader cannot read: load it all
             task = self.state.tasks.get(task_id)
             if task is None:
                 return ""
@@ -295,6 +334,10 @@ class Queue:
             return wait_reason(self.state, task, self.caps(), paused=paused, now=now, archived=self.taskfile.archived_task)
 
     def position(self, task_id: int) -> int:
+        active = self._light_active()
+        if active is not None:
+            task = active.tasks.get(task_id)
+            return queue_position(active, task) if task else 0
         with self.taskfile.lock:
             if not self.taskfile.loaded:
                 self._catch_up_full()

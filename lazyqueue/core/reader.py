@@ -358,6 +358,14 @@ class View:
             yield _normal(ch.tasks[tid]), None
 
 
+    def active(self) -> list[Task]:
+        """The queued and running tasks, oldest first; the others are told apart by their line's head, not parsed."""
+        recs, _ = self.tail(1 << 62, want=lambda rec: rec["status"] in ("queued", "running"))
+        try:
+            return [Task.from_dict(rec) for rec in recs]
+        except ValueError:
+            raise Unreadable("a malformed task record") from None
+
     def tail(self, limit: int, want=None, needles: tuple[bytes, ...] = ()) -> tuple[list[dict], int]:
         """The newest `limit` live tasks that `want(rec)` accepts, oldest first, and how many older ones match.
 

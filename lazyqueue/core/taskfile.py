@@ -203,6 +203,10 @@ class TaskFile:
                 return changed_t, changed_j
             return self._read_journal(full=True)
 
+    def disk_signature(self) -> tuple:
+        """What changes whenever any process writes: the snapshot's and the journal's identity (no lock)."""
+        return _stat_sig(self.path), _stat_sig(self.journal_path)
+
     def changed_on_disk(self) -> bool:
         """True when another process wrote since we last looked (no lock, two stats)."""
         if _stat_sig(self.path) != self._snap_sig:

@@ -258,3 +258,35 @@ def test_fields_of_the_wrong_type_are_usage_errors_not_broken_records(home, q, o
     reader = TaskFile(home)
     reader.load()
     assert reader.warnings == [] and reader.state.tasks == {} and reader.state.jobs == {}
+
+
+def test_a_light_queue_tells_the_same_waits_reading_only_active_tasks(home):
+    from lazyqueue.core.config import Config
+    from lazyqueue.core.models import iso
+    from tests.core.helpers import add_task
+
+    store = TaskFile(home)
+    store.load()
+    done = add_task(store, kind="shell", status="completed")  # t1
+    failed = add_task(store, kind="shell", status="failed")  # t2
+    add_task(store, kind="shell", status="running")  # t3: one slot of two
+    ids = [
+        add_task(store, kind="shell", after=[done.id]).id,  # ready: next up
+        add_task(store, kind="shell", after=[failed.id]).id,  # its dependency did not complete
+        add_task(store, kind="shell", not_before=iso(9e9)).id,  # starts later
+        add_task(store, kind="shell", not_before=iso(9e9), attempt=1).id,  # retry later
+        add_task(store, kind="shell").id,  # ready too
+    ]
+    ids.append(add_task(store, kind="shell", after=[ids[-1]]).id)  # waiting on a queued task
+    with store.lock:
+        store.compact(retention=False)
+    add_task(store, kind="shell", status="running")  # a journal line past the snapshot: 2 of 2 slots busy
+    full = Queue(home, config=Config(concurrency=2))
+    light = Queue(home, config=Config(concurrency=2), light=True)
+    now = 1e9
+    assert [light.why_waiting(i, now=now) for i in ids] == [full.why_waiting(i, now=now) for i in ids]
+    assert [light.position(i) for i in ids] == [full.position(i) for i in ids]
+    assert [t.id for t in light.tasks(status="queued")] == ids
+    assert not light.taskfile.loaded  # only the queued and running records were read
+    assert full.why_waiting(ids[1], now=now) == "dependency t2 did not complete"
+    assert full.why_waiting(ids[0], now=now) == "all 2 slots busy"
