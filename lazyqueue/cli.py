@@ -715,11 +715,7 @@ def _own_wait(task, queue) -> str:
 
     if task.after or not task.not_before or (parse_iso(task.not_before) or 0) <= time.time():
         return ""
-    from .core.scheduling import Caps, wait_reason
-    from .core.state import QueueState
-
-    # a start time to come is told before any cap or other task is looked at
-    return _undefined_kind(task, queue) or wait_reason(QueueState(), task, Caps(total=1))
+    return _undefined_kind(task, queue) or queue.why_waiting(task.id)
 
 
 def _ls_json_stream(queue, args) -> bool:

@@ -29,7 +29,7 @@ from .config import Config, apply_config, load_config
 from .errors import LazyQueueError, NotFound, UsageError
 from .models import (
     ACTIVE, CANCELLED, COMPLETED, FINISHED, PRIORITY_MAX, PRIORITY_MIN, QUEUED, RETRYABLE_STATUSES,
-    RUNNING, Job, PruneReport, Task, iso, task_ref,
+    RUNNING, Job, PruneReport, Task, iso, parse_iso, task_ref,
 )
 from .paths import NOFOLLOW, config_path, state_dir
 from .record import Record
@@ -309,6 +309,18 @@ class Queue:
         self._active_cache = (sig, state)
         return state
 
+    def _own_wait(self, task_id: int, now: float | None) -> str | None:
+        """A light queue's task whose own record tells its wait (a start time to come, no `after`):
+        that wait, read without the other tasks (it comes before any cap); else None."""
+        if self.taskfile.loaded:
+            return None
+        _readable, task = self._read_one("task", task_id)
+        if task is None or task.status != QUEUED or task.after or not task.not_before:
+            return None
+        if (parse_iso(task.not_before) or 0) <= (time.time() if now is None else now):
+            return None
+        return wait_reason(QueueState(), task, self.caps(), now=now)
+
     def _finished_record(self, task_id: int) -> dict | None:
         """A task that is no longer active (a dependency): its live record, else its archived one."""
         readable, found = self._read_one("task", task_id)
@@ -318,6 +330,9 @@ class Queue:
 
     def why_waiting(self, task_id: int, now: float | None = None) -> str:
         """Why a queued task is not running yet, in words ("cap full: encode 1/1")."""
+        own = self._own_wait(task_id, now)
+        if own is not None:
+            return own
         active = self._light_active()
         if active is not None:
             task = active.tasks.get(task_id)
