@@ -16,6 +16,7 @@ import time
 from typing import Callable
 
 DEFAULT_TIMEOUT = 5.0
+DEFERRED_KEPT = 100  # toasts kept while a dialog is open; more are only counted
 
 
 class ToastLimiter:
@@ -46,6 +47,10 @@ class ToastLimiter:
         if under is not None:
             self.deferred.append((text, severity, timeout, extra))
             self._deferred_under = under
+            if len(self.deferred) > DEFERRED_KEPT:  # a log open for an hour: what it said is counted, not kept
+                dropped = next((i for i, d in enumerate(self.deferred) if d[1] != "error"), 0)
+                del self.deferred[dropped]
+                self._deferred_more += 1
             return False
         if severity == "error" and self.on_screen() >= self.room():
             self.cleared()

@@ -218,3 +218,22 @@ async def test_an_error_that_came_while_a_dialog_was_open_is_shown_as_it_was_aft
         await until(pilot, lambda: len(toasts(app)) == 2, what="both toasts held back")
         assert toasts(app)[0].startswith(f"✗ t{failed} failed: boom: the remote said no")
         assert toasts(app)[1].startswith(f"✓ t{completed} completed")
+
+
+async def test_no_toast_covers_the_log_view_and_the_one_that_came_is_shown_after(queue):
+    from lazyqueue.tui.screens.log import LogScreen
+
+    held = queue.enqueue("hold", {"gate": "log-open"}, title="watched").task
+    app = LazyQueueApp(queue)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: app.view.tasks[held.id].status == "running", what="the task running")
+        app.select_task(held.id)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LogScreen), what="the log view")
+        gate("log-open").set()
+        await until(pilot, lambda: app.view.tasks[held.id].status == "completed", what="the task completed")
+        await pilot.pause()
+        assert toasts(app) == []  # nothing over the log
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen) and toasts(app), what="the toast held back")
+        assert toasts(app) == [f"✓ {held.ref} completed · hold log-open"]
