@@ -600,7 +600,8 @@ def test_cli_track_command_until_ready(cli_env, tmp_path):
 
     where = tmp_path / "here"
     where.mkdir()
-    (where / "status.json").write_text(json.dumps({"state": "ready", "download_url": "https://files.example/a.zip", "request_id": "r1"}))
+    (where / "status.json").write_text(json.dumps({"state": "ready", "download_url": "https://files.example/a.zip", "request_id": "r1",
+                                                   "result": {"frames": 240, "codec": "av1"}}))
 
     def lq(*args):
         return subprocess.run([sys.executable, "-m", "lazyqueue", *args], env=cli_env, cwd=where,
@@ -617,6 +618,7 @@ def test_cli_track_command_until_ready(cli_env, tmp_path):
     shown = json.loads(lq("show", str(record["id"]), "--json").stdout)
     assert shown["status"] == "completed"
     assert shown["result"]["download_url"] == "https://files.example/a.zip" and shown["meta"]["request_id"] == "r1"
+    assert shown["result"]["result"] == {"frames": 240, "codec": "av1"}  # the remote job's own result is kept
 
 
 def test_e2e_a_task_timeout_stops_tracking(queue, remote):

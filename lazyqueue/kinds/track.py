@@ -8,7 +8,9 @@ parsed) answers JSON:
 
     {"state": "queued|running|ready|failed|expired|cancelled", "progress": 0..100,
      "queue_position": N, "download_url": "…", "expires_at": "ISO-8601",
-     "error": "…", "request_id": "…"}
+     "error": "…", "request_id": "…", "result": …}
+
+Those fields are read (`status` for `state` too); any other is ignored.
 
 (camelCase spellings — queuePosition, downloadUrl, expiresAt, errorReason,
 requestId — are accepted too.)
@@ -32,7 +34,8 @@ Outcome:
   "queued · position 12" or "running"). A remote progress of 100 before
   `ready` shows as 99 "finalizing".
 - ready: the task completes; result {"remote_state": "ready", "download_url",
-  "expires_at", "request_id", "source"}. Ready without a download_url also
+  "expires_at", "request_id", "source"}, plus "result": the source's own
+  `result` field, whatever it holds, when it answers one. Ready without a download_url also
   completes, but the result says {"artifact_unavailable": true} and the meta
   carries retry_offered (so `lazyqueue retry` can ask for it again).
 - failed: fails (fatal, not retried) with the remote error and the request id.
@@ -760,6 +763,8 @@ class TaskBridge(PollListener):
                 "request_id": rid,
                 "source": self.source,
             }
+            if "result" in status.raw:  # what the remote job produced (a served lazyqueue task's result)
+                result["result"] = status.raw["result"]
             if not status.download_url:
                 result["artifact_unavailable"] = True
             if self.cancel_asked:

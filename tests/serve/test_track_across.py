@@ -33,6 +33,7 @@ def test_a_track_task_follows_a_task_served_from_another_state_dir(tmp_path):
         assert done.result["remote_state"] == "ready"
         assert done.result["request_id"] == f"t{work['id']}"
         assert served.queue.get(work["id"]).result == {"rows": 3}
+        assert done.result["result"] == {"rows": 3}  # the remote task's result, kept in the local record
         assert done.meta["remote_state"] == "ready"
     finally:
         follower.close()
