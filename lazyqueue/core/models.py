@@ -260,10 +260,16 @@ class Task:
                 continue
             if not isinstance(value, types) or isinstance(value, bool):
                 raise ValueError(f"task {task.id} {name} has the wrong type: {value!r}")
+        seen = _TIMES_SEEN
         for name in _TIME_FIELDS:
             value = getattr(task, name)
-            if value is not None and not _iso_ok(value):
+            if value is None or value in seen:
+                continue
+            if not _iso_ok(value):
                 raise ValueError(f"task {task.id} {name} is not a time: {value!r}")
+            if len(seen) >= 4096:  # tasks made together share their times: a small memo of good ones
+                seen.clear()
+            seen.add(value)
         if not isinstance(task.meta, dict):
             task.meta = {}
         return task
@@ -348,6 +354,7 @@ _FIELD_TYPES = (
 )
 JOB_FIELDS = Job.__slots__
 # times a worker or a reader parses: a record holding one that does not parse is damage, found on load
+_TIMES_SEEN: set = set()  # times from_dict found readable (a memo: a load checks each distinct time once)
 _TIME_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "not_before", "expires_at")
 
 

@@ -305,7 +305,8 @@ class TaskFile:
         if end < 0 or not raw.startswith(b'{"version": '):
             return False
         try:
-            header = json.loads(raw[:end].rstrip().rstrip(b",") + b"}")
+            raw = raw.decode("utf-8")  # once: json.loads of a str needs no encoding guess per line
+            header = json.loads(raw[:end].rstrip().rstrip(",") + "}")
             if header.get("version") != SCHEMA_VERSION:
                 return False
             tasks: dict[int, Task] = {}
@@ -315,25 +316,25 @@ class TaskFile:
             finished = False
             loads = json.loads
             while pos < len(raw):
-                nl = raw.find(b"\n", pos)
+                nl = raw.find("\n", pos)
                 if nl < 0:
                     nl = len(raw)
                 line = raw[pos:nl]
                 pos = nl + 1
-                if line == b'"jobs": [':
+                if line == '"jobs": [':
                     group = "jobs"
-                elif line == b'"tasks": [':
+                elif line == '"tasks": [':
                     group = "tasks"
-                elif line == b"],":
+                elif line == "],":
                     group = None
-                elif line == b"]}":
+                elif line == "]}":
                     finished = True
                     break
                 elif line and group == "tasks":
-                    task = Task.from_dict(loads(line[:-1] if line.endswith(b",") else line))
+                    task = Task.from_dict(loads(line[:-1] if line.endswith(",") else line))
                     tasks[task.id] = task
                 elif line and group == "jobs":
-                    job = Job.from_dict(loads(line[:-1] if line.endswith(b",") else line))
+                    job = Job.from_dict(loads(line[:-1] if line.endswith(",") else line))
                     jobs[job.id] = job
                 elif line:
                     return False
