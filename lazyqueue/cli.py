@@ -1111,7 +1111,10 @@ def cmd_worker(args) -> int:
 
 
 def _print_event(event) -> None:
+    """A worker's line for what it did (what other processes did is theirs to say)."""
     t = event.task
+    if event.data.get("remote"):
+        return
     if t is None:
         if event.data.get("error"):
             _err(event.data["error"])

@@ -125,6 +125,7 @@ class Queue:
         self.taskfile = TaskFile(self.home, self.config.retention, self.state)
         self.events = ev.EventBus()
         self.worker = None
+        self._feed = None  # other processes' changes as events, once someone subscribes
         self._stop_asked = False  # a signal that came before run_worker() had made its worker
         self._active_cache = None  # (file signature, the queued and running tasks) of a light queue
         if not light:
@@ -154,7 +155,7 @@ class Queue:
         """Queue several tasks with one durable write (all or nothing)."""
         results: list[Enqueued] = []
         made: list[lifecycle.Transition] = []
-        with self.taskfile.lock:
+        with self.events.after_write(self.taskfile.lock) as published:
             self._catch_up()
             full = self.taskfile.loaded
             change = Change()
@@ -175,13 +176,11 @@ class Queue:
                     change.tasks.append(moved.task)
                     made.append(moved)
             self.taskfile.commit(change)
-            heard = self.events.wants(ev.TASK_QUEUED)  # `lazyqueue add` has no listener: no copies for nobody
-            published = [m.announce(m.job or (self.state.jobs.get(m.task.job_id) if full else None))
-                         for m in made] if heard else []
+            # out once durable, and before a worker that claims the task now can announce its start
+            if self.events.wants(ev.TASK_QUEUED):  # `lazyqueue add` has no listener: no copies for nobody
+                published += [m.announce(m.job or (self.state.jobs.get(m.task.job_id) if full else None))
+                              for m in made]
             self._after_read()
-            # under the lock: a worker claiming the task now cannot announce its start first
-            for event in published:
-                self.events.publish(event)
         if self.worker is not None and made:
             self.worker.wake()
         elif made:
@@ -364,7 +363,7 @@ class Queue:
         """Queue failed/cancelled/expired tasks again with a fresh attempt budget."""
         out: list[Enqueued] = []
         moves: list[lifecycle.Transition] = []
-        with self.taskfile.lock:
+        with self.events.after_write(self.taskfile.lock) as published:
             self._catch_up_full()
             now = time.time()
             keys: dict[str, int] = {}  # a second id in this call with the same key answers "already queued"
@@ -385,8 +384,7 @@ class Queue:
                 moves.append(moved)
                 out.append(Enqueued(moved.task.copy(), False))
             self.taskfile.commit(Change(tasks=[m.task for m in moves]))
-            for moved in moves:  # under the lock, as in enqueue_many
-                self.events.publish(moved.announce())
+            published += [moved.announce() for moved in moves]
         if self.worker is not None:
             self.worker.wake()
         return out
@@ -397,8 +395,7 @@ class Queue:
 
     def cancel(self, task_id: int) -> str:
         """Cancel a task. Answers CANCEL_DONE, CANCEL_SIGNALLED, CANCEL_TOO_LATE or CANCEL_NOTHING."""
-        published: list[ev.Event] = []
-        with self.taskfile.lock:
+        with self.events.after_write(self.taskfile.lock) as published:
             self._catch_up_full()
             task = self.state.tasks.get(task_id)
             if task is None:
@@ -421,8 +418,6 @@ class Queue:
                 answer = CANCEL_TOO_LATE
             else:
                 answer = CANCEL_NOTHING
-        for event in published:
-            self.events.publish(event)
         if answer == CANCEL_SIGNALLED and self.worker is not None:
             self.worker.request_cancel(task_id)
             self.worker.wake()
@@ -431,7 +426,7 @@ class Queue:
     def set_priority(self, task_id: int, priority: int) -> Task:
         """Change a queued task's priority (1 lowest … 10 highest)."""
         lifecycle.check_priority(priority)
-        with self.taskfile.lock:
+        with self.events.after_write(self.taskfile.lock) as published:
             self._catch_up_full()
             task = self.state.tasks.get(task_id)
             if task is None:
@@ -439,12 +434,12 @@ class Queue:
             moved = lifecycle.set_priority(task, priority, time.time())
             self.taskfile.commit(Change(tasks=[moved.task]))
             event = moved.announce()
-        self.events.publish(event)
+            published.append(event)
         return event.task.copy()
 
     def set_stage(self, job_id: int, stage: str) -> Job:
         """Set a job's user-facing stage."""
-        with self.taskfile.lock:
+        with self.events.after_write(self.taskfile.lock) as published:
             self._catch_up_full()
             job = self.state.jobs.get(job_id)
             if job is None:
@@ -452,7 +447,7 @@ class Queue:
             new = lifecycle.set_stage(job, stage, time.time())
             self.taskfile.commit(Change(jobs=[new]))
             copy = lifecycle.copy_job(new)
-        self.events.publish(ev.Event(ev.JOB_UPDATED, job=lifecycle.copy_job(copy)))
+            published.append(ev.Event(ev.JOB_UPDATED, job=lifecycle.copy_job(copy)))
         return copy
 
     def delete_job(self, job_id: int) -> int:
@@ -466,15 +461,14 @@ class Queue:
             task = self.state.tasks.get(tid)
             if task is not None and task.status in ACTIVE:
                 self.cancel(tid)
-        with self.taskfile.lock:
+        with self.events.after_write(self.taskfile.lock) as published:
             self._catch_up_full()
             tasks = [self.state.tasks[t] for t in ids if t in self.state.tasks]
             job = self.state.jobs.get(job_id)
             self.taskfile.archive_records(tasks, [job] if job else [], reason="deleted")
             self.taskfile.commit(Change(del_tasks=[t.id for t in tasks], del_jobs=[job_id]))
-        for task in tasks:
-            self.events.publish(ev.Event(ev.TASK_UPDATED, task=task.copy(), data={"deleted": True}))
-        self.events.publish(ev.Event(ev.JOB_UPDATED, job=job, data={"deleted": True}))
+            published += [ev.Event(ev.TASK_UPDATED, task=task.copy(), data={"deleted": True}) for task in tasks]
+            published.append(ev.Event(ev.JOB_UPDATED, job=job, data={"deleted": True}))
         return len(tasks)
 
     def delete_tasks(self, task_ids: Iterable[int], cancel_running: bool = False) -> list[Task]:
@@ -539,13 +533,13 @@ class Queue:
     def prune(self) -> "PruneReport":
         """Apply the retention policy now: old finished tasks to the archive, their logs removed,
         the archive kept under its size. Answers what was removed."""
-        with self.taskfile.lock:
+        with self.events.after_write(self.taskfile.lock) as published:
             self._catch_up_full()
             count = self.taskfile.compact()
             logs, log_bytes = self.taskfile.logs_removed
             more_logs, more_bytes, dropped, archive_bytes = self.taskfile.prune_extras()
-        if count:
-            self.events.publish(ev.Event(ev.STORE_RELOADED))
+            if count:
+                published.append(ev.Event(ev.STORE_RELOADED))
         return PruneReport(tasks=count, logs=logs + more_logs, log_bytes=log_bytes + more_bytes,
                            archive_dropped=dropped, archive_bytes=archive_bytes)
 
@@ -579,8 +573,20 @@ class Queue:
 
     # ---------------------------------------------------------------- events, worker
     def subscribe(self, callback: Callable[[ev.Event], None], types: tuple[str, ...] | None = None) -> Callable[[], None]:
-        """Call `callback(event)` for each event; returns a function that unsubscribes."""
-        return self.events.subscribe(callback, types)
+        """Call `callback(event)` for each event, this process's and other processes'; returns unsubscribe.
+
+        Other processes' changes come from the journal feed (`core/feed.py`),
+        started by the first subscriber.
+        """
+        unsubscribe = self.events.subscribe(callback, types)
+        with self.taskfile.lock:
+            if self._feed is None:
+                if not self.taskfile.loaded:  # what a full read finds is the state, not news
+                    self._catch_up_full()
+                from .feed import JournalFeed
+
+                self._feed = JournalFeed(self.taskfile, self.events).start()
+        return unsubscribe
 
     def start_worker(self, concurrency: int | None = None, grace_s: float | None = None):
         """Run a worker on a background thread of this process."""
@@ -671,7 +677,11 @@ class Queue:
             time.sleep(poll)  # polls the file: other processes may own the work
 
     def close(self) -> None:
+        """Stop this process's worker and the change feed, and let go of the task file."""
         self.stop_worker()
+        if self._feed is not None:
+            self._feed.stop()
+            self._feed = None
         self.taskfile.close()
 
     def __enter__(self) -> "Queue":

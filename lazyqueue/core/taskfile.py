@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: `lazyqueue add` starts faster
 if TYPE_CHECKING:
-    from typing import Iterable
+    from typing import Callable, Iterable
 
 from . import head_cache
 from .archive import Archive
@@ -161,6 +161,8 @@ class TaskFile:
         self._resumed = False  # head() started from head_cache, past the journal's start
         self._unseen_tasks: set[int] = set()
         self._unseen_jobs: set[int] = set()
+        self._listeners: list = []  # told of each change read from another process (see listen())
+        self._loading = False  # a full read is under way: nothing read is a change to tell
 
     # ---------------------------------------------------------------- reading
     def load(self) -> list[int]:
@@ -180,6 +182,26 @@ class TaskFile:
         self._unseen_jobs |= changed_j
         return changed_t, changed_j
 
+    def listen(self, callback) -> "Callable[[], None]":
+        """Tell `callback(prior_tasks, prior_jobs)` of each change read from another process.
+
+        Called with the lock held, once per journal line read (so a task started
+        and finished between two reads is told twice), or once for a whole
+        re-read: the keys are the ids that changed, the values the records as
+        they were before (None: new); `state` holds them as they are now.
+        Returns a function that stops it.
+        """
+        self._listeners = self._listeners + [callback]
+
+        def unlisten() -> None:
+            self._listeners = [c for c in self._listeners if c is not callback]
+
+        return unlisten
+
+    def _tell(self, prior_tasks: dict, prior_jobs: dict) -> None:
+        for callback in self._listeners:
+            callback(prior_tasks, prior_jobs)
+
     def drain_changes(self) -> tuple[set[int], set[int]]:
         """Ids changed by other processes since the last drain."""
         out = (self._unseen_tasks, self._unseen_jobs)
@@ -193,19 +215,31 @@ class TaskFile:
                 return set(self.state.tasks), set(self.state.jobs)
             sig = _stat_sig(self.path)
             if sig != self._snap_sig:
-                before_t = {k: v.to_dict() for k, v in self.state.tasks.items()}
-                before_j = {k: v.to_dict() for k, v in self.state.jobs.items()}
-                self._full_load()
-                changed_t = {k for k, v in self.state.tasks.items() if before_t.get(k) != v.to_dict()}
-                changed_t |= set(before_t) - set(self.state.tasks)
-                changed_j = {k for k, v in self.state.jobs.items() if before_j.get(k) != v.to_dict()}
-                changed_j |= set(before_j) - set(self.state.jobs)
-                return changed_t, changed_j
+                return self._reload()
             return self._read_journal(full=True)
 
     def disk_signature(self) -> tuple:
         """What changes whenever any process writes: the snapshot's and the journal's identity (no lock)."""
         return _stat_sig(self.path), _stat_sig(self.journal_path)
+
+    def _reload(self) -> tuple[set[int], set[int]]:
+        """Read everything again (the snapshot was replaced); (task ids, job ids) that differ."""
+        held_t, held_j = self.state.tasks, self.state.jobs
+        before_t = {k: v.to_dict() for k, v in held_t.items()}
+        before_j = {k: v.to_dict() for k, v in held_j.items()}
+        self._full_load()
+        changed_t = {k for k, v in self.state.tasks.items() if before_t.get(k) != v.to_dict()}
+        changed_t |= set(before_t) - set(self.state.tasks)
+        changed_j = {k for k, v in self.state.jobs.items() if before_j.get(k) != v.to_dict()}
+        changed_j |= set(before_j) - set(self.state.jobs)
+        if self._listeners and (changed_t or changed_j):
+            # the records held before were not changed in place: the full read made new ones
+            self._tell({k: held_t.get(k) for k in changed_t}, {k: held_j.get(k) for k in changed_j})
+        return changed_t, changed_j
+
+    def has_undrained_changes(self) -> bool:
+        """A read (a query, the change feed) took in other processes' changes that `drain_changes()` has not given out."""
+        return bool(self._unseen_tasks or self._unseen_jobs)
 
     def changed_on_disk(self) -> bool:
         """True when another process wrote since we last looked (no lock, two stats)."""
@@ -273,6 +307,13 @@ class TaskFile:
         return head
 
     def _full_load(self) -> None:
+        self._loading = True
+        try:
+            self._read_all()
+        finally:
+            self._loading = False
+
+    def _read_all(self) -> None:
         self.state.clear()
         self.seq = 0
         self._seq_unknown = False
@@ -578,9 +619,8 @@ class TaskFile:
         with fh:
             size = os.fstat(fh.fileno()).st_size
             if size < self._journal_offset:  # truncated under us: start over
-                if full and self.loaded:
-                    self._full_load()
-                    return set(self.state.tasks), set(self.state.jobs)
+                if full and self.loaded and not self._loading:
+                    return self._reload()
                 self._journal_offset = 0
             if size == self._journal_offset:
                 return changed_t, changed_j
@@ -671,7 +711,26 @@ class TaskFile:
         if not full:
             for rec in entry.get("tasks", ()):
                 self._light_records[rec["id"]] = rec
-        self.state.apply(entry, full, changed_t, changed_j, index=self.loaded)
+        if not (full and self._listeners and self.loaded and not self._loading):
+            self.state.apply(entry, full, changed_t, changed_j, index=self.loaded)
+            return
+        tasks, jobs = self.state.tasks, self.state.jobs
+        # records are replaced (kept as they were), patches change them in place (copied first)
+        prior_t = {rec["id"]: tasks.get(rec["id"]) for rec in entry.get("tasks", ())}
+        for patch in entry.get("patches", ()):
+            held = tasks.get(patch["id"])
+            prior_t.setdefault(patch["id"], held.copy() if held is not None else None)
+        for tid in entry.get("del_tasks", ()):
+            prior_t.setdefault(tid, tasks.get(tid))
+        prior_j = {rec["id"]: jobs.get(rec["id"]) for rec in entry.get("jobs", ())}
+        for jid in entry.get("del_jobs", ()):
+            prior_j.setdefault(jid, jobs.get(jid))
+        here_t, here_j = set(), set()
+        self.state.apply(entry, full, here_t, here_j, index=self.loaded)
+        changed_t |= here_t
+        changed_j |= here_j
+        if here_t or here_j:
+            self._tell({k: prior_t.get(k) for k in here_t}, {k: prior_j.get(k) for k in here_j})
 
     def log_path(self, task_id: int) -> Path:
         """Where a task's output log lives (it may not exist yet)."""

@@ -255,7 +255,7 @@ class Worker:
             now = time.monotonic()
             if self._due_at is not None and now >= self._due_at:
                 return
-            if self.taskfile.changed_on_disk():
+            if self.taskfile.changed_on_disk() or self.taskfile.has_undrained_changes():
                 return
 
     def _coalesce(self) -> None:
@@ -282,7 +282,7 @@ class Worker:
         if recover_now:
             self._next_recovery = 0.0
         try:
-            with self.taskfile.lock:
+            with self.events.after_write(self.taskfile.lock) as published:
                 self.taskfile.sync()
                 self._hear_other_processes(pass_)
                 self._record_outcomes(pass_)
@@ -294,7 +294,7 @@ class Worker:
                 self._claim_work(pass_)
                 self._flush_stage_updates(pass_)
                 self.taskfile.commit(pass_.change())
-                published = [self._announce(item) for item in pass_.published]
+                published += [self._announce(item) for item in pass_.published]  # out once durable
         except StoreError as exc:
             self._store_failed(exc, pass_)
             return
@@ -302,8 +302,6 @@ class Worker:
             self._give_back(pass_)
             raise
         self._settle_recorded()
-        for event in published:
-            self.events.publish(event)
         for moved in pass_.queued:
             self._note_queued(moved)
         for task in pass_.to_start:
@@ -323,11 +321,12 @@ class Worker:
 
     # ---------------------------------------------------------------- the pass, step by step
     def _hear_other_processes(self, pass_: "Pass") -> None:
-        """What other processes wrote: one store-reloaded event; a cancel asked elsewhere reaches its handler."""
-        changed, changed_jobs = self.taskfile.drain_changes()
+        """What other processes wrote: a cancel asked elsewhere reaches its handler.
+
+        (Their events reach this process's subscribers through the queue's journal feed.)
+        """
+        changed, _changed_jobs = self.taskfile.drain_changes()
         pass_.changed = changed
-        if changed or changed_jobs:
-            pass_.published.append(self._external_event(changed, changed_jobs))
         for tid in changed:
             run = self.running.get(tid)
             if run is None:
@@ -417,15 +416,6 @@ class Worker:
         if self._progress_pending:
             due.append(now + PROGRESS_EVENT_S)
         self._due_at = max(now, min(due)) if due else None
-
-    def _external_event(self, changed: set[int], changed_jobs: set[int]) -> ev.Event:
-        tasks, jobs = self.state.tasks, self.state.jobs
-        return ev.Event(ev.STORE_RELOADED, data={
-            "tasks": [tasks[t].copy() for t in changed if t in tasks],
-            "removed_tasks": [t for t in changed if t not in tasks],
-            "jobs": [lifecycle.copy_job(jobs[j]) for j in changed_jobs if j in jobs],
-            "removed_jobs": [j for j in changed_jobs if j not in jobs],
-        })
 
     def _store_failed(self, exc: StoreError, pass_: "Pass") -> None:
         """Nothing of the pass was written (nor applied): keep its inputs for the next one."""

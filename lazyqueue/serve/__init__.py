@@ -76,7 +76,7 @@ class Server:
         self.run_worker = run_worker
         after_enqueue = None if run_worker else (lambda: ensure_worker(queue))
         self.app = build_app(queue, self.token, cors_origins=settings.get("cors_origins") or (),
-                             after_enqueue=after_enqueue, watch=not run_worker and _local(queue))
+                             after_enqueue=after_enqueue)
         self.sock = bind(host, port)
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{self.sock.getsockname()[1]}"
@@ -108,13 +108,6 @@ class Server:
     def stop(self) -> None:
         """Ask the server to finish (open streams are closed)."""
         self._server.should_exit = True
-
-
-def _local(queue) -> bool:
-    """The local engine (its work runs in other processes); the cluster engine has its own feed."""
-    from ..core.queue import Queue
-
-    return isinstance(queue, Queue)
 
 
 def serve(queue, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, run_worker: bool = False,

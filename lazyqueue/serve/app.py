@@ -45,10 +45,10 @@ class TokenCheck:
 
 
 def build_app(queue, token: str, *, cors_origins=(), max_body: int = MAX_BODY, after_enqueue=None,
-              events: EventLog | None = None, watch: bool = False) -> Starlette:
+              events: EventLog | None = None) -> Starlette:
     """The app over `queue` (either engine). `after_enqueue` is called once work was queued.
 
-    `watch`: look for changes other processes make (the work runs elsewhere) for the stream.
+    The stream carries other processes' changes too: the engine's subscription delivers them.
     """
     routes = Routes(queue, after_enqueue, max_body)
     feed = events or EventLog()
@@ -81,12 +81,7 @@ def build_app(queue, token: str, *, cors_origins=(), max_body: int = MAX_BODY, a
     @contextlib.asynccontextmanager
     async def lifespan(app):
         feed.attach(asyncio.get_running_loop())
-        unsubscribe = queue.subscribe(feed.add)
-        watcher = None
-        if watch:
-            from .watch import Watcher
-
-            watcher = await asyncio.to_thread(Watcher(queue, feed).start)
+        unsubscribe = await asyncio.to_thread(queue.subscribe, feed.add)  # the first one may read the queue
 
         async def flush():
             while True:
@@ -99,8 +94,6 @@ def build_app(queue, token: str, *, cors_origins=(), max_body: int = MAX_BODY, a
         finally:
             flusher.cancel()
             unsubscribe()
-            if watcher is not None:
-                await asyncio.to_thread(watcher.stop)
 
     async def on_error(request, exc):
         if isinstance(exc, BadRequest):

@@ -119,32 +119,3 @@ def test_transitions_the_background_worker_makes_are_on_the_stream(home, monkeyp
         assert seen == ["task-queued", "task-started", "task-completed"], (tid, seen)
         pid = next(e for e in events if e["data"]["task"]["id"] == tid and e["event"] == "task-started")["data"]["task"]["owner"]["pid"]
         assert pid != os.getpid()
-
-
-def test_a_short_task_made_elsewhere_between_two_looks_is_still_told():
-    from lazyqueue.core import events as ev
-    from lazyqueue.core.models import Task
-    from lazyqueue.serve.stream import EventLog
-    from lazyqueue.serve.watch import Watcher
-
-    class FakeQueue:
-        def __init__(self):
-            self.records = {}
-
-        def tasks(self, status=None):
-            return [t for t in self.records.values() if status is None or t.status in status]
-
-        def get(self, tid):
-            return self.records[tid]
-
-    queue, log = FakeQueue(), EventLog()
-    watcher = Watcher(queue, log)
-    watcher.start()
-    watcher.stop()
-    queue.records[1] = Task(id=1, kind="shell", status="completed", updated_at="2026-01-01T00:00:01.000Z")
-    queue.records[2] = Task(id=2, kind="shell", status="running", attempt=1, updated_at="2026-01-01T00:00:02.000Z")
-    watcher.tick()
-    items, lost = log.after(0)
-    assert not lost
-    assert [(json.loads(data)["task"]["id"], kind) for _, kind, data in items] == [
-        (1, ev.TASK_COMPLETED), (2, ev.TASK_STARTED)]
