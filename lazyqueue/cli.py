@@ -214,7 +214,11 @@ def _worker_args(worker) -> None:
     worker.add_argument("--json", action="store_true", help="status: print a JSON object")
     worker.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # how `add` starts one
     worker.add_argument("--exit-when-idle", action="store_true", help="exit 0 once nothing can run without outside help: delays and retry back-offs are "
-                        "waited out; a paused queue, a failed dependency or a kind nothing here defines is not")
+                        "waited out; a paused queue, a failed dependency or a kind nothing here defines is not; "
+                        "tracked work (track) counts as running, see --leave-tracked")
+    worker.add_argument("--leave-tracked", action="store_true",
+                        help="with --exit-when-idle: exit also while tracked work is left; it goes back to queued "
+                        "(no attempt spent) for the next worker, the remote jobs untouched")
     worker.add_argument("--concurrency", type=_count, help="global cap (default: [worker] concurrency)")
     worker.add_argument("--quiet", "-q", action="store_true", help="print no per-task lines")
 
@@ -1078,11 +1082,14 @@ def cmd_worker(args) -> int:
 
     from .core import events as ev
 
+    if args.leave_tracked and not args.exit_when_idle:
+        raise UsageError("--leave-tracked goes with --exit-when-idle")
     queue = _open(args)
     if hasattr(queue, "url"):  # the cluster engine
         from .cluster.commands import run_worker
 
-        return run_worker(queue, args.concurrency, args.exit_when_idle, args.quiet, _print_event)
+        return run_worker(queue, args.concurrency, args.exit_when_idle, args.quiet, _print_event,
+                          leave_tracked=args.leave_tracked)
     from . import worker_cli
 
     if args.background:
@@ -1105,7 +1112,8 @@ def cmd_worker(args) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     worker_cli.on_hangup(queue)
-    queue.run_worker(concurrency=args.concurrency, exit_when_idle=args.exit_when_idle)
+    queue.run_worker(concurrency=args.concurrency, exit_when_idle=args.exit_when_idle,
+                     leave_tracked=args.leave_tracked)
     worker_cli.after_run(queue, args.config)
     return 0
 

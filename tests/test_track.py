@@ -629,3 +629,26 @@ def test_e2e_a_task_timeout_stops_tracking(queue, remote):
     assert done.status == "failed" and done.error.startswith("timed out after 0.5 s")
     assert remote.polls() == 1
     assert not (remote.dir / "cancel-called").exists()
+
+
+def test_exit_when_idle_leave_tracked_exits_with_tracked_work_left_queued(cli_env, tmp_path):
+    import subprocess
+
+    where = tmp_path / "here"
+    where.mkdir()
+    (where / "status.json").write_text(json.dumps({"state": "running", "progress": 10}))
+
+    def lq(*args):
+        return subprocess.run([sys.executable, "-m", "lazyqueue", *args], env=cli_env, cwd=where,
+                              capture_output=True, text=True, timeout=90)
+
+    tracked = json.loads(lq("add", "track", "command=cat status.json", "--json").stdout)
+    plain = json.loads(lq("add", "shell", "--json", "--", "true").stdout)
+    alone = lq("worker", "--leave-tracked")
+    assert alone.returncode == 2 and alone.stderr == "lazyqueue: --leave-tracked goes with --exit-when-idle\n"
+    worker = lq("worker", "--exit-when-idle", "--leave-tracked", "-q")
+    assert worker.returncode == 0 and "Traceback" not in worker.stderr, worker.stderr
+    assert json.loads(lq("show", str(plain["id"]), "--json").stdout)["status"] == "completed"
+    left = json.loads(lq("show", str(tracked["id"]), "--json").stdout)
+    assert left["status"] == "queued" and left["attempt"] <= 1, left  # back for the next worker, no attempt spent
+    assert "--leave-tracked" in " ".join(lq("worker", "--help").stdout.split())

@@ -73,7 +73,8 @@ def cmd_migrate(queue, source_home) -> int:
     return 0
 
 
-def run_worker(queue, concurrency=None, exit_when_idle: bool = False, quiet: bool = False, on_event=None) -> int:
+def run_worker(queue, concurrency=None, exit_when_idle: bool = False, quiet: bool = False, on_event=None,
+               leave_tracked: bool = False) -> int:
     """`lazyqueue worker` on the cluster: run until a signal (or idle); drain; exit 0."""
     import signal
 
@@ -98,7 +99,11 @@ def run_worker(queue, concurrency=None, exit_when_idle: bool = False, quiet: boo
         print(f"worker {worker.executor_id} on {mask(queue.url)} (concurrency {worker.concurrency})", flush=True)
     while not stop["asked"]:
         time.sleep(0.2)
-        if exit_when_idle and not worker.running and queue.is_idle():
+        tracked = {k.name for k in queue.registry if not k.uses_slot} if leave_tracked else set()
+        if exit_when_idle and all(run.task.kind in tracked for run in list(worker.running.values())) \
+                and queue.is_idle(leave_tracked):
+            if leave_tracked:
+                worker.grace_s = 0  # tracked work left: re-queued now, not after a grace
             break
     queue.worker = None
     worker.stop()

@@ -470,13 +470,15 @@ class ClusterQueue:
 
         return live_workers(self)
 
-    def is_idle(self) -> bool:
-        """Nothing runs anywhere, and no queued task can start without outside help."""
-        names = [k.name for k in self.registry]
+    def is_idle(self, leave_tracked: bool = False) -> bool:
+        """Nothing runs anywhere, and no queued task can start without outside help
+        (`leave_tracked`: tracked work, kinds that take no slot, does not count)."""
+        tracked = [k.name for k in self.registry if not k.uses_slot] if leave_tracked else []
+        names = [k.name for k in self.registry if k.name not in tracked]
         with self.engine.connect() as conn:
             busy = conn.exec_driver_sql(
-                f"SELECT 1 FROM {T} WHERE status = 'running' OR (status = 'queued' AND workflow_id IS NOT NULL "
-                "AND kind = ANY(%s)) LIMIT 1", (names,)
+                f"SELECT 1 FROM {T} WHERE (status = 'running' AND NOT kind = ANY(%s)) OR (status = 'queued' "
+                "AND workflow_id IS NOT NULL AND kind = ANY(%s)) LIMIT 1", (tracked, names)
             ).first()
         return busy is None
 

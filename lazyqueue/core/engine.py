@@ -158,11 +158,12 @@ class Engine(Protocol):
     def start_worker(self, concurrency: int | None = None, grace_s: float | None = None) -> "WorkerControl":
         """Run a worker on a background thread of this process."""
 
-    def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False) -> None:
+    def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False,
+                   leave_tracked: bool = False) -> None:
         """Run a worker in this thread until `worker.stop()` (addition: `lazyqueue worker`).
 
         `self.worker` is set while it runs, so a signal handler can stop it;
-        `exit_when_idle`: it stops itself once `is_idle()` holds.
+        `exit_when_idle`: it stops itself once `is_idle(leave_tracked)` holds.
         """
 
     def request_stop(self) -> None:
@@ -174,11 +175,13 @@ class Engine(Protocol):
     def workers(self) -> "list[WorkerInfo]":
         """The workers alive for this queue (this process's included)."""
 
-    def is_idle(self) -> bool:
+    def is_idle(self, leave_tracked: bool = False) -> bool:
         """Nothing runs, and no queued task can start without outside help.
 
         Waits out delays and back-offs (not idle while one is pending); a paused
-        queue, a failed dependency or an unknown kind count as idle.
+        queue, a failed dependency or an unknown kind count as idle. Tracked work
+        (a kind that takes no slot, such as `track`) counts as running unless
+        `leave_tracked`.
         """
 
     def wait(self, task_ids: "Iterable[int]", timeout: float | None = None) -> "list[Task]":

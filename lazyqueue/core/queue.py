@@ -595,10 +595,10 @@ class Queue:
         return self.worker
 
     def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False,
-                   where: str = "foreground") -> None:
+                   where: str = "foreground", leave_tracked: bool = False) -> None:
         """Run a worker in this thread until `self.worker.stop()` (a signal handler may call it).
 
-        `exit_when_idle`: stop once `is_idle()` holds after a pass. `where`: how
+        `exit_when_idle`: stop once `is_idle(leave_tracked)` holds after a pass. `where`: how
         the worker is listed in `workers()` ("background" for the one add starts).
         """
         worker = self._new_worker(concurrency, None)
@@ -614,8 +614,8 @@ class Queue:
                     worker.idle_event.wait(0.5)
                     if worker.stopping:
                         return
-                    if self.is_idle():
-                        worker.stop(wait=False)
+                    if self.is_idle(leave_tracked):  # tracked work left: re-queued now, not after a grace
+                        worker.stop(grace=0 if leave_tracked else None, wait=False)
                         return
                     time.sleep(0.05)  # re-check after the worker's next pass
 
@@ -649,20 +649,24 @@ class Queue:
             self.worker.stop(grace)
             self.worker = None
 
-    def is_idle(self) -> bool:
+    def is_idle(self, leave_tracked: bool = False) -> bool:
         """Nothing runs anywhere, and no queued task of a kind this process runs can still start.
 
         A delay or retry back-off still pending is not idle; a paused worker
         with nothing running is. (A task whose dependency failed is failed by
         the worker's next pass, so it does not keep the queue busy.)
+        `leave_tracked`: tracked work (kinds that wait on work running
+        elsewhere and take no slot, such as `track`) does not count.
         """
+        tracked = {k.name for k in self.registry if not k.uses_slot} if leave_tracked else set()
         with self.taskfile.lock:
             self.taskfile.sync()
-            if self.state.running_ids:
+            tasks = self.state.tasks
+            if any(tasks[t].kind not in tracked for t in self.state.running_ids if t in tasks):
                 return False
             if self.worker is not None and self.worker.paused:
                 return True
-            return not any(kind in self.registry for kind in self.state.queued_kinds)
+            return not any(kind in self.registry and kind not in tracked for kind in self.state.queued_kinds)
 
     def wait(self, task_ids: Iterable[int], timeout: float | None = None, poll: float = 0.2) -> list[Task]:
         """Block until every task is finished (or `timeout`); returns their final copies."""
