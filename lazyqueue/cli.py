@@ -398,9 +398,8 @@ def _open(args, light: bool = False):
 def _flush_warnings() -> None:
     """Tell the user about files moved aside etc., once each, as soon as known."""
     for queue in _OPEN:
-        getattr(queue, "_after_read", lambda: None)()
-        while queue.warnings:
-            _err(f"warning: {queue.warnings.pop(0)}")
+        for warning in queue.take_warnings():
+            _err(f"warning: {warning}")
 
 
 def _json_out(data) -> None:
@@ -531,7 +530,7 @@ def _autostart(args, queue) -> None:
     """Work was left queued: make sure a worker runs it (unless autostart is off)."""
     from .core import background
 
-    if hasattr(queue, "url") or not background.autostart_enabled(queue.config):
+    if queue.distributed or not background.autostart_enabled(queue.config):
         return  # the cluster engine's workers run elsewhere
     try:
         record = background.ensure_worker(queue.home, args.config)
@@ -688,7 +687,7 @@ def _worker_alive(queue) -> bool:
     """Some worker process runs this queue's work (always, as far as `ls` can tell, on the cluster)."""
     from .core import background
 
-    return hasattr(queue, "url") or bool(background.live_workers(queue.home))
+    return queue.distributed or bool(background.live_workers(queue.home))
 
 
 def _undefined_kind(task, queue) -> str:
@@ -723,28 +722,10 @@ def _own_wait(task, queue) -> str:
 
 
 def _ls_json_stream(queue, args) -> bool:
-    """`ls --json` from the local task file, record by record (flat memory at any size); False: not here."""
-    from .core import reader
-    from .core.queue import Queue
-
-    if not isinstance(queue, Queue) or (args.kind and args.kind not in queue.registry):
-        return False
-    want = None
-    if args.status or args.kind or args.job is not None:
-        def want(rec: dict) -> bool:
-            return ((not args.status or rec["status"] == args.status) and (not args.kind or rec["kind"] == args.kind)
-                    and (args.job is None or rec["job_id"] == args.job))
-    try:
-        with reader.View(queue.home) as view:
-            reader.stream_json(view, sys.stdout, want)
-    except reader.Unreadable as exc:
-        if not getattr(exc, "started", False):
-            return False  # the full load reads it (and reports any damage)
-        from .core.errors import StoreError
-
-        raise StoreError(f"{queue.home / 'tasks.json'}: {exc}; the listing is incomplete "
-                         "('lazyqueue ls' reads the whole file and sets damage aside)") from None
-    return True
+    """`ls --json` written a record at a time by the engine (flat memory at any size); False: not here."""
+    if args.kind and args.kind not in queue.registry:
+        return False  # the listing says whether the kind is known
+    return queue.write_tasks_json(sys.stdout, args.status, args.kind, args.job)
 
 
 def _ordinal(n: int) -> str:
@@ -790,11 +771,10 @@ def cmd_ls(args) -> int:
         return 0
     if args.kind and args.kind not in queue.registry and not queue.tasks(kind=args.kind):
         raise UsageError(f"unknown kind {args.kind!r} (known kinds: {', '.join(queue.registry.names())})")
-    tasks, older = (None, 0) if args.json else _ls_page(queue, args)
-    if tasks is None:
-        tasks = queue.tasks(status=args.status, kind=args.kind, job=args.job)
-        if not args.json and not args.all:
-            tasks, older = tasks[-args.limit:], max(0, len(tasks) - args.limit)
+    if args.json or args.all:
+        tasks, older = queue.tasks(status=args.status, kind=args.kind, job=args.job), 0
+    else:  # the newest page, read a record at a time from a light queue
+        tasks, older = queue.recent_tasks(args.limit, args.status, args.kind, args.job)
     if args.json:
         _json_out([t.to_dict() for t in tasks])
         return 0
@@ -817,30 +797,6 @@ def cmd_ls(args) -> int:
     if older:
         print(f"{older:,} older task(s) not shown: lazyqueue ls --limit N, or --all")
     return 0
-
-
-def _ls_page(queue, args) -> tuple[list | None, int]:
-    """The newest --limit matching tasks, oldest first, and how many older ones match, read from the
-    file record by record; (None, 0) when that cannot be done (the caller loads the queue)."""
-    from .core import reader
-    from .core.models import Task
-    from .core.queue import Queue
-
-    if args.all or not isinstance(queue, Queue):
-        return None, 0
-    want, needles = None, []
-    if args.status or args.kind or args.job is not None:
-        def want(rec: dict) -> bool:
-            return ((not args.status or rec["status"] == args.status) and (not args.kind or rec["kind"] == args.kind)
-                    and (args.job is None or rec["job_id"] == args.job))
-        needles = [json.dumps({name: value}, ensure_ascii=False)[1:-1].encode()
-                   for name, value in (("status", args.status), ("kind", args.kind), ("job_id", args.job)) if value]
-    try:
-        with reader.View(queue.home) as view:
-            page, older = view.tail(args.limit, want, tuple(needles))
-    except reader.Unreadable:
-        return None, 0
-    return [Task.from_dict(rec) for rec in page], older
 
 
 def _show_job(queue, job_id: int, as_json: bool) -> int:
@@ -978,7 +934,7 @@ def cmd_prune(args) -> int:
     queue = _open(args)
     report = queue.prune()
     count = report if isinstance(report, int) else report.tasks
-    where = queue.archive_location() if hasattr(queue, "archive_location") else "the cluster's archive table"
+    where = queue.archive_location()
     policy = (f"retention: newest {queue.config.retention.keep} finished, "
               f"{queue.config.retention.max_age_days:g} days")
     if isinstance(report, int):  # the cluster engine answers a count
@@ -1029,7 +985,7 @@ def cmd_kinds(args) -> int:
 def cmd_log(args) -> int:
     queue = _open(args)
     task = queue.get(args.id)
-    if hasattr(queue, "url"):  # the cluster engine
+    if queue.distributed:  # the cluster engine
         from .cluster.commands import follow_log
 
         return follow_log(queue, task, args.follow)
@@ -1085,7 +1041,7 @@ def cmd_worker(args) -> int:
     if args.leave_tracked and not args.exit_when_idle:
         raise UsageError("--leave-tracked goes with --exit-when-idle")
     queue = _open(args)
-    if hasattr(queue, "url"):  # the cluster engine
+    if queue.distributed:  # the cluster engine
         from .cluster.commands import run_worker
 
         return run_worker(queue, args.concurrency, args.exit_when_idle, args.quiet, _print_event,
@@ -1182,7 +1138,7 @@ def cmd_cluster(args) -> int:
     if args.action == "migrate" and not args.from_home:
         raise UsageError("cluster migrate needs --from HOME (the local state directory to move)")
     queue = _open(args)
-    if not hasattr(queue, "url"):
+    if not queue.distributed:
         raise LazyQueueError("no cluster backend chosen — give --backend postgresql://…, set LAZYQUEUE_BACKEND, "
                              "or [backend] url in the config")
     if args.action == "status":

@@ -23,68 +23,26 @@ HEADER = "── attempt "  # the line the shell kind writes before each attempt
 
 
 # ---------------------------------------------------------------- the worker
-_spawned: dict[str, object] = {}  # state dir -> the worker process this process started
-
-
 def ensure_worker(queue) -> bool:
     """Make sure something runs the queue's work: this process's worker, else the background one.
 
     Answers False when nothing will: autostart is off and no worker is alive.
     """
-    from .core.queue import Queue
+    from .core import background
 
-    if getattr(queue, "worker", None) is not None or not isinstance(queue, Queue):
+    if queue.worker is not None or queue.distributed:
         return True  # a worker here, or the cluster engine (its workers run elsewhere)
-    try:
-        from .core import background
-    except ImportError:  # a build without the background worker
-        _spawn_worker(queue)
-        return True
     if not background.autostart_enabled(queue.config):
         return bool(background.live_workers(queue.home, sweep=False))
-    path = getattr(queue.config, "path", None)
+    path = queue.config.path
     background.ensure_worker(queue.home, str(path) if path is not None else None)
     return True
 
 
-def _spawn_worker(queue) -> None:
-    """Start a headless worker that exits once idle, unless the one started before still runs."""
-    import subprocess
-
-    key = str(queue.home)
-    proc = _spawned.get(key)
-    if proc is not None and proc.poll() is None:
-        return
-    args = [sys.executable, "-m", "lazyqueue", "--home", key]
-    path = getattr(queue.config, "path", None)
-    if path is not None:
-        args += ["--config", str(path)]
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    _spawned[key] = subprocess.Popen(
-        args + ["worker", "--exit-when-idle", "--quiet"], env=env, start_new_session=True,
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-
-
 # ---------------------------------------------------------------- following
 def read_log(queue, task_id: int, offset: int = 0, limit: int | None = None) -> tuple[bytes, int]:
-    """Log bytes from `offset` and the next offset, through the engine when it offers it."""
-    reader = getattr(queue, "read_log", None)
-    if reader is not None:
-        try:
-            return reader(task_id, offset, limit)
-        except NotImplementedError:
-            pass
-    path = queue.home / "logs" / f"{task_id}.log"
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read(limit if limit is not None else -1)
-    except FileNotFoundError:
-        return b"", offset
-    return data, offset + len(data)
+    """Log bytes from `offset` and the next offset (the engine reads them)."""
+    return queue.read_log(task_id, offset, limit)
 
 
 def exit_code(task) -> int:

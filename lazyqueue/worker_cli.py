@@ -35,7 +35,7 @@ def _span(seconds: float | None) -> str:
 
 def worker_control(args, queue, json_out) -> int:
     """start | stop | status of the background worker of `queue`'s state directory."""
-    if hasattr(queue, "url"):
+    if queue.distributed:
         from .core.errors import UsageError
 
         raise UsageError(f"'worker {args.action}' is for the local task file; the cluster's workers: 'lazyqueue cluster status'")

@@ -18,7 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "lazyqueue"
 CORE_MODULES = sorted(f"lazyqueue.core.{p.stem}" for p in (PACKAGE / "core").glob("*.py") if p.stem != "__init__")
-BELOW_THE_SEAM = {"worker", "taskfile", "state", "lifecycle", "scheduling", "processes", "filelock_posix", "store"}
+BELOW_THE_SEAM = {"worker", "taskfile", "state", "lifecycle", "scheduling", "processes", "filelock_posix", "store",
+                  "reader", "feed", "head_cache", "journal_line", "adoption", "wake"}
 FRONT_ENDS = [PACKAGE / "cli.py", PACKAGE / "run.py", *sorted((PACKAGE / "tui").rglob("*.py")),
               *sorted((PACKAGE / "serve").rglob("*.py"))]
 
@@ -108,4 +109,26 @@ def test_the_front_ends_use_only_what_the_seam_declares():
                 offenders.setdefault(str(path.relative_to(ROOT)), set()).add(node.attr)
             if node.attr in ("store", "taskfile", "queued_ids", "running_ids", "ready_heap"):
                 offenders.setdefault(str(path.relative_to(ROOT)), set()).add(node.attr)
+    assert offenders == {}
+
+
+def test_the_front_ends_tell_the_engines_apart_only_by_what_the_seam_declares():
+    """No `hasattr(queue, "url")`, `getattr(queue, "x", None)` or `isinstance(queue, Queue)`: a capability is declared."""
+    allowed = seam_names()
+    assert "distributed" in allowed
+    offenders = {}
+    for path in FRONT_ENDS:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args):
+                continue
+            holder = node.args[0]
+            name = holder.id if isinstance(holder, ast.Name) else holder.attr if isinstance(holder, ast.Attribute) else None
+            if name != "queue":
+                continue
+            if node.func.id in ("hasattr", "getattr") and len(node.args) > 1:
+                asked = node.args[1]
+                if not (isinstance(asked, ast.Constant) and asked.value in allowed):
+                    offenders.setdefault(str(path.relative_to(ROOT)), set()).add(f"{node.func.id}({ast.unparse(asked)})")
+            if node.func.id == "isinstance":
+                offenders.setdefault(str(path.relative_to(ROOT)), set()).add(f"isinstance({ast.unparse(node.args[1])})")
     assert offenders == {}

@@ -39,6 +39,8 @@ class ClusterQueue:
     is for `cluster init`, which creates the schema.
     """
 
+    distributed = True  # workers on any host share the queue; none is autostarted
+
     def __init__(self, url: str, home: str | Path | None = None, config: Config | str | Path | None = None,
                  registry=None, *, light: bool = False, plugins: bool = True, check_schema: bool = True,
                  lease_s: float | None = None):
@@ -73,6 +75,12 @@ class ClusterQueue:
 
             self._dispatcher = Dispatcher(self.engine, self.registry, self.config)
         return self._dispatcher
+
+    def take_warnings(self) -> list[str]:
+        """The notices gathered since the last call (config problems), each once."""
+        self._after_read()
+        taken, self.warnings = self.warnings, []
+        return taken
 
     def _after_read(self) -> None:
         if self.registry.warnings:
@@ -180,6 +188,17 @@ class ClusterQueue:
         sql = f"SELECT record FROM {T}" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
         with self.engine.connect() as conn:
             return [to_task(r[0]) for r in conn.exec_driver_sql(sql, tuple(values)).all()]
+
+    def recent_tasks(self, limit: int, status: str | None = None, kind: str | None = None,
+                     job: int | None = None) -> tuple[list[Task], int]:
+        """The newest `limit` matching live tasks, oldest first, and how many older ones match."""
+        tasks = self.tasks(status=status, kind=kind, job=job)
+        return tasks[-limit:], max(0, len(tasks) - limit)
+
+    def write_tasks_json(self, out, status: str | None = None, kind: str | None = None,
+                         job: int | None = None) -> bool:
+        """Not streamed from the database: False, `tasks()` lists them."""
+        return False
 
     def jobs(self) -> list[Job]:
         with self.engine.connect() as conn:

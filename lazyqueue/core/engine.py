@@ -65,6 +65,13 @@ class Engine(Protocol):
     registry: "Registry"
     warnings: "list[str]"  # one-line notices for the user (damage set aside, config problems)
     worker: "WorkerControl | None"  # the worker in this process, if one was started
+    # False (local): this machine's work runs in a worker of this state directory (`add` starts the
+    # background one), logs are files here. True (cluster): workers on any host share the queue;
+    # they are started on purpose (`lazyqueue worker --backend`), never autostarted
+    distributed: bool
+
+    def take_warnings(self) -> "list[str]":
+        """The notices gathered since the last call (each told once), for a front end to show."""
 
     # -- kinds
     def kind(self, name: str | None = None, **options: Any) -> "Callable":
@@ -87,6 +94,17 @@ class Engine(Protocol):
     def tasks(self, status: "str | Iterable[str] | None" = None, kind: str | None = None,
               job: int | None = None) -> "list[Task]":
         """Live tasks, oldest first, filtered."""
+
+    def recent_tasks(self, limit: int, status: str | None = None, kind: str | None = None,
+                     job: int | None = None) -> "tuple[list[Task], int]":
+        """The newest `limit` matching live tasks, oldest first, and how many older ones match."""
+
+    def write_tasks_json(self, out: Any, status: str | None = None, kind: str | None = None,
+                         job: int | None = None) -> bool:
+        """Write the matching live tasks to `out` as a JSON array, a record at a time (flat memory).
+
+        False when this engine cannot and nothing was written: list `tasks()` instead.
+        """
 
     def jobs(self) -> "list[Job]":
         """Live jobs, oldest first."""

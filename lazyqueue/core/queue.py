@@ -16,6 +16,7 @@ This is the API an application uses:
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 from . import events as ev
 from . import lifecycle
 from .config import Config, apply_config, load_config
-from .errors import LazyQueueError, NotFound, UsageError
+from .errors import LazyQueueError, NotFound, StoreError, UsageError
 from .models import (
     ACTIVE, CANCELLED, COMPLETED, FINISHED, PRIORITY_MAX, PRIORITY_MIN, QUEUED, RETRYABLE_STATUSES,
     RUNNING, Job, PruneReport, Task, iso, parse_iso, task_ref,
@@ -97,6 +98,8 @@ class Queue:
     `light=True` reads only what enqueues need (used by `lazyqueue add`).
     """
 
+    distributed = False  # this machine's work runs in a worker of this state directory
+
     def __init__(
         self,
         home: str | Path | None = None,
@@ -131,6 +134,12 @@ class Queue:
         if not light:
             self.taskfile.load()
         self._after_read()
+
+    def take_warnings(self) -> list[str]:
+        """The notices gathered since the last call (files set aside, config problems), each once."""
+        self._after_read()
+        taken, self.warnings = self.warnings, []
+        return taken
 
     def _after_read(self) -> None:
         if self.registry.warnings:
@@ -261,6 +270,45 @@ class Queue:
             ]
         out.sort(key=lambda t: t.id)
         return out
+
+    def recent_tasks(self, limit: int, status: str | None = None, kind: str | None = None,
+                     job: int | None = None) -> tuple[list[Task], int]:
+        """The newest `limit` matching live tasks, oldest first, and how many older ones match.
+
+        A light queue reads them from the file a record at a time, without loading every task.
+        """
+        if not self.taskfile.loaded:
+            from . import reader
+
+            needles = [json.dumps({name: value}, ensure_ascii=False)[1:-1].encode()
+                       for name, value in (("status", status), ("kind", kind), ("job_id", job)) if value]
+            try:
+                with reader.View(self.home) as view:
+                    page, older = view.tail(limit, _record_filter(status, kind, job), tuple(needles))
+            except reader.Unreadable:
+                pass  # the full read below reads it (and sets damage aside)
+            else:
+                return [Task.from_dict(rec) for rec in page], older
+        tasks = self.tasks(status=status, kind=kind, job=job)
+        return tasks[-limit:], max(0, len(tasks) - limit)
+
+    def write_tasks_json(self, out, status: str | None = None, kind: str | None = None,
+                         job: int | None = None) -> bool:
+        """Write the matching live tasks to `out` as a JSON array, read from the file a record at a time.
+
+        False when the file cannot be read that way and nothing was written (`tasks()` reads it).
+        """
+        from . import reader
+
+        try:
+            with reader.View(self.home) as view:
+                reader.stream_json(view, out, _record_filter(status, kind, job))
+        except reader.Unreadable as exc:
+            if not getattr(exc, "started", False):
+                return False
+            raise StoreError(f"{self.taskfile.path}: {exc}; the listing is incomplete "
+                             "('lazyqueue ls' reads the whole file and sets damage aside)") from None
+        return True
 
     def jobs(self) -> list[Job]:
         with self.taskfile.lock:
@@ -693,6 +741,18 @@ class Queue:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _record_filter(status: str | None, kind: str | None, job: int | None):
+    """A test on plain task records for the filters given (None: every record)."""
+    if not (status or kind or job is not None):
+        return None
+
+    def want(rec: dict) -> bool:
+        return ((not status or rec["status"] == status) and (not kind or rec["kind"] == kind)
+                and (job is None or rec["job_id"] == job))
+
+    return want
 
 
 __all__ = [

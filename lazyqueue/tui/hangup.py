@@ -20,7 +20,7 @@ _left = threading.Event()
 def leave_running(queue) -> None:
     """Stop this process's worker, leaving its running commands to be adopted."""
     worker = queue.worker
-    if worker is not None and hasattr(queue, "url"):
+    if worker is not None and queue.distributed:
         queue.stop_worker(grace=0)  # the cluster engine: its tasks resume on another worker
     elif worker is not None:
         worker.stop(leave_running=True)
