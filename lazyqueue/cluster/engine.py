@@ -21,7 +21,7 @@ from ..core.models import (
     ACTIVE, CANCELLED, COMPLETED, FINISHED, QUEUED, RUNNING, Job, Task, iso, parse_iso, task_ref,
 )
 from ..core.paths import config_path, state_dir
-from ..core.queue import CANCEL_DONE, CANCEL_NOTHING, CANCEL_SIGNALLED, CANCEL_TOO_LATE, Enqueued, TaskSpec
+from ..core.queue import CANCEL_DONE, CANCEL_NOTHING, CANCEL_SIGNALLED, CANCEL_TOO_LATE, Enqueued, Queue, TaskSpec, wait_finished
 from ..kinds import default_registry
 from . import deps, schema
 from .build import build_task, check_priority
@@ -76,11 +76,7 @@ class ClusterQueue:
             self._dispatcher = Dispatcher(self.engine, self.registry, self.config)
         return self._dispatcher
 
-    def take_warnings(self) -> list[str]:
-        """The notices gathered since the last call (config problems), each once."""
-        self._after_read()
-        taken, self.warnings = self.warnings, []
-        return taken
+    take_warnings = Queue.take_warnings  # the notices gathered since the last call, each once
 
     def _after_read(self) -> None:
         if self.registry.warnings:
@@ -503,15 +499,7 @@ class ClusterQueue:
 
     def wait(self, task_ids: Iterable[int], timeout: float | None = None, poll: float = 0.2) -> list[Task]:
         """Block until every task is finished (or `timeout`: TimeoutError)."""
-        ids = list(task_ids)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            found = [self.get(i) for i in ids]
-            if all(t.status in FINISHED for t in found):
-                return found
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"still running after {timeout:g} s")
-            time.sleep(poll)  # other hosts own the work: poll the database
+        return wait_finished(self.get, task_ids, timeout, poll)  # other hosts own the work: poll the database
 
     def close(self) -> None:
         self.stop_worker()

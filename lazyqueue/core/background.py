@@ -25,6 +25,8 @@ import os
 import time
 from pathlib import Path
 
+from .processes import start_time
+
 WORKERS_DIR = "workers"
 START_LOCK = "worker.lock"
 LOG_NAME = "worker.log"
@@ -49,19 +51,6 @@ def host() -> str:
     return _HOST
 
 
-def proc_start(pid: int) -> str | None:
-    """The kernel's start time of a process ("zombie" for one that exited unreaped; None if gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    if fields and fields[0] == "Z":
-        return "zombie"
-    return fields[19] if len(fields) > 19 else None
-
-
 def same_process_alive(pid: int, started: str | None) -> bool:
     """True if `pid` runs and is the process that started at `started` (never judged by pid alone)."""
     try:
@@ -72,7 +61,7 @@ def same_process_alive(pid: int, started: str | None) -> bool:
         pass
     except OSError:
         return False
-    now = proc_start(pid)
+    now = start_time(pid)
     if now == "zombie":
         return False
     if started and now and started != now:
@@ -144,7 +133,7 @@ def register(home: Path, where: str, worker_id: str | None = None) -> Path | Non
             record = json.load(fh)  # the starter's record: keep when it started us
     except (OSError, ValueError):
         pass
-    record.update({"pid": pid, "pstart": proc_start(pid), "host": host(), "where": where})
+    record.update({"pid": pid, "pstart": start_time(pid), "host": host(), "where": where})
     record.setdefault("started_at", _now_iso())
     if worker_id:
         record["worker"] = worker_id
@@ -245,7 +234,7 @@ def _spawn(home: Path, config_arg: str | None) -> dict:
     finally:
         os.close(out)
     proc.returncode = 0  # detached: never waited for here (no "still running" warning at exit)
-    record = {"pid": proc.pid, "pstart": proc_start(proc.pid), "host": host(), "where": BACKGROUND,
+    record = {"pid": proc.pid, "pstart": start_time(proc.pid), "host": host(), "where": BACKGROUND,
               "started_at": _now_iso(), "log": str(log)}
     _write_record(home, record)
     return record

@@ -718,15 +718,7 @@ class Queue:
 
     def wait(self, task_ids: Iterable[int], timeout: float | None = None, poll: float = 0.2) -> list[Task]:
         """Block until every task is finished (or `timeout`); returns their final copies."""
-        ids = list(task_ids)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            found = [self.get(i) for i in ids]
-            if all(t.status in FINISHED for t in found):
-                return found
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"still running after {timeout:g} s")
-            time.sleep(poll)  # polls the file: other processes may own the work
+        return wait_finished(self.get, task_ids, timeout, poll)
 
     def close(self) -> None:
         """Stop this process's worker and the change feed, and let go of the task file."""
@@ -741,6 +733,23 @@ class Queue:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def wait_finished(get: Callable[[int], Task], task_ids: Iterable[int], timeout: float | None,
+                  poll: float) -> list[Task]:
+    """Ask `get` for each task every `poll` s until all are finished (or `timeout`: TimeoutError).
+
+    Either engine polls what it stores: other processes or hosts may own the work.
+    """
+    ids = list(task_ids)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        found = [get(i) for i in ids]
+        if all(t.status in FINISHED for t in found):
+            return found
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"still running after {timeout:g} s")
+        time.sleep(poll)
 
 
 def _record_filter(status: str | None, kind: str | None, job: int | None):
