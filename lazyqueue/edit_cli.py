@@ -106,6 +106,9 @@ def parse(text: str, suffix: str) -> dict:
             raise UsageError(f"not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise UsageError("expected the fields of the task")
+    when = data.get("not_before")
+    if hasattr(when, "isoformat"):  # written as a TOML date-time, without the quotes
+        data["not_before"] = when.isoformat()
     unknown = [name for name in data if name not in EDITABLE]
     if unknown:
         raise UsageError(f"{unknown[0]!r} cannot be edited (editable: {', '.join(EDITABLE)})")

@@ -88,6 +88,9 @@ def test_edit_changes_command_priority_start_and_dedupe_key(cli_env, tmp_path):
     assert now["payload"]["cwd"] == rec["payload"]["cwd"]
     dup = add(cli_env, "shell", "--dedupe", "greeting", "--", "true")
     assert dup["deduplicated"] and dup["id"] == rec["id"]
+    cli_env["EDITOR"] = _editor(tmp_path, "text = text.replace('not_before = \"\"', 'not_before = 2030-01-01T00:00:00Z')")
+    assert ok(cli_env, "edit", str(rec["id"])).stdout == f"edited t{rec['id']}: not_before\n"
+    assert task(cli_env, rec["id"])["not_before"].startswith("2030-01-01T00:00:00")
 
 
 def test_an_edit_that_does_not_check_out_changes_nothing_and_keeps_the_text(cli_env, tmp_path):
