@@ -302,6 +302,21 @@ def test_disk_full_during_a_journal_append(home, monkeypatch):
     assert sorted(loaded(home).state.tasks) == [1]
 
 
+def test_a_journal_line_whose_sync_fails_is_not_acknowledged(home, monkeypatch):
+    store = loaded(home)
+    add_task(store)
+
+    def sync_fails(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", sync_fails, raising=False)
+    monkeypatch.setattr(os, "fsync", sync_fails)
+    with pytest.raises(StoreError) as info:
+        add_task(store)
+    monkeypatch.undo()
+    assert "Input/output error" in str(info.value)
+
+
 def test_disk_full_during_a_snapshot_rewrite(home, monkeypatch):
     store = loaded(home)
     add_task(store)

@@ -919,3 +919,29 @@ def test_a_job_that_ends_at_done_is_announced_with_the_task_that_ended_it(queue)
     wait_until(lambda: ev.JOB_UPDATED in rec.types(task.id), 5, message="the job-updated event")
     assert rec.types(task.id)[-2:] == ["task-completed", "job-updated"]
     assert rec.of(task.id, ev.JOB_UPDATED)[0].job.stage == "Done"
+
+
+def test_durable_writes_per_task_enqueue_one_line_run_at_most_two(home, queue, monkeypatch):
+    """What a task costs in journal lines (each one durable write): an enqueue one line, a batch one
+    line, and claim + outcome at most two more (a pass writes its outcomes and next claims together)."""
+    from lazyqueue import TaskSpec
+    from lazyqueue.core.taskfile import journal_entries
+
+    journal = home / "tasks.journal"
+    syncs = []
+    real = getattr(os, "fdatasync", None) or os.fsync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real(fd))[1], raising=False)
+    q = queue()
+    q.kind("noop")(lambda ctx: None)
+    single = [q.enqueue("noop", {"i": i})[0].id for i in range(20)]
+    assert len(journal_entries(journal)) == 20 and len(syncs) == 20
+    batch = [e.task.id for e in q.enqueue_many([TaskSpec("noop", {"i": i}) for i in range(10)])]
+    assert len(journal_entries(journal)) == 21 and len(syncs) == 21
+    q.start_worker(concurrency=2)
+    done = q.wait(single + batch, timeout=20, poll=0.01)
+    assert [t.status for t in done] == ["completed"] * 30
+    worker_lines = journal_entries(journal)[21:]  # read before the worker stops (stopping folds the journal)
+    q.stop_worker(grace=1)
+    assert worker_lines and all(e.get("tasks") or e.get("patches") for e in worker_lines)
+    assert len(worker_lines) <= 2 * 30, f"{len(worker_lines)} journal lines to run 30 tasks"
+    assert len(syncs) <= 21 + len(worker_lines)  # no line is synced twice
