@@ -95,13 +95,16 @@ def test_a_write_that_fails_publishes_nothing(home, monkeypatch, failing):
         def broken(*args):
             raise OSError(errno.EIO, "Input/output error")
 
-        real = getattr(os, failing)
-        monkeypatch.setattr(os, failing, broken)
+        names = [failing, "fdatasync"] if failing == "fsync" and hasattr(os, "fdatasync") else [failing]  # the journal's sync
+        real = {name: getattr(os, name) for name in names}
+        for name in names:
+            monkeypatch.setattr(os, name, broken)
         with pytest.raises(StoreError, match="^could not write"):
             q.enqueue("shell", {"argv": ["echo", "lost"]})
         with pytest.raises(StoreError, match="^could not write"):
             q.cancel(kept.id)
-        monkeypatch.setattr(os, failing, real)
+        for name, fn in real.items():
+            monkeypatch.setattr(os, name, fn)
         after, _ = q.enqueue("shell", {"argv": ["echo", "after"]})
         wait_until(lambda: told(heard, after.id), 5, message="the event of the write that succeeded")
     finally:
