@@ -650,6 +650,10 @@ class Worker:
         if adopt is not None:  # the timeout runs from the start, which another worker wrote in wall time
             began -= max(0.0, time.time() - (parse_iso(task.started_at) or time.time()))
         self.running[task.id] = Running(task.id, ctx, began + timeout if timeout else None, now)
+        current = self.state.tasks.get(task.id)
+        if current is not None and current.cancel_requested:
+            # cancelled between the claim's write and now: Queue.cancel found no run to signal
+            ctx.request_cancel("cancel")
         if adopt is not None:
             adopt_command = adoption.adopter()
             if adopt_command is not None:

@@ -945,3 +945,27 @@ def test_durable_writes_per_task_enqueue_one_line_run_at_most_two(home, queue, m
     assert worker_lines and all(e.get("tasks") or e.get("patches") for e in worker_lines)
     assert len(worker_lines) <= 2 * 30, f"{len(worker_lines)} journal lines to run 30 tasks"
     assert len(syncs) <= 21 + len(worker_lines)  # no line is synced twice
+
+
+def test_a_cancel_between_the_claim_and_the_start_still_reaches_the_handler(queue, monkeypatch):
+    """Queue.cancel can land after the claim is written and before the handler is dispatched."""
+    q = queue()
+    outcome: list[bool] = []
+
+    @q.kind("wait")
+    def wait(ctx):
+        outcome.append(ctx.wait_cancelled(20))
+        ctx.check_cancelled()
+
+    worker = q.start_worker(grace_s=0.5)
+    dispatch = worker._start
+
+    def cancel_then_start(task, adopt=None):
+        assert q.cancel(task.id) == CANCEL_SIGNALLED
+        dispatch(task, adopt)
+
+    monkeypatch.setattr(worker, "_start", cancel_then_start)
+    task, _ = q.enqueue("wait")
+    done = final(q, task.id)
+    assert done.status == "cancelled"
+    assert outcome == [True]
