@@ -239,7 +239,7 @@ SUBCOMMANDS = {
     "prune": ("apply the retention policy now", None),
     "cluster": ("the cluster backend: cluster init | status | migrate --from HOME", _cluster_args),
     "kinds": ("list kinds with caps and policies", None),
-    "rm": ("remove tasks and #jobs (running ones: --force)", lambda p: _rm_args(p)),
+    "rm": ("remove tasks and #jobs (running ones are cancelled first)", lambda p: _rm_args(p)),
     "edit": ("edit a queued task in $VISUAL/$EDITOR", lambda p: _edit_args(p)),
     "completions": ("print a shell completion script: completions bash|zsh|fish", lambda p: _completions_args(p)),
 }
@@ -1161,7 +1161,6 @@ def cmd_demo(args) -> int:
 
 def _rm_args(parser) -> None:
     parser.add_argument("ids", type=_task_or_job, nargs="+", metavar="ID", help="tasks (12 or t12) and jobs (#014)")
-    parser.add_argument("--force", action="store_true", help="cancel running tasks and remove them (else refused)")
     parser.add_argument("--yes", "-y", action="store_true", help="remove more than one task without asking")
 
 
@@ -1178,21 +1177,17 @@ def cmd_rm(args) -> int:
         else:
             queue.get(ident)  # unknown: NotFound; else it is archived already
             raise LazyQueueError(f"{task_ref(ident)} is in the archive already ({queue.archive_location()}); nothing to remove")
-    running = [t for t in tasks.values() if t.status == "running"]
-    if running and not args.force:
-        ref = running[0].ref
-        raise LazyQueueError(f"{ref} is running: 'lazyqueue cancel {ref}' first, or 'lazyqueue rm --force …' "
-                             "cancels and removes it")
+    running = {t.id for t in tasks.values() if t.status == "running"}
     if len(tasks) > 1 and not args.yes and not _confirm(f"remove {len(tasks)} tasks ({_refs(tasks)})?"):
         raise UsageError(f"rm would remove {len(tasks)} tasks ({_refs(tasks)}): add --yes to go ahead")
-    removed = queue.delete_tasks(list(tasks), cancel_running=args.force) if tasks else []
+    removed = queue.delete_tasks(list(tasks), cancel_running=True) if tasks else []  # running ones: cancelled first
     for job in jobs:
         try:
             queue.delete_job(job.id)  # a job with no tasks left is gone already
         except NotFound:
             pass
     for t in removed:
-        print(f"removed {t.ref}: {t.label}")
+        print(f"{'cancelled and removed' if t.id in running else 'removed'} {t.ref}: {t.label}")
     for job in jobs:
         print(f"removed #{job.id:03d}: {job.title}".rstrip())
     return 0

@@ -46,15 +46,12 @@ def test_rm_of_more_than_one_task_needs_yes_when_it_cannot_ask(cli_env):
     assert tasks(cli_env) == [] and lq(cli_env, "show", f"#{job}").returncode == 1
 
 
-def test_rm_refuses_a_running_task_unless_forced(cli_env):
+def test_rm_cancels_a_running_task_first(cli_env):
     rec = add(cli_env, "shell", "--", "sleep", "60")
     worker = start_worker(cli_env)
     try:
         wait_for(lambda: task(cli_env, rec["id"])["status"] == "running", what="the task to start")
-        proc = lq(cli_env, "rm", str(rec["id"]))
-        _one_line(proc, 1, f"t{rec['id']} is running", f"lazyqueue cancel t{rec['id']}", "rm --force")
-        assert task(cli_env, rec["id"])["status"] == "running"
-        assert ok(cli_env, "rm", "--force", str(rec["id"])).stdout == f"removed t{rec['id']}: sleep 60\n"
+        assert ok(cli_env, "rm", str(rec["id"])).stdout == f"cancelled and removed t{rec['id']}: sleep 60\n"
         assert tasks(cli_env) == []
         wait_for(lambda: json.loads(ok(cli_env, "worker", "status", "--json").stdout)["running"] == 0,
                  what="the worker to stop the removed command")
