@@ -93,9 +93,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ..core import processes
-from ..core.errors import Cancelled, FatalError
-from ..core.registry import Backoff, Field, Kind
+from ...core import processes
+from ...core.errors import Cancelled, FatalError
+from ...core.registry import Backoff, Field, Kind
 
 STATES = ("queued", "running", "ready", "failed", "expired", "cancelled")
 ACTIVE_STATES = frozenset({"queued", "running"})
