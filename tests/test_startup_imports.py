@@ -69,6 +69,6 @@ def test_lazyqueue_add_loads_no_front_end_extra_or_http_module(home, tmp_path, a
     assert "lazyqueue.core.queue" in loaded  # the add did run
     heavy = ("textual", "rich", "lazyqueue.tui", "lazyqueue.serve", "lazyqueue.cluster", "starlette", "uvicorn",
              "dbos", "sqlalchemy", "psycopg", "http", "urllib.request", "ssl", "socket", "email", "dataclasses",
-             "lazyqueue.kinds.download", "lazyqueue.kinds.track", "asyncio", "concurrent")
+             "lazyqueue.kinds.download", "lazyqueue.kinds.track", "lazyqueue.kinds.web", "asyncio", "concurrent")
     found = [m for m in loaded if m.split(".")[0] in heavy or any(m == h or m.startswith(h + ".") for h in heavy)]
     assert found == []

@@ -474,6 +474,25 @@ def test_e2e_url_source_failed(queue, tmp_path):
     assert hits == ["/jobs/1"]
 
 
+def test_a_failed_url_poll_reads_as_a_download_error_would():
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):  # noqa: N802
+            self.send_error(503)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        with pytest.raises(tr.PollError) as info:
+            tr.url_fetcher(f"http://127.0.0.1:{srv.server_address[1]}/jobs/1", timeout=10)()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert str(info.value) == "HTTP 503 from 127.0.0.1 (Service Unavailable)"
+
+
 def test_e2e_cancel_loses_the_race_to_ready(queue, remote):
     remote.plan([st("running", progress=10, request_id="r-e2e")])
     completed = []

@@ -35,12 +35,10 @@ import hashlib
 import http.client
 import os
 import socket
-import ssl
 import tempfile
 import threading
 import time
 import unicodedata
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections import deque
@@ -48,14 +46,13 @@ from pathlib import Path
 
 from ..core.errors import Cancelled, FatalError, RetryableError, UserInputError
 from ..core.registry import Backoff, Field, Kind
+from .web import USER_AGENT, WEB_SCHEMES, check_web_url, classify, host
 
 CHUNK = 64 * 1024
 DEFAULT_SOCKET_TIMEOUT = 30.0
 PROGRESS_EVERY_S = 0.1
 RATE_WINDOW_S = 3.0
 PART_SUFFIX = ".lqpart"
-TRANSIENT_4XX = {408, 429}
-USER_AGENT = "lazyqueue"
 
 
 # ---------------------------------------------------------------- text helpers
@@ -94,10 +91,6 @@ class RateMeter:
         if now - t0 <= 0:
             return None
         return (total - b0) / (now - t0)
-
-
-def _host(url: str) -> str:
-    return urllib.parse.urlsplit(url).hostname or url
 
 
 def filename_from(headers, url: str) -> str:
@@ -152,11 +145,7 @@ def _unique(folder: Path, name: str) -> Path:
 # ---------------------------------------------------------------- payload
 def _validate(payload: dict) -> dict:
     out = dict(payload)
-    url = str(out.get("url") or "").strip()
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"url must be an http:// or https:// address (got {url!r})")
-    out["url"] = url
+    out["url"] = check_web_url(str(out.get("url") or "").strip())
     base = out.get("cwd") or os.getcwd()
     out["cwd"] = str(base)
     dest = out.get("dest")
@@ -190,47 +179,14 @@ def _dedupe(payload: dict) -> str | None:
     return f"download:{url}" if url else None
 
 
-# ---------------------------------------------------------------- errors
-def classify(exc: BaseException, url: str, timeout: float) -> Exception:
-    """Turn what urllib raised into a RetryableError or a FatalError with a plain message."""
-    host = _host(url)
-    if isinstance(exc, (FatalError, RetryableError)):
-        return exc  # already said in words (a redirect refused)
-    if isinstance(exc, urllib.error.HTTPError):
-        reason = f" ({exc.reason})" if exc.reason else ""
-        message = f"HTTP {exc.code} from {host}{reason}"
-        if 400 <= exc.code < 500 and exc.code not in TRANSIENT_4XX:
-            return FatalError(message)
-        return RetryableError(message)
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    if isinstance(reason, (TimeoutError, socket.timeout)):
-        return RetryableError(f"timed out after {timeout:g} s ({host})")
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return FatalError(f"TLS certificate of {host} not trusted: {reason.verify_message or reason}")
-    if isinstance(reason, ConnectionResetError):
-        return RetryableError(f"connection reset by {host}")
-    if isinstance(reason, ConnectionRefusedError):
-        return RetryableError(f"connection refused by {host}")
-    if isinstance(reason, socket.gaierror):
-        return RetryableError(f"cannot resolve {host}")
-    if isinstance(reason, http.client.IncompleteRead):
-        return RetryableError(f"connection to {host} closed early")
-    if isinstance(reason, (http.client.HTTPException, OSError)):
-        text = getattr(reason, "strerror", None) or str(reason) or reason.__class__.__name__
-        return RetryableError(f"network error from {host}: {text}")
-    if isinstance(exc, urllib.error.URLError):
-        return RetryableError(f"cannot reach {host}: {reason}")
-    return RetryableError(f"{exc.__class__.__name__}: {exc}")
-
-
 # ---------------------------------------------------------------- the transfer
 class _WebRedirectsOnly(urllib.request.HTTPRedirectHandler):
     """Follow a redirect only to http:// or https:// (urllib would follow ftp:// too)."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         scheme = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl)).scheme.lower()
-        if scheme not in ("http", "https"):
-            raise FatalError(f"{_host(req.full_url)} redirected to a {scheme}:// address; only http and https are followed")
+        if scheme not in WEB_SCHEMES:
+            raise FatalError(f"{host(req.full_url)} redirected to a {scheme}:// address; only http and https are followed")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -366,7 +322,7 @@ def _download(ctx):
                 except Exception as exc:  # noqa: BLE001
                     ctx.check_cancelled()
                     if isinstance(exc, http.client.IncompleteRead):
-                        raise RetryableError(f"connection to {_host(final_url)} closed after {human_bytes(done + len(exc.partial))}"
+                        raise RetryableError(f"connection to {host(final_url)} closed after {human_bytes(done + len(exc.partial))}"
                                              + (f" of {human_bytes(total)}" if total else "")) from None
                     raise classify(exc, final_url, timeout) from None
                 if not chunk:
@@ -384,7 +340,7 @@ def _download(ctx):
                     next_report = now + PROGRESS_EVERY_S
             ctx.check_cancelled()
             if total is not None and done < total:
-                raise RetryableError(f"connection to {_host(final_url)} closed after {human_bytes(done)} of {human_bytes(total)}")
+                raise RetryableError(f"connection to {host(final_url)} closed after {human_bytes(done)} of {human_bytes(total)}")
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp made it 0600; give it a normal file's mode
