@@ -118,6 +118,45 @@ def _stop(proc) -> None:
         proc.wait()
 
 
+def _gone(pids: list[int], timeout: float = 60) -> None:
+    """Wait until every pid has exited (SIGKILL at the deadline)."""
+    from ..core.processes import pid_alive
+
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            for p in pids:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            return
+        time.sleep(0.05)  # poll interval
+
+
+def _stop_background(home: Path) -> None:
+    """Stop any worker left running for `home` (its workers/ records), and wait for it."""
+    import json
+
+    from ..core.processes import pid_alive
+
+    pids = []
+    for path in (home / "workers").glob("*.json") if (home / "workers").is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+            pid = int(record["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if pid_alive(pid, record.get("pstart")):  # the same process, not a reused pid
+            pids.append(pid)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    _gone(pids)
+
+
 def _settled(home: Path, timeout: float = 60) -> None:
     """Wait until the holder has read the file: its size stops changing for a while."""
     deadline = time.monotonic() + timeout
@@ -136,6 +175,7 @@ def run(quick: bool = False, runs: int | None = None, n: int | None = None) -> l
     lq = lazyqueue_cmd()
     rows: list[Row] = []
     held = []
+    tui_pids: list[int] = []
     tmux = shutil.which("tmux")
     session = f"lq-bench-tui-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="lq-bench-") as d:
@@ -171,6 +211,9 @@ def run(quick: bool = False, runs: int | None = None, n: int | None = None) -> l
             _settled(home)
             if subprocess.run([tmux, "has-session", "-t", session], capture_output=True).returncode != 0:
                 raise RuntimeError("the TUI did not stay up in tmux")
+            pane = subprocess.run([tmux, "list-panes", "-t", session, "-F", "#{pane_pid}"],
+                                  capture_output=True, text=True).stdout.split()
+            tui_pids.extend(int(p) for p in pane if p.isdigit())  # `env` execs the TUI: the pane's pid is it
         else:
             tui_note = "tmux not installed: the TUI-open state is not measured"
         home, env = state(f"{history:,} completed in history")
@@ -194,6 +237,9 @@ def run(quick: bool = False, runs: int | None = None, n: int | None = None) -> l
                 _stop(proc)
             if tmux:
                 subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+                _gone(tui_pids)  # the TUI folds its journal as it closes: let it finish before the folder goes
+            for env in states.values():  # a hung-up TUI hands its work to a background worker
+                _stop_background(Path(env["LAZYQUEUE_HOME"]))
     floor = median(cpu["floor"])
     for name, _, _ in cases:
         row = Row("add_states", "python -c pass (floor), CPU" if name == "floor" else f"add, {name}: CPU",
