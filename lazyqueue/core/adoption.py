@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .background import host, same_process_alive
+from .background import host
+from .processes import pid_alive
 
 CHILD_KEYS = ("child_pgid", "child_pstart", "log_offset", "gate")
 
@@ -30,7 +31,7 @@ def adoptable(owner: dict, log_path: Path, attempt: int) -> dict | None:
     if owner.get("host") != host() or not owner.get("gate") or not isinstance(pgid, int) or _ADOPTER is None:
         return None  # not a gated command here, or no kind in this process can supervise one
     child = {k: owner[k] for k in CHILD_KEYS if k in owner}
-    if owner.get("child_pstart") and same_process_alive(pgid, owner["child_pstart"]):
+    if owner.get("child_pstart") and pid_alive(pgid, owner["child_pstart"]):
         return child
     if read_exit_status(log_path, attempt) is not None:
         return child  # it ended while nobody watched: its output and status are on disk

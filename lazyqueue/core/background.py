@@ -25,7 +25,7 @@ import os
 import time
 from pathlib import Path
 
-from .processes import start_time
+from .processes import pid_alive, start_time
 
 WORKERS_DIR = "workers"
 START_LOCK = "worker.lock"
@@ -49,24 +49,6 @@ def host() -> str:
 
             _HOST = socket.gethostname()
     return _HOST
-
-
-def same_process_alive(pid: int, started: str | None) -> bool:
-    """True if `pid` runs and is the process that started at `started` (never judged by pid alone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    except OSError:
-        return False
-    now = start_time(pid)
-    if now == "zombie":
-        return False
-    if started and now and started != now:
-        return False  # the pid was handed to another process
-    return True
 
 
 # ---------------------------------------------------------------- records
@@ -104,7 +86,7 @@ def live_workers(home: Path, sweep: bool = True) -> list[dict]:
             pid = int(record["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             continue  # being written, or not ours: a later look decides
-        if record.get("host", host()) != host() or same_process_alive(pid, record.get("pstart")):
+        if record.get("host", host()) != host() or pid_alive(pid, record.get("pstart")):
             found.append(record)
         elif sweep:
             try:
@@ -275,7 +257,7 @@ def stop_background(home: Path, timeout: float = 60.0) -> dict | None:
     except ProcessLookupError:
         return record
     deadline = time.monotonic() + timeout
-    while same_process_alive(pid, record.get("pstart")):
+    while pid_alive(pid, record.get("pstart")):
         if time.monotonic() > deadline:
             raise TimeoutError(f"the background worker (pid {pid}) is still stopping after {timeout:g} s")
         time.sleep(0.05)  # another process: poll it

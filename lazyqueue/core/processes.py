@@ -32,7 +32,9 @@ def pid_alive(pid: int, started: str | None = None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # another user's process: alive; its start time still tells a reused pid
+    except OSError:
+        return False
     now_start = start_time(pid)
     if now_start == "zombie":
         return False

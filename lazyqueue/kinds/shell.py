@@ -305,13 +305,13 @@ def adopt_command(ctx, child: dict):
     """
     import time
 
-    from ..core.background import same_process_alive
+    from ..core.processes import pid_alive
 
     pgid, pstart = child["child_pgid"], child.get("child_pstart")
     follower = _Follower(ctx, int(child.get("log_offset") or 0))
 
     def stop() -> None:
-        if same_process_alive(pgid, pstart):
+        if pid_alive(pgid, pstart):
             terminate_group(pgid)
 
     def pause(seconds: float) -> None:
@@ -319,7 +319,7 @@ def adopt_command(ctx, child: dict):
             time.sleep(seconds)  # cancelled: the group is being stopped; look again shortly
 
     ctx.on_cancel(stop)
-    _supervise(ctx, follower, lambda: None if same_process_alive(pgid, pstart) else True, pause)
+    _supervise(ctx, follower, lambda: None if pid_alive(pgid, pstart) else True, pause)
     processes.kill_group(pgid)  # what the command left in its group (the group lives on only while members remain)
     return _outcome(ctx, follower, read_exit_status(ctx.log_path, ctx.attempt))
 
