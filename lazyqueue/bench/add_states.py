@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .cpu import run_timed
 from .report import Row, median
-from .shell import env_for, lazyqueue_cmd
+from .shell import env_for, lazyqueue_cmd, stop_process
 
 DELAY = 3600
 
@@ -105,17 +105,6 @@ def fill_history(home: Path, n: int) -> None:
 def _start(argv: list[str], env: dict):
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-
-
-def _stop(proc) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def _gone(pids: list[int], timeout: float = 60) -> None:
@@ -234,7 +223,7 @@ def run(quick: bool = False, runs: int | None = None, n: int | None = None) -> l
                     cpu[name].append(c * 1000)
         finally:
             for proc in held:
-                _stop(proc)
+                stop_process(proc, timeout=30)
             if tmux:
                 subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
                 _gone(tui_pids)  # the TUI folds its journal as it closes: let it finish before the folder goes

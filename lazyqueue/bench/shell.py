@@ -35,6 +35,20 @@ def lazyqueue_cmd() -> list[str]:
     return [sys.executable, "-m", "lazyqueue"]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM a process started in its own session (a worker, a TUI); SIGKILL its group past `timeout`."""
+    import signal
+
+    if proc is None or proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def env_for(home: Path, config: Path) -> dict:
     env = dict(os.environ)
     env["LAZYQUEUE_HOME"] = str(home)

@@ -16,9 +16,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -27,7 +25,7 @@ from pathlib import Path
 from .cpu import proc_cpu
 from .report import Row, median
 from .rss import read_status
-from .shell import env_for, lazyqueue_cmd
+from .shell import env_for, lazyqueue_cmd, stop_process
 
 DELAY = 3600
 CLOCK = ["date", "+%s.%N"]
@@ -94,16 +92,6 @@ def start_worker(env: dict) -> subprocess.Popen:
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
-def stop_worker(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def worker_start(template: Path, tmp: Path, ready_id: int) -> tuple[float, float, float]:
     """(ms from spawn to the ready command running, its CPU ms by then, VmRSS MB settled) of one `lazyqueue worker`."""
     home = tmp / "home"
@@ -125,7 +113,7 @@ def worker_start(template: Path, tmp: Path, ready_id: int) -> tuple[float, float
             time.sleep(0.25)  # sampling interval of the settle check, not a synchronisation
         return (ran - t0) * 1000, cpu, last
     finally:
-        stop_worker(proc)
+        stop_process(proc)
 
 
 def wait_listening(home: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -164,7 +152,7 @@ def add_to_running(template: Path | None, tmp: Path, rounds: int) -> list[float]
             got.append((clock_in_log(home, tid, time.monotonic() + 60) - t0) * 1000)
         return got
     finally:
-        stop_worker(proc)
+        stop_process(proc)
 
 
 def percentile(values: list[float], p: float) -> float:
