@@ -44,9 +44,8 @@ class Serving:
         self.home = tmp / "home"
         config = tmp / "config.toml"
         config.write_text("[worker]\nconcurrency = 4\n")
-        self.env = env_for(self.home, config)
-        if not worker:  # the figure is the background worker's: add and serve start it as they would for a user
-            self.env.pop("LAZYQUEUE_AUTOSTART", None)
+        # without a worker of its own, the figure is the background worker's, started as it would be for a user
+        self.env = env_for(self.home, config, autostart=not worker)
         args = lazyqueue_cmd() + ["serve", "--port", "0"] + (["--worker"] if worker else [])
         self.proc = subprocess.Popen(args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
@@ -191,8 +190,7 @@ def bench_run(tmp: Path, runs: int) -> list[Row]:
     home = tmp / "run-home"
     config = tmp / "run-config.toml"
     config.write_text("")
-    env = env_for(home, config)
-    env.pop("LAZYQUEUE_AUTOSTART", None)  # run's task is run by the background worker it starts
+    env = env_for(home, config, autostart=True)  # run's task is run by the background worker it starts
     run_args = lazyqueue_cmd() + ["run", "--", "true"]
 
     def whole(args, env=None) -> float:

@@ -49,11 +49,13 @@ def stop_process(proc: subprocess.Popen, timeout: float = 60) -> None:
         proc.wait()
 
 
-def env_for(home: Path, config: Path) -> dict:
+def env_for(home: Path, config: Path, *, autostart: bool = False) -> dict:
+    """The environment of a benchmarked lazyqueue process; without `autostart` no background worker is started
+    (the scenario times its own `worker --exit-when-idle`)."""
     env = dict(os.environ)
     env["LAZYQUEUE_HOME"] = str(home)
     env["LAZYQUEUE_CONFIG"] = str(config)
-    env["LAZYQUEUE_AUTOSTART"] = "0"  # timed with its own `worker --exit-when-idle`
+    env["LAZYQUEUE_AUTOSTART"] = "1" if autostart else "0"
     env.pop("NO_COLOR", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its .pyc files
     return env
