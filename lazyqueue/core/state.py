@@ -8,6 +8,7 @@ what a change is; the scheduler (`scheduling.py`) walks its indexes.
 from __future__ import annotations
 
 import heapq
+import itertools
 
 from .models import ACTIVE, Job, Task
 from .record import Factory, Record
@@ -195,25 +196,37 @@ class QueueState:
         return self.tasks.pop(tid, None)
 
     def rebuild_indexes(self) -> None:
-        """Rebuild the status sets, counts and heaps from the records (drops stale heap entries)."""
+        """Rebuild the status sets, counts and heaps from the records (drops stale heap entries).
+
+        Reads the fields it needs from the snapshot's index where a record was
+        not parsed yet (`snapindex`), so it parses nothing.
+        """
+        from .snapindex import split
+
         self._clear_indexes()
-        for task in self.tasks.values():
-            status = task.status
+        queued, running = self.queued_ids, self.running_ids
+        ready, due, expiry = self.ready_heap, self.due_heap, self.expiry_heap
+        kinds, jobs = self.queued_kinds, self.active_jobs
+        held, unread = split(self.tasks, ("status", "priority", "not_before", "expires_at", "kind", "job_id"))
+        every = [(t.id, t.status, t.priority, t.not_before, t.expires_at, t.kind, t.job_id) for t in held.values()]
+        for tid, status, priority, not_before, expires_at, kind, job_id in itertools.chain(every, zip(*unread)):
             if status == "queued":
-                self.queued_ids.add(task.id)
-                if task.not_before:
-                    self.due_heap.append((task.not_before, task.id))
+                queued.add(tid)
+                if not_before:
+                    due.append((not_before, tid))
                 else:
-                    self.ready_heap.append((-task.priority, task.id))
-                if task.expires_at:
-                    self.expiry_heap.append((task.expires_at, task.id))
-                self._count(self.queued_kinds, task.kind, 1)
+                    ready.append((-priority, tid))
+                if expires_at:
+                    expiry.append((expires_at, tid))
+                if kind is not None:
+                    kinds[kind] = kinds.get(kind, 0) + 1
             elif status == "running":
-                self.running_ids.add(task.id)
+                running.add(tid)
             else:
                 continue
-            self._count(self.active_jobs, task.job_id, 1)
-        for heap in (self.ready_heap, self.due_heap, self.expiry_heap):
+            if job_id is not None:
+                jobs[job_id] = jobs.get(job_id, 0) + 1
+        for heap in (ready, due, expiry):
             heapq.heapify(heap)
 
     def heaps_overgrown(self) -> bool:
@@ -291,8 +304,20 @@ class QueueState:
     # ---------------------------------------------------------------- counting
     def note_loaded(self) -> None:
         """After a snapshot was read record by record: derive the head from the records."""
+        from .snapindex import split
+
         head = self.head
-        for task in self.tasks.values():
+        held, (ids, statuses, keys) = split(self.tasks, ("status", "dedupe_key"))
+        for task in held.values():
             head.note_task({"id": task.id, "status": task.status, "dedupe_key": task.dedupe_key})
+        if ids:
+            head.next_task_id = max(head.next_task_id, max(ids) + 1)
+        active = head.active_keys
+        for tid, status, key in zip(ids, statuses, keys):
+            if key:  # as note_task does, for the tasks not read yet
+                if status in ACTIVE:
+                    active[key] = tid
+                elif active.get(key) == tid:
+                    del active[key]
         for job_id in self.jobs:
             head.note_job({"id": job_id})

@@ -13,6 +13,10 @@ Layout in the state directory:
                  torn last line is copied aside and cut before the next
                  append (a last line that is whole but lost its newline is
                  kept). Lines without a checksum (older files) are read too.
+  tasks.idx      where each snapshot record lies and what the indexes need of
+                 it (`snapindex.py`): a cache a full load reads records
+                 through, parsing each only when used; ignored unless it
+                 matches the snapshot's size and CRC-32.
   tasks.lock     the cross-process lock every mutation holds.
   archive.jsonl  finished tasks (and their jobs) moved out by retention.
 
@@ -233,17 +237,14 @@ class TaskFile:
 
     def _reload(self) -> tuple[set[int], set[int]]:
         """Read everything again (the snapshot was replaced); (task ids, job ids) that differ."""
+        from .snapindex import changed, prior
+
         held_t, held_j = self.state.tasks, self.state.jobs
-        before_t = {k: v.to_dict() for k, v in held_t.items()}
-        before_j = {k: v.to_dict() for k, v in held_j.items()}
-        self._full_load()
-        changed_t = {k for k, v in self.state.tasks.items() if before_t.get(k) != v.to_dict()}
-        changed_t |= set(before_t) - set(self.state.tasks)
-        changed_j = {k for k, v in self.state.jobs.items() if before_j.get(k) != v.to_dict()}
-        changed_j |= set(before_j) - set(self.state.jobs)
+        self._full_load()  # new records: the ones held before are not changed in place
+        changed_t = changed(held_t, self.state.tasks)
+        changed_j = changed(held_j, self.state.jobs)
         if self._listeners and (changed_t or changed_j):
-            # the records held before were not changed in place: the full read made new ones
-            self._tell({k: held_t.get(k) for k in changed_t}, {k: held_j.get(k) for k in changed_j})
+            self._tell({k: prior(held_t, k) for k in changed_t}, {k: prior(held_j, k) for k in changed_j})
         return changed_t, changed_j
 
     def has_undrained_changes(self) -> bool:
@@ -326,23 +327,53 @@ class TaskFile:
         self.state.clear()
         self.seq = 0
         self._seq_unknown = False
-        raw = None
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            pass
-        if raw is not None:
-            self._load_snapshot(raw)
-        else:
-            aside = self._set_aside_copy()
-            if aside is not None:
-                self._recover(aside.read_bytes(), "", aside=aside)
+        if not self._load_indexed():
+            try:
+                raw = self.path.read_bytes()
+            except FileNotFoundError:
+                raw = None
+            if raw is not None:
+                self._load_snapshot(raw)
+            else:
+                aside = self._set_aside_copy()
+                if aside is not None:
+                    self._recover(aside.read_bytes(), "", aside=aside)
         self._snap_sig = _stat_sig(self.path)
         self._journal_offset = 0
         self._journal_lines = 0
         self._read_journal(full=True)
         self.state.rebuild_indexes()
         self.loaded = True
+
+    def _load_indexed(self) -> bool:
+        """Take the snapshot's records through its index (`snapindex`): parsed when first used.
+
+        False when there is no index, it does not match the file byte for
+        byte, or the header is not this build's: the caller reads the whole file.
+        """
+        from . import snapindex
+
+        opened = snapindex.open_indexed(self.path)
+        if opened is None:
+            return False
+        _source, header_line, tasks, jobs = opened
+        try:
+            header = json.loads(header_line.decode("utf-8").rstrip().rstrip(",") + "}")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        if not isinstance(header, dict) or header.get("version") != SCHEMA_VERSION:
+            return False
+        self._take_loaded(header, tasks, jobs)
+        return True
+
+    def _take_loaded(self, header: dict, tasks, jobs) -> None:
+        """Hold the records of a snapshot just read, and its header's seq and next ids."""
+        self.state.tasks, self.state.jobs = tasks, jobs
+        self.seq = int(header.get("seq", 0))
+        head = self.state.head
+        head.next_task_id = int(header.get("next_task_id", 1))
+        head.next_job_id = int(header.get("next_job_id", 1))
+        self.state.note_loaded()
 
     def _load_lines(self, raw: bytes) -> bool:
         """Read a snapshot in lazyqueue's own one-record-a-line layout, a record at a time.
@@ -392,12 +423,7 @@ class TaskFile:
                 return False
         except (ValueError, TypeError, KeyError, UnicodeDecodeError):
             return False
-        self.state.tasks, self.state.jobs = tasks, jobs
-        self.seq = int(header.get("seq", 0))
-        head = self.state.head
-        head.next_task_id = int(header.get("next_task_id", 1))
-        head.next_job_id = int(header.get("next_job_id", 1))
-        self.state.note_loaded()
+        self._take_loaded(header, tasks, jobs)
         return True
 
     def _load_snapshot(self, raw: bytes) -> None:
@@ -976,30 +1002,32 @@ class TaskFile:
             "active_keys": head.active_keys,
             "written_at": iso(),
         }
-        dumps = json.dumps
-        parts = [dumps(header, ensure_ascii=False)[:-1] + ",\n", '"jobs": [\n']
-        parts.append(",\n".join(dumps(j.to_dict(), ensure_ascii=False) for j in self.state.jobs.values() if j.id not in skip_jobs))
-        parts.append('\n],\n"tasks": [\n')
-        parts.append(",\n".join(dumps(t.to_dict(), ensure_ascii=False) for t in self.state.tasks.values() if t.id not in skip_tasks))
-        parts.append("\n]}\n")
-        data = "".join(parts).encode("utf-8")
+        from . import snapindex
+
+        pieces = [json.dumps(header, ensure_ascii=False)[:-1].encode("utf-8") + b',\n"jobs": [\n']
+        job_cols = snapindex.lay_out(self.state.jobs, skip_jobs, pieces, light=False)
+        pieces.append(b'\n],\n"tasks": [\n')
+        task_cols = snapindex.lay_out(self.state.tasks, skip_tasks, pieces, light=True)
+        pieces.append(b"\n]}\n")
+        data = b"".join(pieces)
+        del pieces
         self._remove_stale_temps()
         # an unpredictable name, created new (never an existing file or a planted symlink)
         tmp = self.path.with_name(f".tasks.json.tmp-{os.getpid()}-{os.urandom(6).hex()}")
+        fd = -1
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o600)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
             if move_aside is not None:  # the file it replaces is kept, under a new name
                 self._last_aside = self._move_aside(self.path, move_aside)
             os.replace(tmp, self.path)
         except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
             try:
                 os.unlink(tmp)
             except OSError:
@@ -1007,13 +1035,19 @@ class TaskFile:
             raise _disk_error(exc, self.path) from exc
         _fsync_dir(self.home)
         self._snap_sig = _stat_sig(self.path)
+        snapindex.write(self.path, data, task_cols, job_cols)
+        # records never read are read from the new file from now on (the old one may be gone)
+        source = snapindex.Source(fd)
+        self.state.tasks = snapindex.rehome(self.state.tasks, source, task_cols)
+        self.state.jobs = snapindex.rehome(self.state.jobs, source, job_cols)
 
     def _remove_stale_temps(self) -> None:
         """Remove snapshot temp files a killed writer left (they hold full task data). Hold the lock."""
         for entry in os.scandir(self.home):
-            if not entry.name.startswith(".tasks.json.tmp-"):
+            prefix = next((p for p in (".tasks.json.tmp-", ".tasks.idx.tmp-") if entry.name.startswith(p)), None)
+            if prefix is None:
                 continue
-            pid = entry.name[len(".tasks.json.tmp-"):].split("-")[0]
+            pid = entry.name[len(prefix):].split("-")[0]
             if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
                 try:
                     os.unlink(entry.path)
@@ -1025,22 +1059,26 @@ class TaskFile:
 
         Answers their ids; they leave memory once the new snapshot is written.
         """
-        finished = [t for t in self.state.tasks.values() if t.status in FINISHED]
+        from .snapindex import lights
+
+        every = lights(self.state.tasks)  # (id, light fields): no record is parsed to judge
+        finished = [(tid, light) for tid, light in every if light[0] in FINISHED]
         if not finished:
             return set(), set()
         cutoff = iso(time.time() - self.retention.max_age_days * 86400)
-        finished.sort(key=lambda t: (t.finished_at or t.updated_at or "", t.id), reverse=True)
-        old = [t for i, t in enumerate(finished) if i >= self.retention.keep or (t.finished_at or t.updated_at or "") < cutoff]
+        finished.sort(key=lambda e: (e[1][8], e[0]), reverse=True)
+        old = [e for i, e in enumerate(finished) if i >= self.retention.keep or e[1][8] < cutoff]
         if not old:
             return set(), set()
         # a task some queued task still waits on stays live, so `after` can be judged
-        waited_on = {a for t in self.state.tasks.values() if t.status in ACTIVE for a in t.after}
-        old = [t for t in old if t.id not in waited_on]
-        old_ids = {t.id for t in old}
-        live_jobs = {t.job_id for t in self.state.tasks.values() if t.id not in old_ids}
-        old_jobs = {t.job_id for t in old if t.job_id is not None} - live_jobs
+        waited_on = {a for _tid, light in every if light[0] in ACTIVE for a in light[7] or ()}
+        old = [e for e in old if e[0] not in waited_on]
+        old_ids = {tid for tid, _light in old}
+        live_jobs = {light[5] for tid, light in every if tid not in old_ids}
+        old_jobs = {light[5] for _tid, light in old if light[5] is not None} - live_jobs
         # oldest first, so the archive's oldest lines (the first its size limit drops) are its oldest tasks
-        self.archive_records(old[::-1], [self.state.jobs[j] for j in sorted(old_jobs) if j in self.state.jobs], reason=None)
+        self.archive_records([self.state.tasks[tid] for tid, _light in old[::-1]],
+                             [self.state.jobs[j] for j in sorted(old_jobs) if j in self.state.jobs], reason=None)
         return old_ids, old_jobs
 
     def archive_records(self, tasks: list[Task], jobs: list[Job], reason: str | None) -> None:

@@ -1,0 +1,409 @@
+"""tasks.idx: where each record of tasks.json lies, and what the indexes need of each task.
+
+A worker or window reading a snapshot of 100,000 tasks need not parse them
+all: it reads this index, builds its run order, start-time and expiry heaps
+and counts from it, and parses a record only when it is first used
+(`Records`). A fold copies records nobody read byte for byte into the new
+snapshot.
+
+The index is a cache, never the truth. It names the size and CRC-32 of the
+snapshot it describes (not its inode: a copied state dir keeps its index);
+a load checks both against the file and, on any mismatch or a damaged index, reads the snapshot whole
+as before (which also judges damage). Each record's own CRC-32 is checked
+when it is read. Written after the snapshot, by whoever wrote that, under the
+task file's lock; not fsynced (a lost index costs one whole read).
+
+Layout: one JSON object, columns of equal length per record type:
+  {"version": 1, "size": N, "crc": N,
+   "tasks": {"id": [...], "offset": [...], "length": [...], "crc": [...],
+             "status", "priority", "not_before", "expires_at", "kind",
+             "job_id", "dedupe_key", "after", "done_at": [...]},
+   "jobs": {"id": [...], "offset": [...], "length": [...], "crc": [...]}}
+`after` is null when empty; `done_at` is a finished task's finish time (else
+its last update), what retention sorts by, and "" for an active task.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import weakref
+import zlib
+from array import array
+from bisect import bisect_left
+from pathlib import Path
+
+from .models import FINISHED, Job, Task
+
+VERSION = 1
+SPAN = ("id", "offset", "length", "crc")
+LIGHT = ("status", "priority", "not_before", "expires_at", "kind", "job_id", "dedupe_key", "after", "done_at")
+CHUNK = 1 << 20
+
+
+def light_of(task: Task) -> tuple:
+    """The fields of a task the indexes, the head and retention read, in LIGHT's order."""
+    status = task.status
+    return (status, task.priority, task.not_before, task.expires_at, task.kind, task.job_id, task.dedupe_key,
+            task.after or None, (task.finished_at or task.updated_at or "") if status in FINISHED else "")
+
+
+def lights(tasks) -> "list[tuple[int, tuple]]":
+    """(id, light fields) of every task held, read or not."""
+    if isinstance(tasks, Records):
+        return tasks.lights()
+    return [(tid, light_of(t)) for tid, t in tasks.items()]
+
+
+def split(tasks, names: tuple = LIGHT) -> "tuple[dict, list[list]]":
+    """(the records read, as a dict; columns: ids then `names` of the ones not read yet)."""
+    if isinstance(tasks, Records):
+        return tasks._held, tasks.unread_columns(names)
+    return tasks, [[] for _ in range(len(names) + 1)]
+
+
+def file_crc(fd: int, size: int) -> int:
+    crc, pos = 0, 0
+    while pos < size:
+        chunk = os.pread(fd, min(CHUNK, size - pos), pos)
+        if not chunk:
+            break
+        crc = zlib.crc32(chunk, crc)
+        pos += len(chunk)
+    return crc
+
+
+class Source:
+    """An open snapshot file the unread records are read from (closed when nothing holds it)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        weakref.finalize(self, os.close, fd)
+
+    def read(self, offset: int, length: int, crc: int) -> bytes:
+        data = os.pread(self.fd, length, offset)
+        if len(data) != length or zlib.crc32(data) != crc:
+            from .errors import StoreError
+
+            raise StoreError("tasks.json changed on disk under this process (a record no longer matches "
+                             "its index); restart lazyqueue to read it again")
+        return data
+
+
+class Records:
+    """id → Task (or Job), each parsed from the snapshot on first use.
+
+    Behaves as the dict it stands in for: `get`, `[]`, `in`, `len`, `pop`,
+    iteration in the snapshot's order then the order added. `values()` and
+    `items()` read every record first. The snapshot's ids are ascending (an
+    index is written only then), so a record is found by bisection; what was
+    not read yet is a flag per row, not a dict entry.
+    """
+
+    __slots__ = ("_held", "_order", "_flags", "_left", "_source", "_build", "_columns")
+
+    def __init__(self, source: Source, columns: dict, build):
+        for name in ("offset", "length", "crc"):
+            columns[name] = array("Q", columns[name])
+        self._columns = columns
+        self._order = array("q", columns.pop("id"))
+        self._flags = bytearray(b"\x01") * len(self._order)  # 1: not read yet
+        self._left = len(self._order)
+        self._held: dict = {}
+        self._source = source
+        self._build = build
+
+    # ------------------------------------------------------------ reading
+    def _row(self, key) -> int | None:
+        """The row of a record not read yet, else None."""
+        if not self._left or type(key) is not int:
+            return None
+        order = self._order
+        row = bisect_left(order, key)
+        if row < len(order) and order[row] == key and self._flags[row]:
+            return row
+        return None
+
+    def _take(self, row: int) -> None:
+        self._flags[row] = 0
+        self._left -= 1
+        if not self._left:
+            self._reorder()
+
+    def _read(self, key, row: int):
+        c = self._columns
+        data = self._source.read(c["offset"][row], c["length"][row], c["crc"][row])
+        record = self._build(json.loads(data))
+        if record.id != key:
+            from .errors import StoreError
+
+            raise StoreError(f"tasks.json record at byte {c['offset'][row]} is not #{key} as its index says")
+        self._held[key] = record
+        self._take(row)
+        return record
+
+    def _reorder(self) -> None:
+        """Every record is read: hold them in the snapshot's order, then the order added (as a dict would)."""
+        held = self._held
+        order = [k for k in self._order if k in held]
+        seen = set(order)
+        self._held = {k: held[k] for k in order}
+        self._held.update((k, v) for k, v in held.items() if k not in seen)
+
+    def raw(self, key) -> bytes | None:
+        """The record's bytes as the snapshot holds them, if it was never read (else None)."""
+        row = self._row(key)
+        if row is None:
+            return None
+        c = self._columns
+        return self._source.read(c["offset"][row], c["length"][row], c["crc"][row])
+
+    def read_all(self) -> None:
+        if self._left:
+            for row in [i for i, flag in enumerate(self._flags) if flag]:
+                self._read(self._order[row], row)
+
+    def light(self, key) -> tuple:
+        """An unread task's light fields, from the index."""
+        row = self._row(key)
+        c = self._columns
+        return tuple(c[name][row] for name in LIGHT)
+
+    def crc_of(self, key) -> int | None:
+        """The CRC-32 of an unread record's bytes (None once read or unknown)."""
+        row = self._row(key)
+        return None if row is None else self._columns["crc"][row]
+
+    def lights(self) -> list[tuple[int, tuple]]:
+        ids, *columns = self.unread_columns(LIGHT)
+        return [(tid, light_of(t)) for tid, t in self._held.items()] + list(zip(ids, zip(*columns)))
+
+    def unread_columns(self, names: tuple) -> list:
+        """The ids, then the named index columns, of the records not read yet (row for row)."""
+        c = self._columns
+        if self._left == len(self._order):  # none read: the columns as loaded
+            return [self._order] + [c[name] for name in names]
+        rows = [i for i, flag in enumerate(self._flags) if flag]
+        return [[self._order[i] for i in rows]] + [[c[name][i] for i in rows] for name in names]
+
+    # ------------------------------------------------------------ the dict it stands in for
+    def get(self, key, default=None):
+        record = self._held.get(key)
+        if record is not None:
+            return record
+        row = self._row(key)
+        return default if row is None else self._read(key, row)
+
+    def __getitem__(self, key):
+        record = self.get(key)
+        if record is None:
+            raise KeyError(key)
+        return record
+
+    def __setitem__(self, key, value) -> None:
+        row = self._row(key)
+        if row is not None:
+            self._take(row)
+        self._held[key] = value
+
+    def __delitem__(self, key) -> None:
+        row = self._row(key)
+        if row is not None:
+            self._take(row)
+        else:
+            del self._held[key]
+
+    def pop(self, key, *default):
+        self.get(key)
+        return self._held.pop(key, *default)
+
+    def __contains__(self, key) -> bool:
+        return key in self._held or self._row(key) is not None
+
+    def __len__(self) -> int:
+        return len(self._held) + self._left
+
+    def __bool__(self) -> bool:
+        return bool(self._held) or self._left > 0
+
+    def __iter__(self):
+        return iter(self.keys()) if self._left else iter(self._held)
+
+    def keys(self) -> list:
+        if not self._left:
+            return list(self._held)
+        held, flags = self._held, self._flags
+        snap = [k for k, flag in zip(self._order, flags) if flag or k in held]
+        seen = set(self._order)
+        return snap + [k for k in held if k not in seen]
+
+    def values(self):
+        self.read_all()
+        return self._held.values()
+
+    def items(self):
+        self.read_all()
+        return self._held.items()
+
+
+def rehome(records, source: Source, cols: dict):
+    """After a snapshot was written: `records` with the unread ones read from the new file (`cols`: its index)."""
+    if not isinstance(records, Records):
+        return records
+    if not ascending(cols["id"]):  # no index was written: hold every record
+        return dict(records.items())
+    new = Records(source, cols, records._build)
+    for key, record in records._held.items():
+        new[key] = record
+    return new
+
+
+# ---------------------------------------------------------------- writing
+def lay_out(records, skip, pieces: list, light: bool) -> dict:
+    """Append each record not in `skip` to `pieces` (bytes, ",\n" between); answer their index columns.
+
+    A record never read is copied as the old snapshot holds it.
+    """
+    names = SPAN + (LIGHT if light else ())
+    cols: dict = {name: [] for name in names}
+    ids, offsets, lengths, crcs = (cols[name] for name in SPAN)
+    light_cols = [cols[name] for name in LIGHT] if light else ()
+    pos = sum(len(p) for p in pieces)
+    lazy = isinstance(records, Records)
+    dumps, crc32 = json.dumps, zlib.crc32
+    for key in records.keys() if lazy else list(records):
+        if key in skip:
+            continue
+        raw = records.raw(key) if lazy else None
+        if raw is None:
+            record = records[key]
+            raw = dumps(record.to_dict(), ensure_ascii=False).encode("utf-8")
+            crc = crc32(raw)
+            fields = light_of(record) if light else ()
+        else:
+            crc = records.crc_of(key)
+            fields = records.light(key) if light else ()
+        if ids:
+            pieces.append(b",\n")
+            pos += 2
+        ids.append(key)
+        offsets.append(pos)
+        lengths.append(len(raw))
+        crcs.append(crc)
+        pieces.append(raw)
+        pos += len(raw)
+        for col, value in zip(light_cols, fields):
+            col.append(value)
+    return cols
+
+
+# ---------------------------------------------------------------- the file
+def index_path(snapshot: Path) -> Path:
+    return snapshot.with_name("tasks.idx")
+
+
+def write(snapshot: Path, data: bytes, task_cols: dict, job_cols: dict) -> None:
+    """Write the index of the snapshot just written (`data`: its bytes; temp file, rename; a failure only costs a whole read later)."""
+    path = index_path(snapshot)
+    if not (ascending(task_cols["id"]) and ascending(job_cols["id"])):
+        discard(snapshot)  # records out of id order (rare): this snapshot is read whole
+        return
+    tmp = path.with_name(f".tasks.idx.tmp-{os.getpid()}")
+    doc = {"version": VERSION, "size": len(data), "crc": zlib.crc32(data), "tasks": task_cols, "jobs": job_cols}
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def ascending(ids) -> bool:
+    return all(a < b for a, b in zip(ids, itertools.islice(ids, 1, None)))
+
+
+def discard(snapshot: Path) -> None:
+    try:
+        os.unlink(index_path(snapshot))
+    except OSError:
+        pass
+
+
+def _columns_ok(cols, names) -> bool:
+    if not isinstance(cols, dict):
+        return False
+    lengths = {len(cols.get(n)) if isinstance(cols.get(n), list) else -1 for n in names}
+    return len(lengths) == 1 and -1 not in lengths
+
+
+def open_indexed(snapshot: Path):
+    """(Source, header line, task Records, job Records) of a snapshot whose index matches it; else None."""
+    try:
+        raw = index_path(snapshot).read_bytes()
+    except OSError:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("version") != VERSION:
+        return None
+    tasks, jobs = doc.get("tasks"), doc.get("jobs")
+    if not _columns_ok(tasks, SPAN + LIGHT) or not _columns_ok(jobs, SPAN):
+        return None
+    if not (ascending(tasks["id"]) and ascending(jobs["id"])):
+        return None
+    try:
+        fd = os.open(snapshot, os.O_RDONLY)
+    except OSError:
+        return None
+    source = Source(fd)
+    st = os.fstat(fd)
+    if doc.get("size") != st.st_size or file_crc(fd, st.st_size) != doc.get("crc"):
+        return None
+    head = os.pread(fd, CHUNK, 0)
+    while b"\n" not in head and len(head) < st.st_size:
+        head = os.pread(fd, len(head) * 2, 0)
+    intern = sys.intern
+    for name in ("status", "kind"):
+        tasks[name] = [intern(v) if type(v) is str else v for v in tasks[name]]
+    return source, head[:head.find(b"\n")], Records(source, tasks, Task.from_dict), Records(source, jobs, Job.from_dict)
+
+
+def changed(before, after) -> set:
+    """Ids whose record differs between two holdings of the queue (added and removed ones too).
+
+    Records neither side read are compared by their CRC-32, not parsed.
+    """
+    out = set()
+    crc_a = before.crc_of if isinstance(before, Records) else None
+    crc_b = after.crc_of if isinstance(after, Records) else None
+    for key in set(before) | set(after):
+        if crc_a is not None and crc_b is not None:
+            a = crc_a(key)
+            if a is not None and a == crc_b(key):
+                continue
+        old, new = prior(before, key), after.get(key)
+        if old is None or new is None or old.to_dict() != new.to_dict():
+            out.add(key)
+    return out
+
+
+def prior(records, key):
+    """A record as an earlier holding had it; None if unknown or no longer readable (its file was overwritten in place)."""
+    from .errors import StoreError
+
+    try:
+        return records.get(key)
+    except (StoreError, ValueError, OSError):
+        return None

@@ -1,0 +1,162 @@
+"""tasks.idx: a snapshot's records are parsed when used, copied unread by a fold, and the index is only a cache."""
+
+from __future__ import annotations
+
+import json
+
+from lazyqueue import Queue
+from lazyqueue.core import snapindex
+from lazyqueue.core.models import iso
+from lazyqueue.core.taskfile import RetentionPolicy, TaskFile
+
+from .helpers import add_task, loaded
+
+HOUR = 3600
+
+
+def folded(home, n: int = 40, finished: int = 0) -> None:
+    """`n` tasks (every third delayed an hour, some with dedupe keys), `finished` completed ones, folded."""
+    store = TaskFile(home, retention=RetentionPolicy(keep=10_000))
+    later = iso(__import__("time").time() + HOUR)
+    for i in range(n):
+        add_task(store, payload={"n": i}, not_before=later if i % 3 == 0 else None,
+                 dedupe_key=f"key-{i}" if i % 5 == 0 else None, priority=i % 4)
+    for i in range(finished):
+        add_task(store, status="completed", payload={"done": i}, result={"i": i})
+    with store.lock:
+        store.compact()
+    store.close()
+
+
+def records(store: TaskFile) -> dict:
+    return {tid: t.to_dict() for tid, t in store.state.tasks.items()}
+
+
+def indexes(store: TaskFile) -> tuple:
+    s = store.state
+    return (sorted(s.queued_ids), sorted(s.running_ids), sorted(s.ready_heap), sorted(s.due_heap),
+            dict(s.queued_kinds), dict(s.active_jobs), dict(s.head.active_keys), s.head.next_task_id)
+
+
+def test_a_fold_writes_an_index_and_a_load_parses_no_record_until_one_is_used(home):
+    folded(home)
+    assert (home / "tasks.idx").is_file()
+    store = loaded(home)
+    tasks = store.state.tasks
+    assert isinstance(tasks, snapindex.Records) and len(tasks) == 40
+    assert tasks._held == {}  # nothing parsed, yet the indexes are whole
+    assert len(store.state.queued_ids) == 40 and len(store.state.due_heap) == 14
+    assert store.state.head.active_keys["key-5"] == 6
+    assert tasks.get(7).payload == {"n": 6} and list(tasks._held) == [7]
+    assert 7 in tasks and 999 not in tasks and tasks.get(999) is None
+
+
+def test_what_an_indexed_load_holds_is_what_a_whole_read_holds(home, tmp_path):
+    folded(home, finished=5)
+    lazy = loaded(home)
+    lazy_indexes = indexes(lazy)  # before anything is parsed
+    (home / "tasks.idx").unlink()
+    whole = loaded(home)
+    assert not isinstance(whole.state.tasks, snapindex.Records)
+    assert lazy_indexes == indexes(whole)
+    assert records(lazy) == records(whole)
+    assert list(lazy.state.tasks) == list(whole.state.tasks)  # the same order: oldest first
+
+
+def test_a_fold_copies_unread_records_byte_for_byte_and_writes_changed_ones_anew(home):
+    folded(home)
+    before = (home / "tasks.json").read_bytes()
+    store = loaded(home)
+    with store.lock:
+        task = store.state.tasks[4]
+        task.priority = 9
+        store.compact(retention=False)
+    after = (home / "tasks.json").read_bytes()
+    old_lines, new_lines = before.split(b"\n")[1:], after.split(b"\n")[1:]
+    changed = [i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b]
+    assert len(old_lines) == len(new_lines) and len(changed) == 1
+    assert json.loads(new_lines[changed[0]].rstrip(b","))["priority"] == 9
+    assert len(store.state.tasks._held) == 1  # the fold read nothing else
+    again = loaded(home)
+    assert again.state.tasks[4].priority == 9 and records(again) == records(store)
+
+
+def test_a_stale_or_damaged_index_costs_a_whole_read_and_nothing_else(home):
+    folded(home)
+    truth = records(loaded(home))
+    index = home / "tasks.idx"
+    kept = index.read_bytes()
+    for bad in (b"{not json", kept[: len(kept) // 2], kept.replace(b'"crc":', b'"crc":1', 1)):
+        index.write_bytes(bad)
+        store = loaded(home)
+        assert not isinstance(store.state.tasks, snapindex.Records) and records(store) == truth
+    index.write_bytes(kept)
+    snap = home / "tasks.json"
+    data = snap.read_bytes()
+    snap.write_bytes(data.replace(b'"n": 7}', b'"n": 8}'))  # same size, other bytes: the CRC tells
+    store = loaded(home)
+    assert not isinstance(store.state.tasks, snapindex.Records) and store.state.tasks[8].payload == {"n": 8}
+
+
+def test_another_process_fold_is_read_through_its_index_and_only_changes_are_told(home):
+    folded(home)
+    watcher = loaded(home)
+    told = []
+    watcher.listen(lambda prior_t, prior_j: told.append(sorted(prior_t)))
+    other = loaded(home)
+    with other.lock:
+        other.state.tasks[3].priority = 7
+        other.compact(retention=False)  # a new snapshot: the watcher reads it again
+    changed, _jobs = watcher.sync()
+    assert changed == {3} and told == [[3]]
+    assert isinstance(watcher.state.tasks, snapindex.Records) and watcher.state.tasks[3].priority == 7
+
+
+def test_a_snapshot_overwritten_in_place_is_read_again(home):
+    folded(home)
+    store = loaded(home)
+    with store.lock:
+        store.sync()
+    (home / "tasks.idx").unlink()
+    snap = home / "tasks.json"
+    snap.write_bytes(snap.read_bytes().replace(b'"n": 7}', b'"n": 70}'))  # an editor writing in place
+    with store.lock:
+        changed, _ = store.sync()
+    assert 8 in changed and store.state.tasks[8].payload == {"n": 70}
+
+
+def test_retention_judges_unread_records_and_archives_only_the_old(home):
+    folded(home, n=5, finished=12)
+    store = TaskFile(home, retention=RetentionPolicy(keep=4))
+    store.load()
+    with store.lock:
+        archived = store.compact()
+    assert archived == 8
+    kept = [t for t in loaded(home).state.tasks.values() if t.status == "completed"]
+    assert [t.payload["done"] for t in kept] == [8, 9, 10, 11]
+    assert sorted(r["payload"]["done"] for r in store.read_archive() if r.get("type", "task") == "task"
+                  and "done" in r.get("payload", {})) == list(range(8))
+
+
+def test_a_worker_started_on_an_indexed_snapshot_runs_the_ready_task_and_leaves_the_delayed_unread(home):
+    q = Queue(home, plugins=False)
+    q.kind("work")(lambda ctx: None)
+    delayed = [q.enqueue("work", {"n": i}, delay=HOUR)[0].id for i in range(30)]
+    ready = q.enqueue("work", {"n": 99})[0].id
+    with q.taskfile.lock:
+        q.taskfile.compact(retention=False)
+    q.close()
+    q = Queue(home, plugins=False)
+    try:
+        q.kind("work")(lambda ctx: {"twice": ctx.payload["n"] * 2})
+        assert q.taskfile.state.tasks._held == {}
+        q.start_worker()
+        done = q.wait([ready], timeout=20, poll=0.01)[0]
+        assert done.status == "completed" and done.result == {"twice": 198}
+        held = set(q.taskfile.state.tasks._held)
+        # of the delayed ones only the earliest is parsed (the worker's next wake is its start time)
+        assert ready in held and held & set(delayed) == {delayed[0]}
+        assert [t.id for t in q.tasks(status="queued")] == delayed
+    finally:
+        q.stop_worker(grace=0.5)
+        q.close()
