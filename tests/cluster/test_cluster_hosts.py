@@ -28,7 +28,6 @@ def test_cancel_stops_a_command_on_another_host_and_one_its_dead_worker_left(clu
     left = cluster.add("shell", "--", *_long(tmp_path, 2))
     live_pid, left_pid = _pid(tmp_path, 1), _pid(tmp_path, 2)
     assert {cluster.task(t["id"])["owner"]["host"] for t in (live, left)} == {"h1"}
-    cluster.worker("h2", machine="h2")
 
     # the owner is alive: it sees the cancel asked from a third process in the database, and stops its command
     assert "cancelling" in cluster.ok("cancel", str(live["id"]), host="ctl").stdout
@@ -41,7 +40,10 @@ def test_cancel_stops_a_command_on_another_host_and_one_its_dead_worker_left(clu
     assert not pid_gone(left_pid)
     group = os.getpgid(left_pid)
     assert "cancelling" in cluster.ok("cancel", str(left["id"]), host="ctl").stdout
-    done = cluster.wait_status(left["id"], "cancelled", timeout=LEASE_S + 10)  # h2 takes it back after the lease
+    # h2 starts only now: a worker alive before the cancel could take the task back first (the lease
+    # runs out while a loaded machine starts the cancel), and the attempt would end as failed
+    cluster.worker("h2", machine="h2")
+    done = cluster.wait_status(left["id"], "cancelled", timeout=LEASE_S + 30)  # h2 takes it back after the lease
     assert done["error"] == "cancelled" and done["owner"] is None
     # h2 cannot signal a process on h1: the cluster keeps it for a worker there, and says so
     status = json.loads(cluster.ok("cluster", "status", "--json").stdout)
