@@ -46,7 +46,7 @@ class Transition(Record):
 
 def copy_job(job: Job | None) -> Job | None:
     """A job record a listener may keep while the queue changes the job."""
-    return Job.from_dict(job.to_dict()) if job is not None else None
+    return job.copy() if job is not None else None
 
 
 def _moved(task: Task, status: str, data: dict | None = None) -> Transition:

@@ -241,7 +241,7 @@ class Queue:
             job = self.state.jobs.get(job_id)
             if job is None:
                 raise NotFound(f"no job #{job_id:03d}")
-            return Job.from_dict(job.to_dict())
+            return job.copy()
 
     def _read_one(self, what: str, ident: int) -> tuple[bool, Any]:
         """(readable, the task or job or None) read from the file alone; readable False: load it instead."""
@@ -313,14 +313,14 @@ class Queue:
     def jobs(self) -> list[Job]:
         with self.taskfile.lock:
             self._catch_up_full()
-            return [Job.from_dict(j.to_dict()) for j in sorted(self.state.jobs.values(), key=lambda j: j.id)]
+            return [j.copy() for j in sorted(self.state.jobs.values(), key=lambda j: j.id)]
 
     def snapshot(self) -> tuple[dict[int, Task], dict[int, Job]]:
         """Copies of every live task and job, taken under the lock at one instant."""
         with self.taskfile.lock:
             self._catch_up_full()
             return ({k: t.copy() for k, t in self.state.tasks.items()},
-                    {k: Job.from_dict(j.to_dict()) for k, j in self.state.jobs.items()})
+                    {k: j.copy() for k, j in self.state.jobs.items()})
 
     def _catch_up_full(self) -> None:
         if not self.taskfile.loaded:

@@ -604,7 +604,7 @@ class Worker:
         new = lifecycle.stage_when_done(job, task.status, others, pass_.now)
         if new is not None:
             pass_.jobs.append(new)
-            pass_.published.append(ev.Event(ev.JOB_UPDATED, task=task.copy(), job=lifecycle.copy_job(new)))
+            self._job_updated(task, new, pass_)
 
     def _active_in_job(self, task: Task, pass_: "Pass") -> int:
         """Queued or running tasks of `task`'s job other than it, as this pass leaves them (from the job counts)."""
@@ -634,7 +634,12 @@ class Worker:
             return
         new = lifecycle.set_stage(job, stage, pass_.now)
         pass_.jobs.append(new)
-        pass_.published.append(ev.Event(ev.JOB_UPDATED, task=task.copy(), job=lifecycle.copy_job(new)))
+        self._job_updated(task, new, pass_)
+
+    def _job_updated(self, task: Task, job: Job, pass_: "Pass") -> None:
+        """The job-updated event of a stage just set, carrying the task (built only when someone listens)."""
+        if self.events.wants(ev.JOB_UPDATED):
+            pass_.published.append(ev.Event(ev.JOB_UPDATED, task=task.copy(), job=lifecycle.copy_job(job)))
 
     # ---------------------------------------------------------------- running
     def _dispatch(self, task: Task, adopt: dict | None = None) -> None:

@@ -135,3 +135,23 @@ def test_from_dict_accepts_nullable_fields_as_null():
     assert task.job_id is None and task.progress is None
     task = Task.from_dict(_record(job_id=4, progress=40, timeout_s=1.5, owner={"pid": 1}))
     assert task.progress == 40 and task.timeout_s == 1.5
+
+
+def test_a_copy_is_equal_and_shares_no_container_with_the_original():
+    import inspect
+
+    from lazyqueue.core.models import TASK_FIELDS
+
+    # copy() hands the fields to __init__ by position: the two orders must agree
+    assert tuple(inspect.signature(Task.__init__).parameters)[1:] == TASK_FIELDS
+    task = Task(id=3, kind="shell", payload={"argv": ["true"]}, result={"exit_code": 0}, after=[1, 2],
+                owner={"pid": 7}, meta={"m": 1}, label="x", priority=2, attempt=1, progress=50.0)
+    clone = task.copy()
+    assert clone == task and clone is not task
+    for name in ("payload", "result", "after", "owner", "meta"):
+        assert getattr(clone, name) == getattr(task, name) and getattr(clone, name) is not getattr(task, name)
+    clone.payload["argv"] = ["false"]
+    assert task.payload == {"argv": ["true"]}
+    job = Job(id=4, title="t", stage="Done", created_at="a", updated_at="b", meta={"k": 1})
+    twin = job.copy()
+    assert twin == job and twin.meta is not job.meta
