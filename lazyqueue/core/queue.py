@@ -361,7 +361,11 @@ class Queue:
         that wait, read without the other tasks (it comes before any cap); else None."""
         if self.taskfile.loaded:
             return None
-        _readable, task = self._read_one("task", task_id)
+        cached = self._active_cache  # `ls` asks for every queued task: one read of them all, not one per task
+        if cached is not None and cached[0] == self.taskfile.disk_signature():
+            task = cached[1].tasks.get(task_id)
+        else:
+            _readable, task = self._read_one("task", task_id)
         if task is None or task.status != QUEUED or task.after or not task.not_before:
             return None
         if (parse_iso(task.not_before) or 0) <= (time.time() if now is None else now):

@@ -157,3 +157,24 @@ def test_a_seq_that_goes_back_is_left_to_the_full_load_which_reports_it(home):
     store = TaskFile(home)
     store.load()
     assert any("damaged" in w for w in store.warnings)
+
+
+def test_the_waits_of_every_queued_task_are_read_in_one_pass_not_one_per_task(home, monkeypatch):
+    """`ls` asks why each queued task waits: a light queue reads the queued tasks once, not once each."""
+    q = Queue(home, config=Config())
+    q.enqueue_many([TaskSpec("shell", {"command": f"echo {i}"}, delay=3600) for i in range(50)])
+    q.close()
+    light = Queue(home, config=Config(), light=True)  # as `lazyqueue ls` opens it
+    opened = []
+    real = reader.View.__init__
+
+    def counting(self, *args, **kwargs):
+        opened.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(reader.View, "__init__", counting)
+    queued = light.tasks(status="queued")
+    reasons = [light.why_waiting(t.id) for t in queued]
+    assert len(queued) == 50 and all(r.startswith("starts at ") for r in reasons), reasons[:3]
+    assert len(opened) <= 2, len(opened)
+    light.close()
