@@ -343,8 +343,9 @@ class Queue:
         from . import reader
 
         sig = self.taskfile.disk_signature()
-        if self._active_cache is not None and self._active_cache[0] == sig:
-            return self._active_cache[1]
+        cached = self._fresh_active(sig)
+        if cached is not None:
+            return cached
         try:
             with reader.View(self.home) as view:
                 active = view.active()
@@ -356,14 +357,21 @@ class Queue:
         self._active_cache = (sig, state)
         return state
 
+    def _fresh_active(self, sig: tuple | None = None) -> QueueState | None:
+        """The active tasks `_light_active()` read, while the file is as it was then; else None."""
+        cached = self._active_cache
+        if cached is None or cached[0] != (self.taskfile.disk_signature() if sig is None else sig):
+            return None
+        return cached[1]
+
     def _own_wait(self, task_id: int, now: float | None) -> str | None:
         """A light queue's task whose own record tells its wait (a start time to come, no `after`):
         that wait, read without the other tasks (it comes before any cap); else None."""
         if self.taskfile.loaded:
             return None
-        cached = self._active_cache  # `ls` asks for every queued task: one read of them all, not one per task
-        if cached is not None and cached[0] == self.taskfile.disk_signature():
-            task = cached[1].tasks.get(task_id)
+        cached = self._fresh_active()  # `ls` asks for every queued task: one read of them all, not one per task
+        if cached is not None:
+            task = cached.tasks.get(task_id)
         else:
             _readable, task = self._read_one("task", task_id)
         if task is None or task.status != QUEUED or task.after or not task.not_before:

@@ -132,14 +132,16 @@ class Records:
         if not self._left:
             self._reorder()
 
-    def _read(self, key, row: int):
+    def _bytes(self, row: int) -> bytes:
         c = self._columns
-        data = self._source.read(c["offset"][row], c["length"][row], c["crc"][row])
-        record = self._build(json.loads(data))
+        return self._source.read(c["offset"][row], c["length"][row], c["crc"][row])
+
+    def _read(self, key, row: int):
+        record = self._build(json.loads(self._bytes(row)))
         if record.id != key:
             from .errors import StoreError
 
-            raise StoreError(f"tasks.json record at byte {c['offset'][row]} is not #{key} as its index says")
+            raise StoreError(f"tasks.json record at byte {self._columns['offset'][row]} is not #{key} as its index says")
         self._held[key] = record
         self._take(row)
         return record
@@ -155,10 +157,7 @@ class Records:
     def raw(self, key) -> bytes | None:
         """The record's bytes as the snapshot holds them, if it was never read (else None)."""
         row = self._row(key)
-        if row is None:
-            return None
-        c = self._columns
-        return self._source.read(c["offset"][row], c["length"][row], c["crc"][row])
+        return None if row is None else self._bytes(row)
 
     def read_all(self) -> None:
         if self._left:

@@ -131,6 +131,11 @@ def _whole_line(tail: bytes) -> bytes | None:
     return None
 
 
+def _header(first_line: str) -> dict:
+    """The snapshot's first line (version, seq, next ids, dedupe keys) as the object it opens."""
+    return json.loads(first_line.rstrip().rstrip(",") + "}")
+
+
 def _disk_error(exc: OSError, what: Path) -> StoreError:
     if exc.errno == errno.ENOSPC:
         return StoreError(f"disk full while writing {what}; the previous state is intact")
@@ -358,7 +363,7 @@ class TaskFile:
             return False
         _source, header_line, tasks, jobs = opened
         try:
-            header = json.loads(header_line.decode("utf-8").rstrip().rstrip(",") + "}")
+            header = _header(header_line.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             return False
         if not isinstance(header, dict) or header.get("version") != SCHEMA_VERSION:
@@ -387,7 +392,7 @@ class TaskFile:
             return False
         try:
             raw = raw.decode("utf-8")  # once: json.loads of a str needs no encoding guess per line
-            header = json.loads(raw[:end].rstrip().rstrip(",") + "}")
+            header = _header(raw[:end])
             if header.get("version") != SCHEMA_VERSION:
                 return False
             tasks: dict[int, Task] = {}
