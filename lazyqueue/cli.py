@@ -728,41 +728,37 @@ def _ls_json_stream(queue, args) -> bool:
     return queue.write_tasks_json(sys.stdout, args.status, args.kind, args.job)
 
 
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-_SLOT_WAITS = ("next up", "all ", "cap full")
-
-
-def _queued_infos(queue) -> dict[int, str]:
-    """Why each queued task waits, with its place in line among those waiting only for a slot.
+def _queued_infos(queue, tasks) -> dict[int, str]:
+    """Why each queued one of `tasks` waits, with its place in line among those waiting only for a slot.
 
     "next up" only for as many tasks as there are free slots (highest priority, then oldest first).
+    The engine tells it from its index when it can; else every queued task is read to place them.
     """
-    queued = queue.tasks(status="queued")
-    reasons = {t.id: _info(t, queue) for t in queued}
-    ready = [t for t in queued if reasons[t.id].startswith(_SLOT_WAITS)]
-    ready.sort(key=lambda t: (-t.priority, t.id))
-    exempt = {k.name for k in queue.registry if not k.uses_slot}
-    running = sum(1 for t in queue.tasks(status="running") if t.kind not in exempt)
-    free = max(0, queue.config.concurrency - running)  # the engine seam has no caps; the config's global cap
-    place = 0
-    for t in ready:
-        if t.kind in exempt:
-            continue
-        place += 1
-        if reasons[t.id] == "next up":
-            reasons[t.id] = "next up" if place <= free else f"{_ordinal(place)} in line"
-        else:
-            reasons[t.id] += f" · {_ordinal(place)} in line"
+    from .core.line import Line, line_words, waits_for_slot
+
+    waiting = [t for t in tasks if t.status == "queued"]
+    if not waiting:
+        return {}
+    line = queue.queued_line(waiting)
+    if line is not None:
+        reasons = {t.id: _undefined_kind(t, queue) or line.reasons.get(t.id, "") for t in waiting}
+    else:
+        exempt = frozenset(k.name for k in queue.registry if not k.uses_slot)
+        queued = queue.tasks(status="queued")
+        reasons = {t.id: _info(t, queue) for t in queued}
+        reasons.update((t.id, _info(t, queue)) for t in waiting if t.id not in reasons)
+        order: dict[int, list[int]] = {}
+        for t in sorted(queued, key=lambda t: t.id):
+            if waits_for_slot(reasons[t.id]) and t.kind not in exempt:
+                order.setdefault(t.priority, []).append(t.id)
+        running = sum(1 for t in queue.tasks(status="running") if t.kind not in exempt)
+        line = Line(order=order, free=max(0, queue.config.concurrency - running), exempt=exempt)  # the config's global cap
+    ready = {t.id for t in waiting if waits_for_slot(reasons[t.id])}
     if ready and not _worker_alive(queue):  # they would start now, but nothing runs them
         from .core.background import NO_WORKER_LINE
 
-        for t in ready:
-            reasons[t.id] = NO_WORKER_LINE
-    return reasons
+        return {t.id: NO_WORKER_LINE if t.id in ready else reasons[t.id] for t in waiting}
+    return {t.id: line_words(t, reasons[t.id], line) for t in waiting}
 
 
 def cmd_ls(args) -> int:
@@ -788,7 +784,7 @@ def cmd_ls(args) -> int:
         table.add_column(name, no_wrap=True, min_width=len(name))
     table.add_column("LABEL", no_wrap=True, overflow="ellipsis", max_width=48, ratio=2)
     table.add_column("INFO", overflow="fold", ratio=1)
-    infos = _queued_infos(queue) if any(t.status == "queued" for t in tasks) else {}
+    infos = _queued_infos(queue, tasks)
     for t in tasks:
         job = f"#{t.job_id:03d}" if t.job_id is not None else ""
         info = infos.get(t.id) if t.status == "queued" else _info(t, queue)
@@ -847,7 +843,7 @@ def cmd_show(args) -> int:
             rows.append(("job", f"#{task.job_id:03d}"))
     rows += [("label", task.label), ("priority", str(task.priority)), ("attempt", f"{task.attempt}/{task.max_attempts}")]
     if task.status == "queued":
-        rows.append(("waiting", _own_wait(task, queue) or _queued_infos(queue).get(task.id, "")))
+        rows.append(("waiting", _own_wait(task, queue) or _queued_infos(queue, [task]).get(task.id, "")))
     if task.progress is not None or task.progress_label:
         rows.append(("progress", f"{_progress_text(task)} {task.progress_label or ''}".strip()))
     for name in ("dedupe_key", "created_at", "started_at", "finished_at", "not_before", "expires_at", "timeout_s"):

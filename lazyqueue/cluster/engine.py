@@ -214,6 +214,10 @@ class ClusterQueue:
 
         return why_waiting(self, task_id, now)
 
+    def queued_line(self, tasks, now: float | None = None):
+        """None: `ls` works the line out from tasks() and why_waiting()."""
+        return None
+
     def position(self, task_id: int) -> int:
         """A queued task's place in the run order of its kind (1 = next); 0 if not queued."""
         with self.engine.connect() as conn:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .models import Job, PruneReport, Task
     from .queue import Enqueued, TaskSpec
     from .registry import Registry
+    from .line import Line
 else:
     Protocol = object
 
@@ -114,6 +115,10 @@ class Engine(Protocol):
 
     def why_waiting(self, task_id: int, now: float | None = None) -> str:
         """Why a queued task is not running yet, in words ("cap full: encode 1/1")."""
+
+    def queued_line(self, tasks: "list[Task]", now: float | None = None) -> "Line | None":
+        """Why each of these queued tasks waits, with the line of tasks waiting for a slot
+        (`line.Line`), when the engine can tell without reading every queued task; else None."""
 
     def position(self, task_id: int) -> int:
         """A queued task's place in the run order (1 = next); 0 if not queued."""

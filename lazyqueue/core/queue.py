@@ -35,7 +35,8 @@ from .models import (
 from .paths import NOFOLLOW, config_path, state_dir
 from .record import Record
 from .registry import Registry
-from .scheduling import Caps, queue_position, wait_reason
+from .line import Line
+from .scheduling import Caps, queue_position, slot_order, wait_reason
 from .state import Change, QueueState
 from .taskfile import TaskFile
 
@@ -284,7 +285,10 @@ class Queue:
                        for name, value in (("status", status), ("kind", kind), ("job_id", job)) if value]
             try:
                 with reader.View(self.home) as view:
-                    page, older = view.tail(limit, _record_filter(status, kind, job), tuple(needles))
+                    found = view.page(limit, status, kind, job)  # through tasks.idx: only the page is read
+                    if found is None:
+                        found = view.tail(limit, _record_filter(status, kind, job), tuple(needles))
+                    page, older = found
             except reader.Unreadable:
                 pass  # the full read below reads it (and sets damage aside)
             else:
@@ -406,6 +410,58 @@ class Queue:
                 return ""
             paused = bool(self.worker and self.worker.paused)
             return wait_reason(self.state, task, self.caps(), paused=paused, now=now, archived=self.taskfile.archived_task)
+
+    def queued_line(self, tasks: list[Task], now: float | None = None) -> Line | None:
+        """Why each of these queued tasks waits, and the line of tasks waiting for a slot (`Line`),
+        judged from the index's columns without reading the other records; None: a loaded queue
+        or no index to trust (the caller works it out from `tasks()` and `why_waiting()`)."""
+        if self.taskfile.loaded:
+            return None
+        from bisect import bisect_left
+
+        from . import reader
+
+        try:
+            with reader.View(self.home) as view:
+                cols = view.columns(("status", "priority", "kind", "not_before", "after"))
+        except reader.Unreadable:
+            return None
+        if cols is None:
+            return None
+        now = time.time() if now is None else now
+        ids, statuses, kinds = cols["id"], cols["status"], cols["kind"]
+        caps = self._caps_of(set(kinds))
+
+        def status_of(tid: int) -> str | None:
+            row = bisect_left(ids, tid)
+            if row < len(ids) and ids[row] == tid:
+                return statuses[row]
+            rec = self.taskfile.archived_task(tid)
+            return rec.get("status") if rec else None
+
+        by_kind: dict[str, int] = {}
+        if RUNNING in statuses:
+            for row in [row for row, status in enumerate(statuses) if status == RUNNING]:
+                by_kind[kinds[row]] = by_kind.get(kinds[row], 0) + 1
+        total = sum(n for kind, n in by_kind.items() if kind not in caps.exempt)
+        ok = {kind for kind in caps.per_kind if kind not in caps.exempt}
+        order = slot_order(ids, statuses, cols["priority"], kinds, cols["not_before"], cols["after"],
+                           ok, status_of, iso(now))
+
+        def archived(tid: int) -> dict | None:
+            status = status_of(tid)
+            return {"status": status} if status else None
+
+        reasons = {t.id: wait_reason(QueueState(), t, caps, now=now, archived=archived, counts=(total, by_kind))
+                   for t in tasks}
+        return Line(reasons=reasons, order=order, free=max(0, caps.total - total), exempt=caps.exempt)
+
+    def _caps_of(self, kinds: set) -> Caps:
+        """The caps of these kinds alone (the defined ones): no other kind's module is loaded to tell."""
+        found = [k for k in map(self.registry.find, sorted(kinds, key=str)) if k is not None]
+        total = self.worker.concurrency if self.worker else self.config.concurrency
+        return Caps(total=total, per_kind={k.name: k.concurrency for k in found},
+                    exempt=frozenset(k.name for k in found if not k.uses_slot))
 
     def position(self, task_id: int) -> int:
         active = self._light_active()

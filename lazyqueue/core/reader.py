@@ -166,7 +166,8 @@ class View:
     """A consistent view of one state directory's live tasks and jobs. Use as a context manager."""
 
     def __init__(self, home: Path, tries: int = 5):
-        home = Path(home)
+        home = self.home = Path(home)
+        self._index = False  # not looked for yet
         for _ in range(tries):
             self.fh = None
             try:
@@ -292,6 +293,112 @@ class View:
             if key is not None and key > target:
                 return None
         return None
+
+    # ------------------------------------------------------------ through tasks.idx
+    def index(self):
+        """The snapshot's index (`snapindex.Index`) when it describes this very file, else None."""
+        if self._index is False:
+            from . import snapindex
+
+            self._index = None if self.fh is None else snapindex.read_index(self.home / SNAPSHOT, self.fh.fileno())
+        return self._index
+
+    def _indexed_record(self, cols: dict, row: int) -> dict:
+        """A snapshot record found through the index (its bytes checked by their CRC-32)."""
+        fd = self.fh.fileno()
+        data = os.pread(fd, cols["length"][row], cols["offset"][row])
+        import zlib
+
+        if len(data) != cols["length"][row] or zlib.crc32(data) != cols["crc"][row]:
+            raise Unreadable("a snapshot record that does not match its index")
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise Unreadable("a damaged snapshot line") from None
+
+    def columns(self, names: tuple) -> "dict | None":
+        """The named light fields (`snapindex.LIGHT`) and "id" of every live task, in id order, with
+        the journal applied, decoded from the index alone; None when there is no index to trust."""
+        from .snapindex import LIGHT, SPAN, light_of
+
+        index = self.index()
+        if index is None:
+            return None
+        try:
+            cols = index.columns("tasks", ("id",) + names)
+        except ValueError:
+            return None
+        ch = self.changes
+        touched = ch.tasks.keys() | ch.patches.keys() | ch.gone
+        if not touched:
+            return cols
+        span = index.columns("tasks", SPAN)
+        from bisect import bisect_left
+
+        ids = cols["id"]
+        journal = {}
+        for tid in touched:
+            rec = ch.tasks.get(tid)
+            if rec is None and tid in ch.patches:
+                row = bisect_left(ids, tid)
+                if row < len(ids) and ids[row] == tid:
+                    rec = ch.task(tid, self._indexed_record(span, row))
+            if rec is not None:
+                try:
+                    light = light_of(Task.from_dict(rec))
+                except ValueError:
+                    raise Unreadable("a malformed task record") from None
+                journal[tid] = [light[LIGHT.index(name)] for name in names]
+        kept = [row for row, tid in enumerate(ids) if tid not in touched]
+        rows = [(ids[row], *(cols[name][row] for name in names)) for row in kept]
+        rows += [(tid, *values) for tid, values in journal.items()]
+        rows.sort(key=lambda r: r[0])
+        out = {name: [r[i] for r in rows] for i, name in enumerate(("id",) + names)}
+        return out
+
+    def page(self, limit: int, status: str | None = None, kind: str | None = None,
+             job: int | None = None) -> "tuple[list[dict], int] | None":
+        """As tail() with those filters, found through the index: only the page's records are read."""
+        from .snapindex import SPAN
+
+        index = self.index()
+        if index is None:
+            return None
+        names = tuple(n for n, v in (("status", status), ("kind", kind), ("job_id", job)) if v is not None)
+        try:
+            cols = index.columns("tasks", SPAN + names)
+        except ValueError:
+            return None
+        ch = self.changes
+        touched = ch.tasks.keys() | ch.patches.keys() | ch.gone
+        ids = cols["id"]
+        wanted = [(n, v) for n, v in (("status", status), ("kind", kind), ("job_id", job)) if v is not None]
+        rows = range(len(ids))
+        for n, v in wanted:
+            col = cols[n]
+            rows = [row for row, value in enumerate(col) if value == v] if type(rows) is range else [
+                row for row in rows if col[row] == v]
+        rows = [row for row in rows if ids[row] not in touched] if touched else rows
+        picked = [(ids[row], row) for row in rows[-limit:]] if limit else []
+        seen = len(rows)
+        for tid in sorted(touched):
+            rec = ch.tasks.get(tid)
+            if rec is None and tid in ch.patches:
+                from bisect import bisect_left
+
+                row = bisect_left(ids, tid)
+                if row < len(ids) and ids[row] == tid:
+                    rec = ch.task(tid, self._indexed_record(cols, row))
+            if rec is None:
+                continue
+            rec = _normal(rec)
+            if all(rec.get(n) == v for n, v in wanted):
+                picked.append((tid, rec))
+                seen += 1
+        picked.sort(key=lambda item: item[0])
+        picked = picked[-limit:] if limit else []
+        out = [_normal(self._indexed_record(cols, r)) if isinstance(r, int) else r for _tid, r in picked]
+        return out, seen - len(out)
 
     # ------------------------------------------------------------ queries
     def task(self, task_id: int) -> Task | None:

@@ -7,18 +7,24 @@ and counts from it, and parses a record only when it is first used
 snapshot.
 
 The index is a cache, never the truth. It names the size and CRC-32 of the
-snapshot it describes (not its inode: a copied state dir keeps its index);
-a load checks both against the file and, on any mismatch or a damaged index, reads the snapshot whole
-as before (which also judges damage). Each record's own CRC-32 is checked
-when it is read. Written after the snapshot, by whoever wrote that, under the
+snapshot it describes, and the file's device, inode, size and times when it
+was written. A load that finds the same file (the times change with any
+write) trusts it; another file (a copied state dir keeps its index) is
+checked by size and CRC-32. On any mismatch or a damaged index (each column
+has its own CRC-32) the snapshot is read whole as before (which also judges
+damage). Each record's own CRC-32 is checked when it is read. Written after the snapshot, by whoever wrote that, under the
 task file's lock; not fsynced (a lost index costs one whole read).
 
-Layout: one JSON object, columns of equal length per record type:
-  {"version": 1, "size": N, "crc": N,
-   "tasks": {"id": [...], "offset": [...], "length": [...], "crc": [...],
-             "status", "priority", "not_before", "expires_at", "kind",
-             "job_id", "dedupe_key", "after", "done_at": [...]},
-   "jobs": {"id": [...], "offset": [...], "length": [...], "crc": [...]}}
+Layout: the line `LQIDX 2`, a JSON header line, then the columns' bytes:
+  {"size": N, "crc": N, "sig": [dev, inode, size, mtime_ns, ctime_ns], "byteorder": "little",
+   "tasks": {"rows": N, "columns": {name: [start, length, crc, how, ...]}}, "jobs": {…}}
+Task columns: id, offset, length, crc (SPAN), then status, priority,
+not_before, expires_at, kind, job_id, dedupe_key, after, done_at (LIGHT);
+job columns: SPAN. `how` is "q" (64-bit machine integers, NULL for null),
+"codes" with its table (status, kind: a 32-bit code per record) or "json" (a
+JSON list). A reader decodes only the columns it asks for: `ls` at 100,000
+tasks reads six of them, not 13 JSON lists (a JSON list of 100,000 integers
+takes ~20 ms to parse; its machine form, well under 1 ms).
 `after` is null when empty; `done_at` is a finished task's finish time (else
 its last update), what retention sorts by, and "" for an active task.
 """
@@ -106,9 +112,11 @@ class Records:
 
     def __init__(self, source: Source, columns: dict, build):
         for name in ("offset", "length", "crc"):
-            columns[name] = array("Q", columns[name])
+            if not isinstance(columns[name], array):
+                columns[name] = array("q", columns[name])
         self._columns = columns
-        self._order = array("q", columns.pop("id"))
+        ids = columns.pop("id")
+        self._order = ids if isinstance(ids, array) else array("q", ids)
         self._flags = bytearray(b"\x01") * len(self._order)  # 1: not read yet
         self._left = len(self._order)
         self._held: dict = {}
@@ -299,26 +307,85 @@ def lay_out(records, skip, pieces: list, light: bool) -> dict:
 
 
 # ---------------------------------------------------------------- the file
+MAGIC = b"LQIDX 2\n"
+NULL = -(1 << 63)  # a null in an integer column
+INTS = ("id", "offset", "length", "crc", "priority", "job_id")
+CODED = ("status", "kind")  # few distinct strings: a table and a code per record
+
+
 def index_path(snapshot: Path) -> Path:
     return snapshot.with_name("tasks.idx")
 
 
-def write(snapshot: Path, data: bytes, task_cols: dict, job_cols: dict) -> None:
-    """Write the index of the snapshot just written (`data`: its bytes; temp file, rename; a failure only costs a whole read later)."""
+def _sig(st: os.stat_result) -> list:
+    """What tells that a snapshot is the very file an index was written for, without reading it."""
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _encode(name: str, values) -> tuple[list, bytes]:
+    """(how a column is stored, its bytes): machine integers, coded strings, or a JSON list."""
+    if name in INTS:
+        try:
+            return ["q"], array("q", [NULL if v is None else v for v in values]).tobytes()
+        except (TypeError, OverflowError):
+            pass
+    elif name in CODED and all(type(v) is str for v in values):
+        table: dict = {}
+        codes = array("I", [table.setdefault(v, len(table)) for v in values])
+        return ["codes", list(table)], codes.tobytes()
+    return ["json"], json.dumps(list(values), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _decode(how: list, blob: bytes, rows: int):
+    if how[0] == "q":
+        col = array("q")
+        col.frombytes(blob)
+        if NULL in col:
+            return [None if v == NULL else v for v in col]
+        return col
+    if how[0] == "codes":
+        codes = array("I")
+        codes.frombytes(blob)
+        table = [sys.intern(v) for v in how[1]]
+        if codes and max(codes) >= len(table):
+            raise ValueError("a code past its table")
+        return [table[c] for c in codes]
+    col = json.loads(blob)
+    if not isinstance(col, list):
+        raise ValueError("not a column")
+    return col
+
+
+def write(snapshot: Path, fd: int, data: bytes, task_cols: dict, job_cols: dict) -> None:
+    """Write the index of the snapshot just written and renamed into place (`fd` open on it, `data`
+    its bytes); a temp file, renamed. Not fsynced: a failure only costs a whole read later."""
     path = index_path(snapshot)
     if not (ascending(task_cols["id"]) and ascending(job_cols["id"])):
         discard(snapshot)  # records out of id order (rare): this snapshot is read whole
         return
+    blobs: list[bytes] = []
+    at = 0
+    groups = {}
+    for group, cols in (("tasks", task_cols), ("jobs", job_cols)):
+        described = {}
+        for name, values in cols.items():
+            how, blob = _encode(name, values)
+            described[name] = [at, len(blob), zlib.crc32(blob), *how]
+            blobs.append(blob)
+            at += len(blob)
+        groups[group] = {"rows": len(cols["id"]), "columns": described}
+    body = b"".join(blobs)
+    head = {"size": len(data), "crc": zlib.crc32(data), "sig": _sig(os.fstat(fd)), "byteorder": sys.byteorder,
+            **groups}
     tmp = path.with_name(f".tasks.idx.tmp-{os.getpid()}")
-    doc = {"version": VERSION, "size": len(data), "crc": zlib.crc32(data), "tasks": task_cols, "jobs": job_cols}
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            view = memoryview(b"".join([MAGIC, json.dumps(head, ensure_ascii=False).encode("utf-8"), b"\n", body]))
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(out, view):]
         finally:
-            os.close(fd)
+            os.close(out)
         os.replace(tmp, path)
     except OSError:
         try:
@@ -338,44 +405,110 @@ def discard(snapshot: Path) -> None:
         pass
 
 
-def _columns_ok(cols, names) -> bool:
-    if not isinstance(cols, dict):
-        return False
-    lengths = {len(cols.get(n)) if isinstance(cols.get(n), list) else -1 for n in names}
-    return len(lengths) == 1 and -1 not in lengths
+class Index:
+    """An index that matches an open snapshot; each column is read, checked and decoded when first asked for.
+
+    Columns are shared by whoever asks: read them, never change them.
+    """
+
+    def __init__(self, fd: int, base: int, head: dict):
+        self._fd, self._base, self._head = fd, base, head
+        self._decoded: dict = {}
+        self.rows = {group: head[group]["rows"] for group in ("tasks", "jobs")}
+        weakref.finalize(self, os.close, fd)
+
+    def column(self, group: str, name: str):
+        """One column, decoded; ValueError if its bytes are not what the header says."""
+        found = self._decoded.get((group, name))
+        if found is not None:
+            return found
+        start, length, crc, *how = self._head[group]["columns"][name]
+        blob = os.pread(self._fd, length, self._base + start)
+        if len(blob) != length or zlib.crc32(blob) != crc:
+            raise ValueError("a damaged column")
+        col = _decode(how, blob, self.rows[group])
+        if len(col) != self.rows[group]:
+            raise ValueError("a column of another length")
+        self._decoded[(group, name)] = col
+        return col
+
+    def columns(self, group: str, names) -> dict:
+        return {name: self.column(group, name) for name in names}
+
+
+_last: list = []  # [(snapshot sig, index file sig), Index]: one process asking twice reads it once
+
+
+def read_index(snapshot: Path, fd: int) -> "Index | None":
+    """The index of the snapshot open as `fd`, if it describes that very file (else None: read it whole).
+
+    The file's identity and times tell without reading it; a copy (another
+    inode) is checked by its size and CRC-32.
+    """
+    path = index_path(snapshot)
+    try:
+        ifd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    key = (_sig(st), _sig(os.fstat(ifd)))
+    if _last and _last[0] == key:
+        os.close(ifd)
+        return _last[1]
+    index = _open_index(ifd, fd, st)
+    if index is None:
+        os.close(ifd)
+        return None
+    _last[:] = [key, index]
+    return index
+
+
+def _open_index(ifd: int, fd: int, st: os.stat_result) -> "Index | None":
+    size = os.fstat(ifd).st_size
+    want = 1 << 16
+    while True:
+        raw = os.pread(ifd, want, 0)
+        end = raw.find(b"\n", len(MAGIC))
+        if end > 0 or len(raw) >= size:
+            break
+        want *= 4
+    if not raw.startswith(MAGIC) or end < 0:
+        return None
+    try:
+        head = json.loads(raw[len(MAGIC):end])
+        if not isinstance(head, dict) or head.get("byteorder") != sys.byteorder:
+            return None
+        for group, names in (("tasks", SPAN + LIGHT), ("jobs", SPAN)):
+            described = head[group]["columns"]
+            if not isinstance(head[group]["rows"], int) or not all(
+                    isinstance(described.get(n), list) and len(described[n]) >= 4 for n in names):
+                return None
+    except (ValueError, KeyError, TypeError):
+        return None
+    if head.get("sig") != _sig(st):
+        if head.get("size") != st.st_size or file_crc(fd, st.st_size) != head.get("crc"):
+            return None
+    return Index(ifd, end + 1, head)
 
 
 def open_indexed(snapshot: Path):
     """(Source, header line, task Records, job Records) of a snapshot whose index matches it; else None."""
     try:
-        raw = index_path(snapshot).read_bytes()
-    except OSError:
-        return None
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict) or doc.get("version") != VERSION:
-        return None
-    tasks, jobs = doc.get("tasks"), doc.get("jobs")
-    if not _columns_ok(tasks, SPAN + LIGHT) or not _columns_ok(jobs, SPAN):
-        return None
-    if not (ascending(tasks["id"]) and ascending(jobs["id"])):
-        return None
-    try:
         fd = os.open(snapshot, os.O_RDONLY)
     except OSError:
         return None
     source = Source(fd)
-    st = os.fstat(fd)
-    if doc.get("size") != st.st_size or file_crc(fd, st.st_size) != doc.get("crc"):
+    index = read_index(snapshot, fd)
+    if index is None:
         return None
+    try:
+        tasks, jobs = index.columns("tasks", SPAN + LIGHT), index.columns("jobs", SPAN)
+    except ValueError:
+        return None
+    size = os.fstat(fd).st_size
     head = os.pread(fd, CHUNK, 0)
-    while b"\n" not in head and len(head) < st.st_size:
+    while b"\n" not in head and len(head) < size:
         head = os.pread(fd, len(head) * 2, 0)
-    intern = sys.intern
-    for name in ("status", "kind"):
-        tasks[name] = [intern(v) if type(v) is str else v for v in tasks[name]]
     return source, head[:head.find(b"\n")], Records(source, tasks, Task.from_dict), Records(source, jobs, Job.from_dict)
 
 

@@ -1040,7 +1040,7 @@ class TaskFile:
             raise _disk_error(exc, self.path) from exc
         _fsync_dir(self.home)
         self._snap_sig = _stat_sig(self.path)
-        snapindex.write(self.path, data, task_cols, job_cols)
+        snapindex.write(self.path, fd, data, task_cols, job_cols)
         # records never read are read from the new file from now on (the old one may be gone)
         source = snapindex.Source(fd)
         self.state.tasks = snapindex.rehome(self.state.tasks, source, task_cols)

@@ -160,3 +160,47 @@ def test_a_worker_started_on_an_indexed_snapshot_runs_the_ready_task_and_leaves_
     finally:
         q.stop_worker(grace=0.5)
         q.close()
+
+
+def test_a_copied_state_dir_keeps_using_its_index_once_its_crc_matches(home, tmp_path):
+    import shutil
+
+    folded(home)
+    copy = tmp_path / "copy"
+    shutil.copytree(home, copy)  # another inode and other times: the index is checked by size and CRC-32
+    store = loaded(copy)
+    assert isinstance(store.state.tasks, snapindex.Records) and store.state.tasks._held == {}
+    assert records(store) == records(loaded(home))
+
+
+def test_a_damaged_column_costs_a_whole_read(home):
+    folded(home)
+    truth = records(loaded(home))
+    index = home / "tasks.idx"
+    raw = bytearray(index.read_bytes())
+    raw[-3] ^= 0xFF  # a byte of the last column: its CRC-32 no longer matches
+    index.write_bytes(bytes(raw))
+    snapindex._last.clear()
+    store = loaded(home)
+    assert not isinstance(store.state.tasks, snapindex.Records) and records(store) == truth
+
+
+def test_a_page_through_the_index_is_the_page_a_read_of_every_line_gives(home):
+    from lazyqueue.core import reader
+    from lazyqueue.core.state import Change
+
+    folded(home, n=30, finished=6)
+    store = loaded(home)
+    add_task(store, status="running", payload={"late": 1})  # only in the journal
+    with store.lock:
+        store.sync()
+        store.commit(Change(patches=[{"id": 5, "status": "running"}], del_tasks=[7]))
+    store.close()
+    with reader.View(home) as view:
+        assert view.index() is not None
+        for limit, status, kind, job in ((5, None, None, None), (100, "queued", None, None),
+                                         (3, "running", None, None), (4, "completed", "k", None),
+                                         (10, None, None, 3), (1, None, None, None), (2, None, "nope", None)):
+            want = lambda rec: ((status is None or rec["status"] == status) and (kind is None or rec["kind"] == kind)
+                                and (job is None or rec["job_id"] == job))
+            assert view.page(limit, status, kind, job) == view.tail(limit, want), (limit, status, kind, job)
