@@ -668,10 +668,14 @@ def _print_table(table) -> None:
     out.write("".join(trailing.sub(r"\1", line) + "\n" for line in captured.get().splitlines()))
 
 
+def _status_word(status: str) -> str:
+    return f"{STATUS_SYMBOL.get(status, '?')} {status}"
+
+
 def _status_text(status: str):
     from rich.text import Text
 
-    return Text(f"{STATUS_SYMBOL.get(status, '?')} {status}", style=STATUS_STYLE.get(status, ""))
+    return Text(_status_word(status), style=STATUS_STYLE.get(status, ""))
 
 
 def _progress_text(task) -> str:
@@ -777,19 +781,21 @@ def cmd_ls(args) -> int:
     if not tasks:
         print("no tasks" + (" match" if (args.status or args.kind or args.job) else " yet — add one with: lazyqueue add shell -- COMMAND"))
         return 0
-    from rich.table import Table
+    from .core.safe_text import shown
+    from .ls_table import colour_on, render, terminal_width
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for name in ("ID", "JOB", "KIND", "STATUS", "PRI", "PROG"):
-        table.add_column(name, no_wrap=True, min_width=len(name))
-    table.add_column("LABEL", no_wrap=True, overflow="ellipsis", max_width=48, ratio=2)
-    table.add_column("INFO", overflow="fold", ratio=1)
     infos = _queued_infos(queue, tasks)
+    rows = []
     for t in tasks:
         job = f"#{t.job_id:03d}" if t.job_id is not None else ""
         info = infos.get(t.id) if t.status == "queued" else _info(t, queue)
-        table.add_row(*map(_cell, (t.ref, job, t.kind, _status_text(t.status), str(t.priority), _progress_text(t), t.label, info)))
-    _print_table(table)
+        rows.append([shown(str(c or "")) for c in (t.ref, job, t.kind, _status_word(t.status), str(t.priority),
+                                                   _progress_text(t), t.label, info)])
+    out = getattr(sys.stdout, "raw", sys.stdout)  # the cells were made safe; keep the colour codes
+    styles = {3: {_status_word(s): STATUS_STYLE[s] for s in STATUS_STYLE}}
+    lines = render(["ID", "JOB", "KIND", "STATUS", "PRI", "PROG", "LABEL", "INFO"], rows, styles,
+                   width=terminal_width(), label=6, colour=colour_on(sys.stdout))
+    out.write("\n".join(lines) + "\n")
     if older:
         print(f"{older:,} older task(s) not shown: lazyqueue ls --limit N, or --all")
     return 0

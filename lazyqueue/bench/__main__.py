@@ -23,6 +23,7 @@ SCENARIOS = {
     "autostart": "lazyqueue.bench.autostart",
     "rss": "lazyqueue.bench.rss",
     "archive": "lazyqueue.bench.archive",
+    "reads": "lazyqueue.bench.reads",
     "worker": "lazyqueue.bench.worker_scale",
     "serve": "lazyqueue.bench.serve",
     "cluster": "lazyqueue.bench.cluster",

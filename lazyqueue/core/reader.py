@@ -349,11 +349,23 @@ class View:
                 except ValueError:
                     raise Unreadable("a malformed task record") from None
                 journal[tid] = [light[LIGHT.index(name)] for name in names]
-        kept = [row for row, tid in enumerate(ids) if tid not in touched]
-        rows = [(ids[row], *(cols[name][row] for name in names)) for row in kept]
-        rows += [(tid, *values) for tid, values in journal.items()]
-        rows.sort(key=lambda r: r[0])
-        out = {name: [r[i] for r in rows] for i, name in enumerate(("id",) + names)}
+        every = ("id",) + names
+        if len(touched) > 64:  # many changes: one pass over the rows
+            kept = [row for row, tid in enumerate(ids) if tid not in touched]
+            rows = [(ids[row], *(cols[name][row] for name in names)) for row in kept]
+            rows += [(tid, *values) for tid, values in journal.items()]
+            rows.sort(key=lambda r: r[0])
+            return {name: [r[i] for r in rows] for i, name in enumerate(every)}
+        out = {name: list(cols[name]) for name in every}  # a few: out of their rows, into their places
+        for tid in sorted(touched, reverse=True):
+            row = bisect_left(ids, tid)
+            if row < len(ids) and ids[row] == tid:
+                for col in out.values():
+                    del col[row]
+        for tid in sorted(journal):
+            row = bisect_left(out["id"], tid)
+            for col, value in zip(out.values(), (tid, *journal[tid])):
+                col.insert(row, value)
         return out
 
     def page(self, limit: int, status: str | None = None, kind: str | None = None,
@@ -424,12 +436,18 @@ class View:
         except ValueError:
             raise Unreadable("a malformed job record") from None
 
-    def task_lines(self) -> Iterator[tuple[dict, bytes | None]]:
+    def task_lines(self) -> Iterator[tuple[dict | None, bytes | None]]:
         """Every live task, oldest id first: (its record, its JSON line when that is the record as written).
+
+        Through a matching index a line is not parsed at all: (None, the line).
 
         The snapshot is checked for id order first (without parsing it), so a
         file out of order raises Unreadable before anything is yielded.
         """
+        index = self.index()
+        if index is not None and index.lines_as_written:
+            yield from self._indexed_lines(index)
+            return
         last = 0
         ids = set()
         for line in self._lines(b"tasks"):
@@ -464,6 +482,36 @@ class View:
         for tid in extra[at:]:
             yield _normal(ch.tasks[tid]), None
 
+
+    def _indexed_lines(self, index) -> "Iterator[tuple[dict | None, bytes | None]]":
+        """task_lines() of a snapshot its index vouches for: ids ascending, every line a record as
+        written, so a line the journal leaves alone is copied without being parsed (record None)."""
+        from bisect import bisect_left
+
+        ch = self.changes
+        touched = ch.tasks.keys() | ch.patches.keys() | ch.gone
+        try:
+            ids = index.column("tasks", "id")
+        except ValueError:
+            raise Unreadable("a damaged snapshot index") from None
+        extra = sorted(tid for tid in ch.tasks if not _holds(ids, tid, bisect_left))
+        at = 0
+        for line in self._lines(b"tasks"):
+            tid = _record_id(line) if (touched or extra) else 0
+            while at < len(extra) and extra[at] < tid:
+                yield _normal(ch.tasks[extra[at]]), None
+                at += 1
+            if tid in touched:
+                try:
+                    rec = ch.task(tid, json.loads(line))
+                except ValueError:
+                    raise Unreadable("a damaged snapshot line") from None
+                if rec is not None:
+                    yield _normal(rec), None
+            else:
+                yield None, line
+        for tid in extra[at:]:
+            yield _normal(ch.tasks[tid]), None
 
     def active(self) -> list[Task]:
         """The queued and running tasks, oldest first; the others are told apart by their line's head, not parsed."""
@@ -540,6 +588,11 @@ class View:
         return out, seen - len(out)
 
 
+def _holds(ids, tid: int, bisect_left) -> bool:
+    row = bisect_left(ids, tid)
+    return row < len(ids) and ids[row] == tid
+
+
 def _normal(rec: dict) -> dict:
     """A record as Task.to_dict() gives it (fields in order, defaults filled)."""
     if list(rec) == _TASK_KEYS:
@@ -550,28 +603,47 @@ def _normal(rec: dict) -> dict:
         raise Unreadable("a malformed task record") from None
 
 
+STREAM_BATCH = 512  # records joined, checked for terminal controls and written at once
+
+
 def stream_json(view: View, out, want=None) -> int:
     """Write the live tasks as a JSON array, one record a line; how many. `want(rec)` filters.
 
-    Terminal controls in the text are written as \\u escapes (safe_text.json_text).
+    Terminal controls in the text are written as \\u escapes (safe_text.json_text),
+    so the text goes to the stream under a SafeStream as it is.
     An Unreadable raised once output has begun carries `started = True`.
     """
     from .safe_text import json_text
 
     dumps = json.dumps
     n = 0
-    write = out.write
+    write = getattr(out, "raw", out).write
     lines = view.task_lines()
     first = next(lines, None)  # the layout and order check runs before anything is written
     write("[")
+    batch: list[bytes] = []
+
+    def flush() -> None:
+        write(("\n  " if n == len(batch) else ",\n  ") + json_text(b",\n  ".join(batch).decode("utf-8")))
+        batch.clear()
+
     try:
         items = lines if first is None else _chain(first, lines)
         for rec, line in items:
-            if want is not None and not want(rec):
-                continue
-            text = json_text(line.decode("utf-8") if line is not None else dumps(rec, ensure_ascii=False))
-            write(("\n  " if n == 0 else ",\n  ") + text)
+            if want is not None:
+                if rec is None:
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        raise Unreadable("a damaged snapshot line") from None
+                if not want(rec):
+                    continue
+            batch.append(line if line is not None else dumps(rec, ensure_ascii=False).encode("utf-8"))
             n += 1
+            if len(batch) >= STREAM_BATCH:
+                flush()
+        if batch:
+            flush()
     except Unreadable as exc:
         exc.started = True
         raise

@@ -17,6 +17,7 @@ task file's lock; not fsynced (a lost index costs one whole read).
 
 Layout: the line `LQIDX 2`, a JSON header line, then the columns' bytes:
   {"size": N, "crc": N, "sig": [dev, inode, size, mtime_ns, ctime_ns], "byteorder": "little",
+   "fields": [the task fields, in the order each line holds them],
    "tasks": {"rows": N, "columns": {name: [start, length, crc, how, ...]}}, "jobs": {…}}
 Task columns: id, offset, length, crc (SPAN), then status, priority,
 not_before, expires_at, kind, job_id, dedupe_key, after, done_at (LIGHT);
@@ -41,7 +42,7 @@ from array import array
 from bisect import bisect_left
 from pathlib import Path
 
-from .models import FINISHED, Job, Task
+from .models import FINISHED, TASK_FIELDS, Job, Task
 
 VERSION = 1
 SPAN = ("id", "offset", "length", "crc")
@@ -376,7 +377,7 @@ def write(snapshot: Path, fd: int, data: bytes, task_cols: dict, job_cols: dict)
         groups[group] = {"rows": len(cols["id"]), "columns": described}
     body = b"".join(blobs)
     head = {"size": len(data), "crc": zlib.crc32(data), "sig": _sig(os.fstat(fd)), "byteorder": sys.byteorder,
-            **groups}
+            "fields": list(TASK_FIELDS), **groups}
     tmp = path.with_name(f".tasks.idx.tmp-{os.getpid()}")
     try:
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -415,6 +416,8 @@ class Index:
         self._fd, self._base, self._head = fd, base, head
         self._decoded: dict = {}
         self.rows = {group: head[group]["rows"] for group in ("tasks", "jobs")}
+        # every task line is json.dumps(Task.to_dict()) of a task with these fields, in this order
+        self.lines_as_written = head.get("fields") == list(TASK_FIELDS)
         weakref.finalize(self, os.close, fd)
 
     def column(self, group: str, name: str):

@@ -25,7 +25,7 @@ def full(home):
 
 def streamed(home):
     with reader.View(home) as view:
-        return [rec for rec, _line in view.task_lines()]
+        return [rec if rec is not None else json.loads(line) for rec, line in view.task_lines()]
 
 
 def build(home):

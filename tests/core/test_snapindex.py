@@ -204,3 +204,26 @@ def test_a_page_through_the_index_is_the_page_a_read_of_every_line_gives(home):
             want = lambda rec: ((status is None or rec["status"] == status) and (kind is None or rec["kind"] == kind)
                                 and (job is None or rec["job_id"] == job))
             assert view.page(limit, status, kind, job) == view.tail(limit, want), (limit, status, kind, job)
+
+
+def test_the_columns_a_view_reads_are_the_records_with_the_journal_applied(home):
+    from lazyqueue.core import reader
+    from lazyqueue.core.state import Change
+
+    folded(home, n=30, finished=6)
+    for changes in (3, 80):  # a few changes, then more than a row-by-row pass is worth
+        store = loaded(home)
+        for i in range(changes):
+            add_task(store, status="running", payload={"late": i}, priority=i % 4)
+        with store.lock:
+            store.sync()
+            store.commit(Change(patches=[{"id": 5, "status": "running", "priority": 9}], del_tasks=[7]))
+        truth = {tid: t for tid, t in store.state.tasks.items()}
+        store.close()
+        names = ("status", "priority", "kind", "not_before", "after")
+        with reader.View(home) as view:
+            cols = view.columns(names)
+        assert cols["id"] == sorted(truth)
+        for name in names:
+            want = [snapindex.light_of(truth[tid])[snapindex.LIGHT.index(name)] for tid in cols["id"]]
+            assert list(cols[name]) == want, name
