@@ -756,7 +756,8 @@ def _queued_infos(queue, tasks) -> dict[int, str]:
             if waits_for_slot(reasons[t.id]) and t.kind not in exempt:
                 order.setdefault(t.priority, []).append(t.id)
         running = sum(1 for t in queue.tasks(status="running") if t.kind not in exempt)
-        line = Line(order=order, free=max(0, queue.config.concurrency - running), exempt=exempt)  # the config's global cap
+        line = Line(counts={p: len(ids) for p, ids in order.items()}, order=order,
+                    free=max(0, queue.config.concurrency - running), exempt=exempt)  # the config's global cap
     ready = {t.id for t in waiting if waits_for_slot(reasons[t.id])}
     if ready and not _worker_alive(queue):  # they would start now, but nothing runs them
         from .core.background import NO_WORKER_LINE

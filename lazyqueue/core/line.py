@@ -19,7 +19,10 @@ SLOT_WAITS = ("next up", "all ", "cap full")  # how wait_reason() words a wait f
 class Line(Record):
     """What `ls` and `show` need to say where queued tasks stand."""
     reasons: dict = Factory(dict)  # task id → why it waits, in words (wait_reason)
-    order: dict = Factory(dict)  # priority → ids, ascending, of the tasks waiting for a slot alone, held to the global cap
+    # the tasks waiting for a slot alone, held to the global cap: priority → how many,
+    # and priority → their ids, ascending (for the priorities of the tasks asked about)
+    counts: dict = Factory(dict)
+    order: dict = Factory(dict)
     free: int = 0  # slots of the global cap not taken
     exempt: frozenset = frozenset()  # kinds not held to the global cap (no place in line)
 
@@ -35,7 +38,7 @@ def line_words(task: "Task", reason: str, line: Line) -> str:
         return reason
     from bisect import bisect_left
 
-    ahead = sum(len(ids) for priority, ids in line.order.items() if priority > task.priority)
+    ahead = sum(n for priority, n in line.counts.items() if priority > task.priority)
     place = ahead + bisect_left(line.order.get(task.priority, ()), task.id) + 1
     if reason == "next up":
         return reason if place <= line.free else f"{ordinal(place)} in line"

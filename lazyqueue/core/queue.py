@@ -445,8 +445,8 @@ class Queue:
                 by_kind[kinds[row]] = by_kind.get(kinds[row], 0) + 1
         total = sum(n for kind, n in by_kind.items() if kind not in caps.exempt)
         ok = {kind for kind in caps.per_kind if kind not in caps.exempt}
-        order = slot_order(ids, statuses, cols["priority"], kinds, cols["not_before"], cols["after"],
-                           ok, status_of, iso(now))
+        order, counts = slot_order(ids, statuses, cols["priority"], kinds, cols["not_before"], cols["after"],
+                                   ok, status_of, iso(now), {t.priority for t in tasks})
 
         def archived(tid: int) -> dict | None:
             status = status_of(tid)
@@ -454,7 +454,7 @@ class Queue:
 
         reasons = {t.id: wait_reason(QueueState(), t, caps, now=now, archived=archived, counts=(total, by_kind))
                    for t in tasks}
-        return Line(reasons=reasons, order=order, free=max(0, caps.total - total), exempt=caps.exempt)
+        return Line(reasons=reasons, counts=counts, order=order, free=max(0, caps.total - total), exempt=caps.exempt)
 
     def _caps_of(self, kinds: set) -> Caps:
         """The caps of these kinds alone (the defined ones): no other kind's module is loaded to tell."""

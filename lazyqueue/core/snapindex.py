@@ -21,7 +21,7 @@ Layout: the line `LQIDX 2`, a JSON header line, then the columns' bytes:
    "tasks": {"rows": N, "columns": {name: [start, length, crc, how, ...]}}, "jobs": {…}}
 Task columns: id, offset, length, crc (SPAN), then status, priority,
 not_before, expires_at, kind, job_id, dedupe_key, after, done_at (LIGHT);
-job columns: SPAN. `how` is "q" (64-bit machine integers, NULL for null),
+job columns: SPAN. `how` is "q" (64-bit machine integers; with "nulls", NULL is null),
 "codes" with its table (status, kind: a 32-bit code per record) or "json" (a
 JSON list). A reader decodes only the columns it asks for: `ls` at 100,000
 tasks reads six of them, not 13 JSON lists (a JSON list of 100,000 integers
@@ -327,7 +327,9 @@ def _encode(name: str, values) -> tuple[list, bytes]:
     """(how a column is stored, its bytes): machine integers, coded strings, or a JSON list."""
     if name in INTS:
         try:
-            return ["q"], array("q", [NULL if v is None else v for v in values]).tobytes()
+            if None in values:
+                return ["q", "nulls"], array("q", [NULL if v is None else v for v in values]).tobytes()
+            return ["q"], (values if isinstance(values, array) and values.typecode == "q" else array("q", values)).tobytes()
         except (TypeError, OverflowError):
             pass
     elif name in CODED and all(type(v) is str for v in values):
@@ -341,16 +343,17 @@ def _decode(how: list, blob: bytes, rows: int):
     if how[0] == "q":
         col = array("q")
         col.frombytes(blob)
-        if NULL in col:
+        if how[1:] == ["nulls"]:
             return [None if v == NULL else v for v in col]
         return col
     if how[0] == "codes":
         codes = array("I")
         codes.frombytes(blob)
         table = [sys.intern(v) for v in how[1]]
-        if codes and max(codes) >= len(table):
-            raise ValueError("a code past its table")
-        return [table[c] for c in codes]
+        try:
+            return [table[c] for c in codes]
+        except IndexError:
+            raise ValueError("a code past its table") from None
     col = json.loads(blob)
     if not isinstance(col, list):
         raise ValueError("not a column")
