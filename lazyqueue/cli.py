@@ -1066,7 +1066,9 @@ def cmd_worker(args) -> int:
             worker.grace_s = 0
         else:
             sys.stderr.write(f"lazyqueue: stopping (running tasks get {worker.grace_s:g} s; Ctrl-C again to re-queue them now)\n")
-        worker.stop(wait=False)
+        from .core.signals import soon
+
+        soon(worker.stop, wait=False)  # never inline: the loop may be inside the Event.wait() stop() sets
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)

@@ -154,7 +154,9 @@ def on_hangup(queue) -> None:
         _hung_up.set()
         _detach_output()
         if queue.worker is not None:
-            queue.worker.stop(wait=False, leave_running=True)
+            from .core.signals import soon
+
+            soon(queue.worker.stop, wait=False, leave_running=True)
 
     signal.signal(signal.SIGHUP, hangup)
 

@@ -470,9 +470,12 @@ class ClusterQueue:
             self.worker = None
 
     def request_stop(self) -> None:
+        """From a signal handler: stop this process's worker (in a thread of its own, `core.signals`)."""
+        from ..core.signals import soon
+
         self._stop_asked = True
         if self.worker is not None:
-            self.worker.stop(wait=False)
+            soon(self.worker.stop, wait=False)
 
     def stop_worker(self, grace: float | None = None) -> None:
         if self.worker is not None:

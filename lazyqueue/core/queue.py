@@ -755,9 +755,11 @@ class Queue:
 
     def request_stop(self) -> None:
         """From a signal handler: stop this process's worker, or the one `run_worker()` is about to make."""
+        from .signals import soon
+
         self._stop_asked = True
         if self.worker is not None:
-            self.worker.stop(wait=False)
+            soon(self.worker.stop, wait=False)
 
     def stop_worker(self, grace: float | None = None) -> None:
         """Stop the worker of this process, if any (running tasks get `grace` seconds)."""

@@ -882,6 +882,28 @@ def test_a_stop_asked_before_the_worker_exists_stops_it(queue):
     assert q.worker is None
 
 
+def test_a_stop_asked_while_the_worker_loop_holds_its_wake_lock_does_not_deadlock(queue):
+    """A signal handler runs inside whatever the main thread was doing, maybe Event.wait() with the
+    Event's lock held: request_stop() must return without taking that lock, and the worker still stops."""
+    q = queue()
+    q.start_worker()
+    worker = q.worker
+    returned = threading.Event()
+
+    def as_a_handler_would() -> None:
+        with worker._wake._cond:  # the lock Event.wait() holds at the moment the signal lands
+            q.request_stop()
+            returned.set()
+
+    thread = threading.Thread(target=as_a_handler_would, daemon=True)
+    thread.start()
+    if not returned.wait(5):
+        worker._wake._cond._lock.release()  # let the stuck thread go, so the failure does not hang the run
+        pytest.fail("request_stop() blocked on the lock its own thread holds")
+    thread.join(5)
+    wait_until(lambda: worker.stopping and not worker._thread.is_alive(), 10, message="the worker to stop")
+
+
 def test_a_stage_a_handler_sets_is_announced_with_its_task_before_the_task_ends(queue):
     q = queue()
     rec = Recorder(q)
