@@ -28,12 +28,15 @@ KILL_GRACE_S = 3.0
 # "go" arrives on stdin (then stdin reads EOF like /dev/null), and writes "ATTEMPT CODE" to
 # the exit file when it ends. Output goes straight into the log file, so neither depends on
 # the worker: a worker that dies leaves a command the next one can adopt.
+# A command line ("sh" form) runs in a subshell of the gate, with the gate's traps reset:
+# as `sh -c LINE` would run it, minus a second exec of sh per task (~0.7 ms of CPU each).
 _GATE = (
-    'exit_file=$1 attempt=$2; shift 2\n'
+    'exit_file=$1 attempt=$2 form=$3; shift 3\n'
     'IFS= read -r go && [ "$go" = go ] || exit 125\n'
     'exec 0</dev/null\n'
     "trap : TERM INT HUP\n"  # a group stop reaches the command; the gate lives on to write its status
-    '"$@"\n'
+    'if [ "$form" = sh ]; then (trap - TERM INT HUP; unset exit_file attempt form go; eval "shift; $1")\n'
+    'else "$@"; fi\n'
     'code=$?\n'
     'umask 077\n'
     'printf \'%s %s\\n\' "$attempt" "$code" > "$exit_file"\n'
@@ -220,7 +223,7 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
     # The command starts only after its process group is durably recorded on the task:
     # the gate waits for "go" on stdin. If this worker dies first, the pipe closes,
     # `read` fails and the command never runs, so a recovered task never runs twice at once.
-    real = ["/bin/sh", "-c", command] if command is not None else list(argv)
+    real = ["sh", command] if command is not None else ["argv", *argv]
     status_path = exit_file(ctx.log_path)
     try:
         os.unlink(status_path)  # a previous attempt's
@@ -230,7 +233,8 @@ def run_command(ctx, argv: list[str] | None = None, command: str | None = None, 
     ctx.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     out = os.open(ctx.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o600)  # output may hold secrets
     offset = _log_size(ctx.log_path)
-    args = ["/bin/sh", "-c", _GATE, "lazyqueue-task", str(status_path), str(ctx.attempt), *real]
+    # $0 is /bin/sh, as `/bin/sh -c LINE` gave a command line before it ran in the gate
+    args = ["/bin/sh", "-c", _GATE, "/bin/sh", str(status_path), str(ctx.attempt), *real]
     try:
         proc = subprocess.Popen(
             args, cwd=cwd or None, env=child_env, stdin=subprocess.PIPE, stdout=out, stderr=out,

@@ -233,3 +233,10 @@ def test_a_child_in_its_own_session_holding_the_output_does_not_keep_the_task_ru
     finally:
         pid = wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 5, message="the daemon's pid")
         os.kill(int(pid), 9)
+
+
+def test_a_command_line_sees_what_sh_c_would_give_it_and_none_of_the_gate(home, q):
+    """A command line runs in the gate's own subshell (one exec of sh per task, not two), as `sh -c` would run it."""
+    task, _ = q.enqueue("shell", {"command": 'echo "$# $0 [$exit_file$attempt$form$go]"; exit 3'})
+    done = final(q, task.id)
+    assert done.status == "failed" and done.error == "exit code 3: 0 /bin/sh []"
