@@ -772,10 +772,10 @@ def cmd_ls(args) -> int:
         return 0
     if args.kind and args.kind not in queue.registry and not queue.tasks(kind=args.kind):
         raise UsageError(f"unknown kind {args.kind!r} (known kinds: {', '.join(queue.registry.names())})")
-    if args.json or args.all:
+    if args.json:
         tasks, older = queue.tasks(status=args.status, kind=args.kind, job=args.job), 0
-    else:  # the newest page, read a record at a time from a light queue
-        tasks, older = queue.recent_tasks(args.limit, args.status, args.kind, args.job)
+    else:  # the newest page (or every match), read a record at a time from a light queue
+        tasks, older = queue.recent_tasks(1 << 62 if args.all else args.limit, args.status, args.kind, args.job)
     if args.json:
         _json_out([t.to_dict() for t in tasks])
         return 0

@@ -14,6 +14,7 @@ Rich's Table did this before; importing and rendering it was ~100 ms of a
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -26,10 +27,15 @@ def cell_width(text: str) -> int:
     """Terminal columns `text` takes (wide East Asian characters take two, combining marks none)."""
     if text.isascii():
         return len(text)
+    return _wide_width(text)
+
+
+@functools.lru_cache(maxsize=4096)  # statuses and waits repeat row after row
+def _wide_width(text: str) -> int:
     import unicodedata
 
-    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-               for ch in text)
+    return sum(1 if ch < "\u0300" else 0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def cut(text: str, width: int) -> str:

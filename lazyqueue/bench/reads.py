@@ -10,11 +10,9 @@ round-robin; figures are medians of CPU (user + sys) and of peak RSS.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from .report import Row, median
@@ -37,16 +35,25 @@ def fill(home: "Path | str", n: int) -> None:
         q.close()
 
 
+# A small process that runs the command and reports its rusage: a child forked from the bench
+# itself (which may hold 100,000 tasks from another scenario) counts the bench's pages in its
+# peak RSS, one forked from this ~10 MB helper does not.
+_MEASURE = """
+import os, subprocess, sys, time
+t0 = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_pid, status, usage = os.wait4(proc.pid, 0)
+print(time.perf_counter() - t0, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status))
+"""
+
+
 def timed(argv: list[str], env: dict) -> tuple[float, float, float]:
     """(wall s, CPU s, peak RSS MB) of one process run to its end."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[-3:])} exited {proc.returncode}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    out = subprocess.run([sys.executable, "-c", _MEASURE, *argv], env=env, capture_output=True, text=True, check=True)
+    wall, cpu, rss, code = out.stdout.split()
+    if int(code) != 0:
+        raise RuntimeError(f"{' '.join(argv[-3:])} exited {code}")
+    return float(wall), float(cpu), float(rss)
 
 
 def run(quick: bool = False, runs: int | None = None) -> list[Row]:
@@ -58,9 +65,9 @@ def run(quick: bool = False, runs: int | None = None) -> list[Row]:
         for n in (big, 10_000):
             home = Path(d) / f"home-{n}"
             (Path(d) / "config.toml").write_text("")
-            # filled by a child: a child forked from a process holding 100,000 tasks would count its pages as its own RSS
-            subprocess.run([sys.executable, "-c", f"from lazyqueue.bench.reads import fill; fill({str(home)!r}, {n})"],
-                           check=True, env=env_for(home, Path(d) / "config.toml"))
+            subprocess.run(  # filled by a child: the bench stays small
+                [sys.executable, "-c", f"from lazyqueue.bench.reads import fill; fill({str(home)!r}, {n})"],
+                check=True, env=env_for(home, Path(d) / "config.toml"))
             env = env_for(home, Path(d) / "config.toml")
             cases = {"floor": [sys.executable, "-c", "pass"], "ls --json": [*lq, "ls", "--json"]}
             if n == big:

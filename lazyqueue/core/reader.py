@@ -356,7 +356,7 @@ class View:
             rows += [(tid, *values) for tid, values in journal.items()]
             rows.sort(key=lambda r: r[0])
             return {name: [r[i] for r in rows] for i, name in enumerate(every)}
-        out = {name: list(cols[name]) for name in every}  # a few: out of their rows, into their places
+        out = {name: cols[name][:] for name in every}  # a few: out of their rows, into their places (an array stays one)
         for tid in sorted(touched, reverse=True):
             row = bisect_left(ids, tid)
             if row < len(ids) and ids[row] == tid:
@@ -364,8 +364,12 @@ class View:
                     del col[row]
         for tid in sorted(journal):
             row = bisect_left(out["id"], tid)
-            for col, value in zip(out.values(), (tid, *journal[tid])):
-                col.insert(row, value)
+            for name, value in zip(every, (tid, *journal[tid])):
+                try:
+                    out[name].insert(row, value)
+                except TypeError:  # a null into a column of machine integers
+                    out[name] = list(out[name])
+                    out[name].insert(row, value)
         return out
 
     def page(self, limit: int, status: str | None = None, kind: str | None = None,

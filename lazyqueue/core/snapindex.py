@@ -445,11 +445,12 @@ class Index:
 _last: list = []  # [(snapshot sig, index file sig), Index]: one process asking twice reads it once
 
 
-def read_index(snapshot: Path, fd: int) -> "Index | None":
+def read_index(snapshot: Path, fd: int, remember: bool = True) -> "Index | None":
     """The index of the snapshot open as `fd`, if it describes that very file (else None: read it whole).
 
     The file's identity and times tell without reading it; a copy (another
-    inode) is checked by its size and CRC-32.
+    inode) is checked by its size and CRC-32. `remember`: keep it (and the
+    columns decoded from it) for this process's next read of the same files.
     """
     path = index_path(snapshot)
     try:
@@ -465,7 +466,8 @@ def read_index(snapshot: Path, fd: int) -> "Index | None":
     if index is None:
         os.close(ifd)
         return None
-    _last[:] = [key, index]
+    if remember:
+        _last[:] = [key, index]
     return index
 
 
@@ -504,7 +506,7 @@ def open_indexed(snapshot: Path):
     except OSError:
         return None
     source = Source(fd)
-    index = read_index(snapshot, fd)
+    index = read_index(snapshot, fd, remember=False)  # a load holds what it needs in its Records
     if index is None:
         return None
     try:

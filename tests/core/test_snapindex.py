@@ -223,7 +223,7 @@ def test_the_columns_a_view_reads_are_the_records_with_the_journal_applied(home)
         names = ("status", "priority", "kind", "not_before", "after")
         with reader.View(home) as view:
             cols = view.columns(names)
-        assert cols["id"] == sorted(truth)
+        assert list(cols["id"]) == sorted(truth)
         for name in names:
             want = [snapindex.light_of(truth[tid])[snapindex.LIGHT.index(name)] for tid in cols["id"]]
             assert list(cols[name]) == want, name
