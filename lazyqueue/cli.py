@@ -672,12 +672,6 @@ def _status_word(status: str) -> str:
     return f"{STATUS_SYMBOL.get(status, '?')} {status}"
 
 
-def _status_text(status: str):
-    from rich.text import Text
-
-    return Text(_status_word(status), style=STATUS_STYLE.get(status, ""))
-
-
 def _progress_text(task) -> str:
     if task.status == "completed":
         return "100%"

@@ -417,9 +417,8 @@ class Queue:
         or no index to trust (the caller works it out from `tasks()` and `why_waiting()`)."""
         if self.taskfile.loaded:
             return None
-        from bisect import bisect_left
-
         from . import reader
+        from .snapindex import find_row
 
         try:
             with reader.View(self.home) as view:
@@ -430,11 +429,12 @@ class Queue:
             return None
         now = time.time() if now is None else now
         ids, statuses, kinds = cols["id"], cols["status"], cols["kind"]
-        caps = self._caps_of(set(kinds))
+        total_cap = self.worker.concurrency if self.worker else self.config.concurrency
+        caps = self.registry.caps(total_cap, only=set(kinds))
 
         def status_of(tid: int) -> str | None:
-            row = bisect_left(ids, tid)
-            if row < len(ids) and ids[row] == tid:
+            row = find_row(ids, tid)
+            if row is not None:
                 return statuses[row]
             rec = self.taskfile.archived_task(tid)
             return rec.get("status") if rec else None
@@ -455,13 +455,6 @@ class Queue:
         reasons = {t.id: wait_reason(QueueState(), t, caps, now=now, archived=archived, counts=(total, by_kind))
                    for t in tasks}
         return Line(reasons=reasons, counts=counts, order=order, free=max(0, caps.total - total), exempt=caps.exempt)
-
-    def _caps_of(self, kinds: set) -> Caps:
-        """The caps of these kinds alone (the defined ones): no other kind's module is loaded to tell."""
-        found = [k for k in map(self.registry.find, sorted(kinds, key=str)) if k is not None]
-        total = self.worker.concurrency if self.worker else self.config.concurrency
-        return Caps(total=total, per_kind={k.name: k.concurrency for k in found},
-                    exempt=frozenset(k.name for k in found if not k.uses_slot))
 
     def position(self, task_id: int) -> int:
         active = self._light_active()

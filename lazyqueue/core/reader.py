@@ -106,6 +106,10 @@ class Changes:
             self.jobs.pop(jid, None)
             self.gone_jobs.add(jid)
 
+    def touched(self) -> set[int]:
+        """The tasks whose snapshot record the journal replaces, patches or removes."""
+        return self.tasks.keys() | self.patches.keys() | self.gone
+
     def task(self, tid: int, snapshot_rec: dict | None) -> dict | None:
         """The current record of a task given its snapshot record (None: not there)."""
         if tid in self.tasks:
@@ -305,21 +309,33 @@ class View:
 
     def _indexed_record(self, cols: dict, row: int) -> dict:
         """A snapshot record found through the index (its bytes checked by their CRC-32)."""
-        fd = self.fh.fileno()
-        data = os.pread(fd, cols["length"][row], cols["offset"][row])
-        import zlib
+        from .snapindex import record_bytes
 
-        if len(data) != cols["length"][row] or zlib.crc32(data) != cols["crc"][row]:
+        data = record_bytes(self.fh.fileno(), cols["offset"][row], cols["length"][row], cols["crc"][row])
+        if data is None:
             raise Unreadable("a snapshot record that does not match its index")
         try:
             return json.loads(data)
         except ValueError:
             raise Unreadable("a damaged snapshot line") from None
 
+    def _journal_record(self, tid: int, span: dict) -> dict | None:
+        """The current record of a task the journal touched (a patched one read through the index)."""
+        from .snapindex import find_row
+
+        ch = self.changes
+        if tid in ch.tasks:
+            return ch.tasks[tid]
+        row = find_row(span["id"], tid) if tid in ch.patches else None
+        return None if row is None else ch.task(tid, self._indexed_record(span, row))
+
     def columns(self, names: tuple) -> "dict | None":
         """The named light fields (`snapindex.LIGHT`) and "id" of every live task, in id order, with
         the journal applied, decoded from the index alone; None when there is no index to trust."""
-        from .snapindex import LIGHT, SPAN, light_of
+        from bisect import bisect_left
+        from functools import partial
+
+        from .snapindex import LIGHT, SPAN, find_row, light_of
 
         index = self.index()
         if index is None:
@@ -328,21 +344,14 @@ class View:
             cols = index.columns("tasks", ("id",) + names)
         except ValueError:
             return None
-        ch = self.changes
-        touched = ch.tasks.keys() | ch.patches.keys() | ch.gone
+        touched = self.changes.touched()
         if not touched:
             return cols
         span = index.columns("tasks", SPAN)
-        from bisect import bisect_left
-
         ids = cols["id"]
         journal = {}
         for tid in touched:
-            rec = ch.tasks.get(tid)
-            if rec is None and tid in ch.patches:
-                row = bisect_left(ids, tid)
-                if row < len(ids) and ids[row] == tid:
-                    rec = ch.task(tid, self._indexed_record(span, row))
+            rec = self._journal_record(tid, span)
             if rec is not None:
                 try:
                     light = light_of(Task.from_dict(rec))
@@ -357,11 +366,9 @@ class View:
             rows.sort(key=lambda r: r[0])
             return {name: [r[i] for r in rows] for i, name in enumerate(every)}
         out = {name: cols[name][:] for name in every}  # a few: out of their rows, into their places (an array stays one)
-        for tid in sorted(touched, reverse=True):
-            row = bisect_left(ids, tid)
-            if row < len(ids) and ids[row] == tid:
-                for col in out.values():
-                    del col[row]
+        for row in sorted((r for r in map(partial(find_row, ids), touched) if r is not None), reverse=True):
+            for col in out.values():
+                del col[row]
         for tid in sorted(journal):
             row = bisect_left(out["id"], tid)
             for name, value in zip(every, (tid, *journal[tid])):
@@ -385,8 +392,7 @@ class View:
             cols = index.columns("tasks", SPAN + names)
         except ValueError:
             return None
-        ch = self.changes
-        touched = ch.tasks.keys() | ch.patches.keys() | ch.gone
+        touched = self.changes.touched()
         ids = cols["id"]
         wanted = [(n, v) for n, v in (("status", status), ("kind", kind), ("job_id", job)) if v is not None]
         rows = range(len(ids))
@@ -398,13 +404,7 @@ class View:
         picked = [(ids[row], row) for row in rows[-limit:]] if limit else []
         seen = len(rows)
         for tid in sorted(touched):
-            rec = ch.tasks.get(tid)
-            if rec is None and tid in ch.patches:
-                from bisect import bisect_left
-
-                row = bisect_left(ids, tid)
-                if row < len(ids) and ids[row] == tid:
-                    rec = ch.task(tid, self._indexed_record(cols, row))
+            rec = self._journal_record(tid, cols)
             if rec is None:
                 continue
             rec = _normal(rec)
@@ -490,15 +490,15 @@ class View:
     def _indexed_lines(self, index) -> "Iterator[tuple[dict | None, bytes | None]]":
         """task_lines() of a snapshot its index vouches for: ids ascending, every line a record as
         written, so a line the journal leaves alone is copied without being parsed (record None)."""
-        from bisect import bisect_left
+        from .snapindex import find_row
 
         ch = self.changes
-        touched = ch.tasks.keys() | ch.patches.keys() | ch.gone
+        touched = ch.touched()
         try:
             ids = index.column("tasks", "id")
         except ValueError:
             raise Unreadable("a damaged snapshot index") from None
-        extra = sorted(tid for tid in ch.tasks if not _holds(ids, tid, bisect_left))
+        extra = sorted(tid for tid in ch.tasks if find_row(ids, tid) is None)  # only in the journal
         at = 0
         for line in self._lines(b"tasks"):
             tid = _record_id(line) if (touched or extra) else 0
@@ -538,7 +538,7 @@ class View:
         if _HEAD is None:
             _HEAD = re.compile(rb'\{"id": \d+, "kind": "([^"\\]*)", "status": "([a-z]+)", "job_id": (null|\d+), ')
         ch = self.changes
-        touched = ch.tasks.keys() | ch.patches.keys() | ch.gone
+        touched = ch.touched()
         page: deque = deque(maxlen=limit)  # (id, record or raw line)
         seen = 0
         last = 0
@@ -590,11 +590,6 @@ class View:
                     raise Unreadable("a damaged snapshot line") from None
             out.append(_normal(rec))
         return out, seen - len(out)
-
-
-def _holds(ids, tid: int, bisect_left) -> bool:
-    row = bisect_left(ids, tid)
-    return row < len(ids) and ids[row] == tid
 
 
 def _normal(rec: dict) -> dict:

@@ -285,19 +285,23 @@ class Registry:
         self._resolve(name)
         return self._kinds.get(name)
 
-    def caps(self, total: int) -> "Caps":
-        """The caps in force under a global cap of `total`; rebuilt only when the kinds change (asked every pass)."""
+    def caps(self, total: int, only: "set[str] | None" = None) -> "Caps":
+        """The caps in force under a global cap of `total`; rebuilt only when the kinds change (asked every pass).
+
+        `only`: the caps of these kinds alone (the defined ones), loading no other kind's module.
+        """
         from .scheduling import Caps
 
+        def of(kinds: list) -> Caps:
+            return Caps(total=total, per_kind={k.name: k.concurrency for k in kinds},
+                        exempt=frozenset(k.name for k in kinds if not k.uses_slot))
+
+        if only is not None:
+            return of([k for k in map(self.find, sorted(only, key=str)) if k is not None])
         self._resolve()  # loads lazy kinds first (a no-op once loaded); may bump the version
         key = (self.version, total)
         if self._caps_key != key:
-            kinds = list(self._kinds.values())
-            self._caps = Caps(
-                total=total,
-                per_kind={k.name: k.concurrency for k in kinds},
-                exempt=frozenset(k.name for k in kinds if not k.uses_slot),
-            )
+            self._caps = of(list(self._kinds.values()))
             self._caps_key = key
         return self._caps
 

@@ -44,7 +44,6 @@ from pathlib import Path
 
 from .models import FINISHED, TASK_FIELDS, Job, Task
 
-VERSION = 1
 SPAN = ("id", "offset", "length", "crc")
 LIGHT = ("status", "priority", "not_before", "expires_at", "kind", "job_id", "dedupe_key", "after", "done_at")
 CHUNK = 1 << 20
@@ -82,6 +81,18 @@ def file_crc(fd: int, size: int) -> int:
     return crc
 
 
+def record_bytes(fd: int, offset: int, length: int, crc: int) -> bytes | None:
+    """A record's bytes read from an open snapshot, or None when they are not what its index says."""
+    data = os.pread(fd, length, offset)
+    return data if len(data) == length and zlib.crc32(data) == crc else None
+
+
+def find_row(ids, key: int) -> int | None:
+    """The row of `key` in an ascending id column, or None."""
+    row = bisect_left(ids, key)
+    return row if row < len(ids) and ids[row] == key else None
+
+
 class Source:
     """An open snapshot file the unread records are read from (closed when nothing holds it)."""
 
@@ -90,8 +101,8 @@ class Source:
         weakref.finalize(self, os.close, fd)
 
     def read(self, offset: int, length: int, crc: int) -> bytes:
-        data = os.pread(self.fd, length, offset)
-        if len(data) != length or zlib.crc32(data) != crc:
+        data = record_bytes(self.fd, offset, length, crc)
+        if data is None:
             from .errors import StoreError
 
             raise StoreError("tasks.json changed on disk under this process (a record no longer matches "
@@ -129,11 +140,8 @@ class Records:
         """The row of a record not read yet, else None."""
         if not self._left or type(key) is not int:
             return None
-        order = self._order
-        row = bisect_left(order, key)
-        if row < len(order) and order[row] == key and self._flags[row]:
-            return row
-        return None
+        row = find_row(self._order, key)
+        return row if row is not None and self._flags[row] else None
 
     def _take(self, row: int) -> None:
         self._flags[row] = 0
@@ -339,7 +347,7 @@ def _encode(name: str, values) -> tuple[list, bytes]:
     return ["json"], json.dumps(list(values), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _decode(how: list, blob: bytes, rows: int):
+def _decode(how: list, blob: bytes):
     if how[0] == "q":
         col = array("q")
         col.frombytes(blob)
@@ -432,7 +440,7 @@ class Index:
         blob = os.pread(self._fd, length, self._base + start)
         if len(blob) != length or zlib.crc32(blob) != crc:
             raise ValueError("a damaged column")
-        col = _decode(how, blob, self.rows[group])
+        col = _decode(how, blob)
         if len(col) != self.rows[group]:
             raise ValueError("a column of another length")
         self._decoded[(group, name)] = col
