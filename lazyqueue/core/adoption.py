@@ -33,18 +33,48 @@ def adoptable(owner: dict, log_path: Path, attempt: int) -> dict | None:
     child = {k: owner[k] for k in CHILD_KEYS if k in owner}
     if owner.get("child_pstart") and pid_alive(pgid, owner["child_pstart"]):
         return child
-    if read_exit_status(log_path, attempt) is not None:
+    if read_exit_status(log_path, attempt, owner["gate"]) is not None:
         return child  # it ended while nobody watched: its output and status are on disk
     return None
 
 
+EXITS = "exit-status"  # in the logs dir: a line "TASK ATTEMPT CODE" as each gated command ends
+GATE = 3  # `gate` on the owner: 3 = the status is a line of EXITS; 2 = a file beside the log (`12.exit`)
+
+
+def exits_file(log_path: Path) -> Path:
+    """Where the gate appends a command's exit status: one file for the logs dir, no file created per task."""
+    return Path(log_path).parent / EXITS
+
+
 def exit_file(log_path: Path) -> Path:
-    """Where the gate writes a command's exit status: beside its log (`logs/12.exit`)."""
+    """Where a gate of the earlier form wrote a command's exit status: beside its log (`logs/12.exit`)."""
     return Path(log_path).with_suffix(".exit")
 
 
-def read_exit_status(log_path: Path, attempt: int) -> int | None:
+def read_exit_status(log_path: Path, attempt: int, gate: int = GATE) -> int | None:
     """The exit code the gate wrote for this attempt, or None (the command ended without writing it)."""
+    if gate != GATE:
+        return _read_exit_file(log_path, attempt)
+    try:
+        with open(exits_file(log_path), "rb") as fh:
+            data = b"\n" + fh.read()
+    except OSError:
+        return None
+    want = f"\n{Path(log_path).stem} {attempt} ".encode()
+    at = data.rfind(want)  # the last line for this attempt
+    if at < 0:
+        return None
+    end = data.find(b"\n", at + 1)
+    if end < 0:
+        return None  # cut off mid-write
+    try:
+        return int(data[at + len(want):end])
+    except ValueError:
+        return None
+
+
+def _read_exit_file(log_path: Path, attempt: int) -> int | None:
     try:
         with open(exit_file(log_path), encoding="ascii") as fh:
             text = fh.read()

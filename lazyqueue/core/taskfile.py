@@ -841,10 +841,13 @@ class TaskFile:
         """Hand out a job id (hold the lock; persisted by the commit that uses it)."""
         return self.state.next_job_id()
 
-    def commit(self, change: Change) -> None:
+    def commit(self, change: Change, durable: bool = True) -> None:
         """Make a change durable (one fsynced journal line), then apply it to the state.
 
-        Call with the lock held, after `sync()`/`head()`.
+        Call with the lock held, after `sync()`/`head()`. `durable=False` writes
+        the line without its fsync: for a fact that means nothing once the
+        machine has gone down (a running command's process group), the write is
+        seen at once by every process, and the next fsync of the file carries it.
         """
         if not change:
             return
@@ -865,7 +868,7 @@ class TaskFile:
         if not self.loaded and self._journal_offset + len(line) > LIGHT_COMPACT_BYTES:
             self._fold_in(change, entry)
             return
-        self._append(line)  # on failure nothing was applied: memory still matches the file
+        self._append(line, durable)  # on failure nothing was applied: memory still matches the file
         self.seq = entry["seq"]
         self._journal_offset += len(line)
         self._journal_lines += 1
@@ -893,8 +896,8 @@ class TaskFile:
             self.loaded = False
             raise
 
-    def _append(self, line: bytes) -> None:
-        """Append one journal line now; it is fsynced as the lock is let go.
+    def _append(self, line: bytes, durable: bool = True) -> None:
+        """Append one journal line now; it is fsynced as the lock is let go (unless not `durable`).
 
         Group commit: the fsync runs after the lock is released (before the
         caller's `with store.lock` returns, so nothing is acknowledged before it
@@ -930,6 +933,9 @@ class TaskFile:
         except BaseException:
             os.close(fd)
             raise
+        if not durable:
+            os.close(fd)
+            return
         if self.lock.held_by_me():
             pending = getattr(self._tls, "fds", None)
             if pending is None:
@@ -976,6 +982,8 @@ class TaskFile:
         for jid in old_jobs:
             self.state.jobs.pop(jid, None)
         self.logs_removed = (0, 0) if self.retention.keep_logs else self.remove_logs(old_tasks)
+        if not self.state.running_ids:
+            self._drop_exit_statuses()
         if len(old_tasks) >= GIVE_BACK_AFTER:
             from .memory import give_back
 
@@ -1122,6 +1130,15 @@ class TaskFile:
     def archived_task(self, task_id: int) -> dict | None:
         """One archived record, through the archive's index (one line read, not the archive)."""
         return self.archive.lookup(task_id)
+
+    def _drop_exit_statuses(self) -> None:
+        """With no task running, no exit status the gates appended is still to be read: start the file afresh."""
+        from .adoption import EXITS
+
+        try:
+            os.unlink(self.logs_dir / EXITS)
+        except OSError:
+            pass
 
     def remove_logs(self, task_ids) -> tuple[int, int]:
         """Remove the logs (and exit-status files) of tasks that left the live file; answers count, bytes."""

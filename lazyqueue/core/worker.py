@@ -783,13 +783,15 @@ class Worker:
             info["child_pstart"] = start
         with self._progress_lock:
             self._children[tid] = info
-        # durable now: a worker that recovers this task must be able to stop the command
+        # in the file now: a worker that recovers this task must be able to stop the command.
+        # Not fsynced: a process group means nothing once the machine has gone down, and
+        # while it is up every process reads the line (a dead worker's included).
         with self.taskfile.lock:
             self.taskfile.sync()
             task = self.state.tasks.get(tid)
             if task is None or task.status != RUNNING or (task.owner or {}).get("worker") != self.id:
                 raise Cancelled("cancel")  # no longer ours to run
-            self.taskfile.commit(Change(patches=[{"id": tid, "owner": {**task.owner, **info}}]))
+            self.taskfile.commit(Change(patches=[{"id": tid, "owner": {**task.owner, **info}}]), durable=False)
 
     def _persist_progress(self, pass_: "Pass") -> None:
         """At most every PROGRESS_WRITE_S: write the progress handlers reported (held in memory till then)."""

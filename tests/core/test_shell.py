@@ -240,3 +240,38 @@ def test_a_command_line_sees_what_sh_c_would_give_it_and_none_of_the_gate(home, 
     task, _ = q.enqueue("shell", {"command": 'echo "$# $0 [$exit_file$attempt$form$go]"; exit 3'})
     done = final(q, task.id)
     assert done.status == "failed" and done.error == "exit code 3: 0 /bin/sh []"
+
+
+def test_exit_statuses_are_lines_of_one_file_and_no_file_is_made_per_task(home, q):
+    tids = [q.enqueue("shell", {"command": f"exit {i % 3}"}, max_attempts=1).task.id for i in range(12)]
+    done = q.wait(tids, timeout=30, poll=0.01)
+    assert [t.status for t in done] == ["completed" if i % 3 == 0 else "failed" for i in range(12)]
+    names = os.listdir(home / "logs")
+    assert sorted(names) == sorted([f"{tid}.log" for tid in tids] + ["exit-status"])
+    lines = (home / "logs" / "exit-status").read_text().splitlines()
+    assert sorted(lines) == sorted(f"{tid} 1 {i % 3}" for i, tid in enumerate(tids)), "one whole line each"
+
+
+def test_the_exit_status_file_starts_afresh_at_a_fold_with_nothing_running(home, q):
+    tid = q.enqueue("shell", {"command": "true"}).task.id
+    assert final(q, tid).status == "completed"
+    status = home / "logs" / "exit-status"
+    assert status.read_text() == f"{tid} 1 0\n"
+    with q.taskfile.lock:
+        q.taskfile.sync()
+        q.taskfile.compact()
+    assert not status.exists()
+
+
+def test_an_exit_status_is_read_for_its_own_task_and_attempt_only(tmp_path):
+    from lazyqueue.core.adoption import read_exit_status
+
+    (tmp_path / "exit-status").write_bytes(b"12 1 0\n2 1 7\n12 2 5\n112 2 9\n12 3 4")
+    log = tmp_path / "12.log"
+    assert read_exit_status(log, 1) == 0
+    assert read_exit_status(log, 2) == 5, "not task 112's line"
+    assert read_exit_status(log, 3) is None, "a line cut off mid-write"
+    assert read_exit_status(tmp_path / "2.log", 1) == 7
+    assert read_exit_status(tmp_path / "9.log", 1) is None
+    (tmp_path / "12.exit").write_text("1 6\n")
+    assert read_exit_status(log, 1, gate=2) == 6, "a command started by the earlier gate"
