@@ -1067,9 +1067,13 @@ def cmd_worker(args) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     worker_cli.on_hangup(queue)
-    queue.run_worker(concurrency=args.concurrency, exit_when_idle=args.exit_when_idle,
-                     leave_tracked=args.leave_tracked)
+    gone = queue.run_worker(concurrency=args.concurrency, exit_when_idle=args.exit_when_idle,
+                            leave_tracked=args.leave_tracked)
     worker_cli.after_run(queue, args.config)
+    if gone:
+        if args.quiet:  # said already where events are printed
+            _err(gone)
+        return 1
     return 0
 
 

@@ -456,7 +456,9 @@ class ClusterQueue:
         return self.worker
 
     def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False) -> None:
-        """Run a worker until `self.worker.stop()` (a signal handler may call it), or idle."""
+        """Run a worker until `self.worker.stop()` (a signal handler may call it), or idle.
+
+        Answers None: a cluster worker never stops on its own (its state is the database)."""
         worker = self.start_worker(concurrency)
         if self._stop_asked:  # a signal before the worker existed
             worker.stop(wait=False)

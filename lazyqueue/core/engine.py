@@ -182,11 +182,13 @@ class Engine(Protocol):
         """Run a worker on a background thread of this process."""
 
     def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False,
-                   leave_tracked: bool = False) -> None:
+                   leave_tracked: bool = False) -> "str | None":
         """Run a worker in this thread until `worker.stop()` (addition: `lazyqueue worker`).
 
         `self.worker` is set while it runs, so a signal handler can stop it;
         `exit_when_idle`: it stops itself once `is_idle(leave_tracked)` holds.
+        Answers why the worker stopped on its own (its state directory was
+        removed), or None.
         """
 
     def request_stop(self) -> None:

@@ -100,6 +100,7 @@ class JournalFeed:
             self._poke.set()
 
     def _run(self) -> None:
+        failed = None  # what the last look failed with: told once, not twenty times a second
         while not self._stop.is_set():
             self._poke.wait(self.interval)
             self._poke.clear()
@@ -109,8 +110,17 @@ class JournalFeed:
                 if self.taskfile.changed_on_disk():
                     with self.taskfile.lock:
                         self.taskfile.sync()
-            except Exception:  # a failed read is tried again at the next look; the feed goes on
-                import logging
+                failed = None
+            except OSError as exc:  # the file or its directory went away, a disk error: looked at again
+                if str(exc) != failed and self.taskfile.home.is_dir():  # a removed state dir: the worker says so
+                    failed = str(exc)
+                    import logging
 
-                logging.getLogger("lazyqueue").exception("reading other processes' changes failed")
+                    logging.getLogger("lazyqueue").warning("reading other processes' changes failed: %s", exc)
+            except Exception as exc:  # a failed read is tried again at the next look; the feed goes on
+                if repr(exc) != failed:
+                    failed = repr(exc)
+                    import logging
+
+                    logging.getLogger("lazyqueue").exception("reading other processes' changes failed")
             self.bus.flush()

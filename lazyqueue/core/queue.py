@@ -704,8 +704,10 @@ class Queue:
         return self.worker
 
     def run_worker(self, concurrency: int | None = None, exit_when_idle: bool = False,
-                   where: str = "foreground", leave_tracked: bool = False) -> None:
+                   where: str = "foreground", leave_tracked: bool = False) -> "str | None":
         """Run a worker in this thread until `self.worker.stop()` (a signal handler may call it).
+
+        Answers why it stopped on its own (its state directory was removed), or None.
 
         `exit_when_idle`: stop once `is_idle(leave_tracked)` holds after a pass. `where`: how
         the worker is listed in `workers()` ("background" for the one add starts).
@@ -733,6 +735,7 @@ class Queue:
             worker.run()
         finally:
             self.worker = None
+        return worker.gone
 
     def _new_worker(self, concurrency: int | None, grace_s: float | None):
         from .worker import Worker

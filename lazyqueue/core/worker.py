@@ -119,6 +119,7 @@ class Worker:
         self.grace_s = grace_s
         self.id = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.paused = False
+        self.gone: str | None = None  # why this worker stopped on its own: its state directory was removed
         self.running: dict[int, Running] = {}
         self._outcomes: list[tuple[int, str, Any]] = []
         self._outcome_lock = threading.Lock()
@@ -225,14 +226,19 @@ class Worker:
                 try:
                     self.tick()
                 except Exception as exc:  # a bug in one pass must not strand running tasks
+                    if self._home_gone():
+                        break
                     import logging
 
                     logging.getLogger("lazyqueue").exception("worker pass failed")
                     self.errors.append(f"worker pass failed: {exc!r}")
                     self.events.publish(ev.Event(ev.WORKER_STATE, data={"error": self.errors[-1]}))
                     self._stop.wait(0.5)
-            self._drain()
-            self._fold_journal()
+            if self.gone:
+                self._abandon_all()
+            else:
+                self._drain()
+                self._fold_journal()
         finally:
             if listener is not None:
                 listener.close()
@@ -241,6 +247,22 @@ class Worker:
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._loop.stop)
             self._stopped.set()
+
+    def _home_gone(self) -> bool:
+        """The state directory was removed: nothing this worker does can be recorded any more, so it stops."""
+        if os.path.isdir(self.taskfile.home):
+            return False
+        self.gone = f"the state directory {self.taskfile.home} was removed: this worker stops"
+        self.errors.append(self.gone)
+        self.events.publish(ev.Event(ev.WORKER_STATE, data={"error": self.gone}))
+        self._stop.set()
+        return True
+
+    def _abandon_all(self) -> None:
+        """Stop every handler (a command's whole group): its task and its log went with the directory."""
+        for run in list(self.running.values()):
+            run.ctx.request_cancel("shutdown")
+        self.running.clear()
 
     def _wait_for_work(self) -> None:
         while not self._stop.is_set():

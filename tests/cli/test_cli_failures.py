@@ -132,3 +132,21 @@ def test_sigterm_requeues_running_task_without_spending_an_attempt(cli_env, tmp_
 
 
 _ = PYTHON
+
+
+def test_a_worker_whose_state_dir_is_removed_stops_its_commands_and_says_so_in_one_line(cli_env, home, tmp_path):
+    import shutil
+
+    rec = add(cli_env, "shell", "--", "sleep", "300")
+    worker = start_worker(cli_env)
+    try:
+        owner = wait_for(lambda: (task(cli_env, rec["id"]).get("owner") or {}).get("child_pgid") and task(cli_env, rec["id"])["owner"],
+                         what="the command to start")
+        shutil.rmtree(home)
+        code = worker.wait(30)
+        err = worker.stderr.read()
+    finally:
+        stop(worker, signal.SIGKILL)
+    assert code == 1
+    assert err == f"lazyqueue: the state directory {home} was removed: this worker stops\n"
+    wait_for(lambda: pid_gone(owner["child_pgid"]), what="the command to be stopped")
