@@ -117,6 +117,8 @@ class LazyQueueApp(App[int]):
             return f"No job matches “{self.jobs.filter_text}”. Escape in the filter box clears it."
         if self.view.jobs or self.view.tasks:
             return "Select a job (↑ ↓) or a task in Activity (tab) to see it here."
+        if not self.loaded:
+            return "Reading the queue…"  # a big history is read in the background: not empty yet
         return "Nothing queued yet. Add work with a."
 
     def on_mount(self) -> None:

@@ -237,3 +237,37 @@ async def test_no_toast_covers_the_log_view_and_the_one_that_came_is_shown_after
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, MainScreen) and toasts(app), what="the toast held back")
         assert toasts(app) == [f"✓ {held.ref} completed · hold log-open"]
+
+
+async def test_a_big_history_being_read_is_not_called_an_empty_queue(home, monkeypatch):
+    import threading
+
+    import lazyqueue.tui.app as app_module
+    from lazyqueue import TaskSpec
+
+    q = Queue(home, config=Config(), plugins=False)
+    q.kind("noop")(lambda ctx: None)
+    q.enqueue_many([TaskSpec("noop", {}) for _ in range(30)])
+    monkeypatch.setattr(app_module, "LOAD_IN_BACKGROUND", 10)  # 30 tasks: read after the first frame
+    release = threading.Event()
+    snapshot = q.snapshot
+
+    def held_snapshot():
+        release.wait(10)
+        return snapshot()
+
+    q.snapshot = held_snapshot
+    app = LazyQueueApp(q, clock=clock, start_worker=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert "reading 30 tasks" in str(app.status_line.render())
+            assert "Reading the queue" in str(app.detail.text) and "Nothing queued" not in str(app.detail.text)
+            release.set()
+            await until(pilot, lambda: app.loaded)
+            await pilot.pause()
+            assert "Nothing queued" not in str(app.detail.text)
+            assert "30 queued" in str(app.status_line.render())
+    finally:
+        release.set()
+        q.close()
