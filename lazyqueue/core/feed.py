@@ -111,16 +111,13 @@ class JournalFeed:
                     with self.taskfile.lock:
                         self.taskfile.sync()
                 failed = None
-            except OSError as exc:  # the file or its directory went away, a disk error: looked at again
-                if str(exc) != failed and self.taskfile.home.is_dir():  # a removed state dir: the worker says so
-                    failed = str(exc)
-                    import logging
-
-                    logging.getLogger("lazyqueue").warning("reading other processes' changes failed: %s", exc)
             except Exception as exc:  # a failed read is tried again at the next look; the feed goes on
-                if repr(exc) != failed:
+                disk = isinstance(exc, OSError)  # the file or its directory went away, a disk error
+                if repr(exc) != failed and not (disk and not self.taskfile.home.is_dir()):  # removed: the worker says so
                     failed = repr(exc)
                     import logging
 
-                    logging.getLogger("lazyqueue").exception("reading other processes' changes failed")
+                    logging.getLogger("lazyqueue").log(logging.WARNING if disk else logging.ERROR,
+                                                       "reading other processes' changes failed: %s", exc,
+                                                       exc_info=not disk)
             self.bus.flush()

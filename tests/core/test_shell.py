@@ -237,7 +237,7 @@ def test_a_child_in_its_own_session_holding_the_output_does_not_keep_the_task_ru
 
 def test_a_command_line_sees_what_sh_c_would_give_it_and_none_of_the_gate(home, q):
     """A command line runs in the gate's own subshell (one exec of sh per task, not two), as `sh -c` would run it."""
-    task, _ = q.enqueue("shell", {"command": 'echo "$# $0 [$exit_file$attempt$form$go]"; exit 3'})
+    task, _ = q.enqueue("shell", {"command": 'echo "$# $0 [$exits$tid$attempt$form$go]"; exit 3'})
     done = final(q, task.id)
     assert done.status == "failed" and done.error == "exit code 3: 0 /bin/sh []"
 
