@@ -234,7 +234,7 @@ class Task:
         return task_ref(self.id)
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in TASK_FIELDS}
+        return dict(zip(TASK_FIELDS, _task_values(self)))
 
     @classmethod
     def from_dict(cls, data: dict) -> "Task":
