@@ -165,32 +165,50 @@ class Queue:
         """Queue several tasks with one durable write (all or nothing)."""
         results: list[Enqueued] = []
         made: list[lifecycle.Transition] = []
-        with self.events.after_write(self.taskfile.lock) as published:
-            self._catch_up()
-            full = self.taskfile.loaded
-            change = Change()
-            now = time.time()
-            batch_keys: dict[str, Task] = {}
-            for spec in specs:
-                moved, dup = lifecycle.enqueue(
-                    self.state, self.registry.get(spec.kind), spec.payload or {}, full=full,
-                    find=self.taskfile.find_light, archived=self.taskfile.archived_task, batch_keys=batch_keys,
-                    job_id=spec.job, title=spec.title, priority=spec.priority, dedupe_key=spec.dedupe_key,
-                    after=list(spec.after or ()), max_attempts=spec.max_attempts, timeout=spec.timeout,
-                    delay=spec.delay, expires=spec.expires, label=spec.label, meta=spec.meta, now=now,
-                )
-                results.append(Enqueued(moved.task, dup is not None))
-                if dup is None:
-                    if moved.job is not None:
-                        change.jobs.append(moved.job)
-                    change.tasks.append(moved.task)
-                    made.append(moved)
-            self.taskfile.commit(change)
-            # out once durable, and before a worker that claims the task now can announce its start
-            if self.events.wants(ev.TASK_QUEUED):  # `lazyqueue add` has no listener: no copies for nobody
-                published += [m.announce(m.job or (self.state.jobs.get(m.task.job_id) if full else None))
-                              for m in made]
-            self._after_read()
+        # this process's worker, when its loop runs, claims in the same write (one fsync, no wake)
+        joined = self.worker.joining() if self.worker is not None else None
+        try:
+            with self.events.after_write(self.taskfile.lock) as published:
+                self._catch_up()
+                full = self.taskfile.loaded
+                change = Change()
+                now = time.time()
+                batch_keys: dict[str, Task] = {}
+                for spec in specs:
+                    moved, dup = lifecycle.enqueue(
+                        self.state, self.registry.get(spec.kind), spec.payload or {}, full=full,
+                        find=self.taskfile.find_light, archived=self.taskfile.archived_task, batch_keys=batch_keys,
+                        job_id=spec.job, title=spec.title, priority=spec.priority, dedupe_key=spec.dedupe_key,
+                        after=list(spec.after or ()), max_attempts=spec.max_attempts, timeout=spec.timeout,
+                        delay=spec.delay, expires=spec.expires, label=spec.label, meta=spec.meta, now=now,
+                    )
+                    results.append(Enqueued(moved.task, dup is not None))
+                    if dup is None:
+                        if moved.job is not None:
+                            change.jobs.append(moved.job)
+                        change.tasks.append(moved.task)
+                        made.append(moved)
+                if joined is not None:
+                    self.taskfile.stage(change)  # written with the pass below: one line
+                else:
+                    self.taskfile.commit(change)
+                # out once durable, and before a worker that claims the task now can announce its start
+                if self.events.wants(ev.TASK_QUEUED):  # `lazyqueue add` has no listener: no copies for nobody
+                    published += [m.announce(m.job or (self.state.jobs.get(m.task.job_id) if full else None))
+                                  for m in made]
+                if joined is not None:
+                    if made:
+                        joined.run(published)
+                    self.taskfile.commit_staged()
+                self._after_read()
+        except BaseException as exc:
+            if joined is not None:
+                joined.close(exc)
+            raise
+        if joined is not None:
+            joined.close()
+            if joined.ran:
+                return results
         if self.worker is not None and made:
             self.worker.wake()
         elif made:

@@ -120,7 +120,7 @@ class Records:
     not read yet is a flag per row, not a dict entry.
     """
 
-    __slots__ = ("_held", "_order", "_flags", "_left", "_source", "_build", "_columns")
+    __slots__ = ("_held", "_order", "_flags", "_left", "_source", "_build", "_columns", "_top")
 
     def __init__(self, source: Source, columns: dict, build):
         for name in ("offset", "length", "crc"):
@@ -129,6 +129,7 @@ class Records:
         self._columns = columns
         ids = columns.pop("id")
         self._order = ids if isinstance(ids, array) else array("q", ids)
+        self._top = self._order[-1] if self._order else -1  # ids made since are above it: no search for them
         self._flags = bytearray(b"\x01") * len(self._order)  # 1: not read yet
         self._left = len(self._order)
         self._held: dict = {}
@@ -138,7 +139,7 @@ class Records:
     # ------------------------------------------------------------ reading
     def _row(self, key) -> int | None:
         """The row of a record not read yet, else None."""
-        if not self._left or type(key) is not int:
+        if not self._left or type(key) is not int or key > self._top:
             return None
         row = find_row(self._order, key)
         return row if row is not None and self._flags[row] else None
@@ -264,15 +265,27 @@ class Records:
         return self._held.items()
 
 
-def rehome(records, source: Source, cols: dict):
-    """After a snapshot was written: `records` with the unread ones read from the new file (`cols`: its index)."""
+def rehome(records, source: Source, cols: dict, build=None, let_go=None):
+    """After a snapshot was written: `records` with the unread ones read from the new file (`cols`: its index).
+
+    `let_go(record)` true: a held record the new file holds as it is (a finished task) is
+    let go, to be read from the file when asked: the next snapshot copies its bytes
+    instead of encoding it again, and memory does not grow with the history.
+    """
     if not isinstance(records, Records):
-        return records
-    if not ascending(cols["id"]):  # no index was written: hold every record
-        return dict(records.items())
-    new = Records(source, cols, records._build)
-    for key, record in records._held.items():
-        new[key] = record
+        if let_go is None or not records or not ascending(cols["id"]):
+            return records
+        new = Records(source, cols, build)
+        held = records.items()
+    else:
+        if not ascending(cols["id"]):  # no index was written: hold every record
+            return dict(records.items())
+        new = Records(source, cols, records._build)
+        held = records._held.items()
+    written = new._row
+    for key, record in held:
+        if let_go is None or not let_go(record) or written(key) is None:
+            new[key] = record
     return new
 
 

@@ -84,6 +84,51 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class _Raw:
+    """A record going to the archive as the snapshot's bytes (never parsed)."""
+
+    __slots__ = ("id", "job_id", "raw")
+
+    def __init__(self, id: int, job_id: int | None, raw: bytes) -> None:
+        self.id, self.job_id, self.raw = id, job_id, raw
+
+
+def _entry_tail(change: Change) -> dict:
+    """What `apply_change` reads of a journal entry: the patches and deletions."""
+    return {"patches": change.patches, "del_tasks": list(change.del_tasks), "del_jobs": list(change.del_jobs)}
+
+
+def _merged(first: list[Change], then: Change) -> Change:
+    """Staged changes and the one that follows as one change; a record `then` puts again is left out of the first."""
+    again_t = {t.id if isinstance(t, Task) else t["id"] for t in then.tasks}
+    again_j = {j.id if isinstance(j, Job) else j["id"] for j in then.jobs}
+    out = Change()
+    for change in first:
+        out.tasks += [t for t in change.tasks if (t.id if isinstance(t, Task) else t["id"]) not in again_t]
+        out.jobs += [j for j in change.jobs if (j.id if isinstance(j, Job) else j["id"]) not in again_j]
+        out.patches += change.patches
+        out.del_tasks += change.del_tasks
+        out.del_jobs += change.del_jobs
+    out.tasks += then.tasks
+    out.jobs += then.jobs
+    out.patches += then.patches
+    out.del_tasks += then.del_tasks
+    out.del_jobs += then.del_jobs
+    return out
+
+
+def _as_kept(records, key: int, job_id: int | None = None):
+    """A record to archive: its snapshot bytes when it was never read (no parse, no encode), else the record."""
+    raw = records.raw(key) if hasattr(records, "raw") else None
+    if raw is None or b"\n" in raw:
+        return records[key]
+    return _Raw(key, job_id, raw)
+
+
+def _finished(task: Task) -> bool:
+    return task.status in FINISHED
+
+
 def _is_id(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -175,6 +220,11 @@ class TaskFile:
         self._snap_sig = None
         self._journal_offset = 0
         self._journal_lines = 0
+        self._staged: list[Change] = []  # applied to memory, written by the next commit (see stage())
+        self._staged_lost: BaseException | None = None  # why staged changes were never written
+        self._jfd: int | None = None  # the journal, kept open for appends while it is the file the path names
+        self._jfd_id: tuple | None = None  # its (st_dev, st_ino)
+        self._jfds_retired: list[int] = []  # earlier ones (a thread may still be fsyncing one): closed by close()
         self._light_records: dict[int, dict] = {}
         self._resumed = False  # head() started from head_cache, past the journal's start
         self._unseen_tasks: set[int] = set()
@@ -652,6 +702,8 @@ class TaskFile:
         changed_t: set[int] = set()
         changed_j: set[int] = set()
         try:
+            if os.stat(self.journal_path).st_size == self._journal_offset:
+                return changed_t, changed_j  # nothing new: the common case, one stat
             fh = open(self.journal_path, "rb")
         except FileNotFoundError:
             self._journal_offset = 0
@@ -841,6 +893,37 @@ class TaskFile:
         """Hand out a job id (hold the lock; persisted by the commit that uses it)."""
         return self.state.next_job_id()
 
+    def stage(self, change: Change) -> None:
+        """Apply a change to memory now and write it with the next `commit` of this lock hold: one line.
+
+        An enqueue stages its tasks so that its worker's pass, which claims them,
+        writes both in one journal line. Call `commit_staged()` before the lock
+        is let go. If that line cannot be written, memory no longer matches the
+        file: it is dropped and read again (`_forget`). A head-only store commits at once.
+        """
+        if not change:
+            return
+        if not self.loaded:
+            self.commit(change)
+            return
+        self.state.apply_change(change, _entry_tail(change), True)
+        self._staged.append(change)
+
+    def commit_staged(self) -> None:
+        """Write what `stage` applied and no commit has written yet; raise if the commit that took it failed."""
+        lost, self._staged_lost = self._staged_lost, None
+        if lost is not None:
+            raise lost
+        if self._staged:
+            self.commit(Change())
+
+    def _forget(self, exc: BaseException) -> None:
+        """Memory holds changes the file does not: read it all again at the next sync."""
+        self._staged = []
+        self._staged_lost = exc if isinstance(exc, StoreError) else StoreError(f"could not write the task file: {exc}")
+        self.state.clear()
+        self.loaded = False
+
     def commit(self, change: Change, durable: bool = True) -> None:
         """Make a change durable (one fsynced journal line), then apply it to the state.
 
@@ -848,7 +931,14 @@ class TaskFile:
         the line without its fsync: for a fact that means nothing once the
         machine has gone down (a running command's process group), the write is
         seen at once by every process, and the next fsync of the file carries it.
+        Changes staged in this lock hold go first in the same line.
         """
+        staged = self._staged
+        own = change
+        if staged:
+            self._staged = []
+            change = _merged(staged, change)
+            durable = True
         if not change:
             return
         entry: dict = {"seq": self.seq + 1}
@@ -864,6 +954,15 @@ class TaskFile:
             entry["del_jobs"] = list(change.del_jobs)
         entry["next_task_id"] = self.state.head.next_task_id
         entry["next_job_id"] = self.state.head.next_job_id
+        if staged:
+            try:
+                self._write_entry(entry, durable)
+            except BaseException as exc:
+                self._forget(exc)
+                raise
+            self.state.apply_change(own, _entry_tail(own), self.loaded)
+            self._after_commit()
+            return
         line = _seal(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode())
         if not self.loaded and self._journal_offset + len(line) > LIGHT_COMPACT_BYTES:
             self._fold_in(change, entry)
@@ -874,6 +973,16 @@ class TaskFile:
         self._journal_lines += 1
         # apply to memory: records we were handed become the ones held
         self.state.apply_change(change, entry, self.loaded)
+        self._after_commit()
+
+    def _write_entry(self, entry: dict, durable: bool) -> None:
+        line = _seal(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode())
+        self._append(line, durable)
+        self.seq = entry["seq"]
+        self._journal_offset += len(line)
+        self._journal_lines += 1
+
+    def _after_commit(self) -> None:
         if self.loaded and (self._journal_offset > COMPACT_BYTES or self._fold_damaged):
             self.compact()
         elif not self.loaded:
@@ -903,13 +1012,50 @@ class TaskFile:
         caller's `with store.lock` returns, so nothing is acknowledged before it
         is durable), letting another thread or process write meanwhile.
         """
+        fd, size = self._kept_journal()
+        if fd is None:
+            fd, size = self._open_journal()
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            os.ftruncate(fd, size)  # leave no partial line
+            raise _disk_error(exc, self.journal_path) from exc
+        if not durable:
+            return
+        if self.lock.held_by_me():
+            pending = getattr(self._tls, "fds", None)
+            if pending is None:
+                pending = self._tls.fds = []
+            pending.append(fd)
+        else:
+            self._tls.fds = [fd]
+            self._sync_pending()
+
+    def _kept_journal(self) -> tuple[int | None, int]:
+        """The kept descriptor, when the path still names its file and that ends where our reading does
+        (so on a line's end: no torn tail to look for); else (None, 0). One stat."""
+        if self._jfd is None:
+            return None, 0
+        try:
+            st = os.stat(self.journal_path, follow_symlinks=False)
+        except FileNotFoundError:
+            return None, 0
+        if (st.st_dev, st.st_ino) != self._jfd_id or st.st_size != self._journal_offset:
+            return None, 0
+        return self._jfd, st.st_size
+
+    def _open_journal(self) -> tuple[int, int]:
+        """Open the journal for appends (it becomes the kept descriptor), ending any torn last line first."""
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | NOFOLLOW
         try:
             fd = os.open(self.journal_path, flags, 0o600)
         except OSError as exc:
             raise _disk_error(exc, self.journal_path) from exc
         try:
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            size = st.st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 content = os.pread(fd, size, 0)
                 cut = content.rfind(b"\n") + 1
@@ -923,27 +1069,13 @@ class TaskFile:
                     self._copy_aside(self.journal_path, "torn")
                     os.ftruncate(fd, cut)
                     size = cut
-            try:
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view):]
-            except OSError as exc:
-                os.ftruncate(fd, size)  # leave no partial line
-                raise _disk_error(exc, self.journal_path) from exc
         except BaseException:
             os.close(fd)
             raise
-        if not durable:
-            os.close(fd)
-            return
-        if self.lock.held_by_me():
-            pending = getattr(self._tls, "fds", None)
-            if pending is None:
-                pending = self._tls.fds = []
-            pending.append(fd)
-        else:
-            self._tls.fds = [fd]
-            self._sync_pending()
+        if self._jfd is not None:
+            self._jfds_retired.append(self._jfd)
+        self._jfd, self._jfd_id = fd, (st.st_dev, st.st_ino)
+        return fd, size
 
     def _sync_pending(self) -> None:
         """Make this thread's journal writes durable (called as the lock is released)."""
@@ -952,12 +1084,11 @@ class TaskFile:
             return
         self._tls.fds = []
         error = None
-        try:
-            _datasync(fds[-1])  # one sync makes every earlier write to the file durable
-        except OSError as exc:
-            error = exc
-        for fd in fds:
-            os.close(fd)
+        for fd in dict.fromkeys(reversed(fds)):  # one sync of a file makes every earlier write to it durable
+            try:
+                _datasync(fd)
+            except OSError as exc:
+                error = exc
         if error is not None:
             raise _disk_error(error, self.journal_path)
 
@@ -966,6 +1097,7 @@ class TaskFile:
 
         Returns how many tasks were archived.
         """
+        self.commit_staged()
         if not self.loaded:
             self._full_load()
         archived_before = self.archive.size()
@@ -1051,8 +1183,10 @@ class TaskFile:
         snapindex.write(self.path, fd, data, task_cols, job_cols)
         # records never read are read from the new file from now on (the old one may be gone)
         source = snapindex.Source(fd)
-        self.state.tasks = snapindex.rehome(self.state.tasks, source, task_cols)
-        self.state.jobs = snapindex.rehome(self.state.jobs, source, job_cols)
+        self.state.tasks = snapindex.rehome(self.state.tasks, source, task_cols, Task.from_dict, _finished)
+        active = self.state.active_jobs
+        self.state.jobs = snapindex.rehome(self.state.jobs, source, job_cols, Job.from_dict,
+                                           lambda job: not active.get(job.id))  # a job whose work is over
 
     def _remove_stale_temps(self) -> None:
         """Remove snapshot temp files a killed writer left (they hold full task data). Hold the lock."""
@@ -1090,19 +1224,31 @@ class TaskFile:
         live_jobs = {light[5] for tid, light in every if tid not in old_ids}
         old_jobs = {light[5] for _tid, light in old if light[5] is not None} - live_jobs
         # oldest first, so the archive's oldest lines (the first its size limit drops) are its oldest tasks
-        self.archive_records([self.state.tasks[tid] for tid, _light in old[::-1]],
-                             [self.state.jobs[j] for j in sorted(old_jobs) if j in self.state.jobs], reason=None)
+        self.archive_records([_as_kept(self.state.tasks, tid, light[5]) for tid, light in old[::-1]],
+                             [_as_kept(self.state.jobs, j) for j in sorted(old_jobs) if j in self.state.jobs], reason=None)
         return old_ids, old_jobs
 
-    def archive_records(self, tasks: list[Task], jobs: list[Job], reason: str | None) -> None:
-        """Append records to the archive, durably and whole (before they leave the live file)."""
+    def archive_records(self, tasks: list, jobs: list[Job], reason: str | None) -> None:
+        """Append records to the archive, durably and whole (before they leave the live file).
+
+        `tasks`, `jobs`: records, or `_Raw`s (a record's JSON bytes as the snapshot holds them).
+        """
         if not tasks and not jobs:
             return
         stamp = iso()
         extra = {"reason": reason} if reason else {}
         dumps = json.dumps
-        def line(type_: str, record: dict) -> bytes:
-            return dumps({"type": type_, "archived_at": stamp, **extra, "record": record}, ensure_ascii=False).encode("utf-8")
+
+        def head(type_: str) -> bytes:
+            return dumps({"type": type_, "archived_at": stamp, **extra}, ensure_ascii=False)[:-1].encode("utf-8") + b', "record": '
+
+        heads = {"task": head("task"), "job": head("job")}
+
+        def line(type_: str, record) -> bytes:
+            if type(record) is _Raw:
+                return heads[type_] + record.raw + b"}"
+            return dumps({"type": type_, "archived_at": stamp, **extra, "record": record.to_dict()},
+                         ensure_ascii=False).encode("utf-8")
 
         # a job's line follows its last task's, so trimming the oldest lines keeps a kept task's job
         last_of_job = {t.job_id: i for i, t in enumerate(tasks) if t.job_id is not None}
@@ -1111,10 +1257,10 @@ class TaskFile:
             by_position.setdefault(last_of_job.get(job.id, len(tasks) - 1), []).append(job)
         lines = []
         for i, t in enumerate(tasks):
-            lines.append((t.id, line("task", t.to_dict())))
-            lines += [(None, line("job", job.to_dict())) for job in by_position.pop(i, ())]
+            lines.append((t.id, line("task", t)))
+            lines += [(None, line("job", job)) for job in by_position.pop(i, ())]
         for left in by_position.values():  # jobs with no task of this batch
-            lines += [(None, line("job", job.to_dict())) for job in left]
+            lines += [(None, line("job", job)) for job in left]
         try:
             self.archive.append(lines)
         except OSError as exc:
@@ -1143,9 +1289,10 @@ class TaskFile:
     def remove_logs(self, task_ids) -> tuple[int, int]:
         """Remove the logs (and exit-status files) of tasks that left the live file; answers count, bytes."""
         count = freed = 0
+        logs = os.fspath(self.logs_dir)
         for tid in task_ids:
             for suffix in (".log", ".exit"):
-                path = self.logs_dir / f"{tid}{suffix}"
+                path = f"{logs}/{tid}{suffix}"  # not a Path: a compaction may remove thousands
                 try:
                     size = os.stat(path, follow_symlinks=False).st_size
                     os.unlink(path)
@@ -1193,3 +1340,15 @@ class TaskFile:
 
     def close(self) -> None:
         self.lock.close()
+        for fd in [self._jfd, *self._jfds_retired]:
+            if fd is not None:
+                os.close(fd)
+        self._jfd, self._jfd_id, self._jfds_retired = None, None, []
+
+    def __del__(self) -> None:  # a task file dropped without close(): its journal descriptors go with it
+        for fd in [getattr(self, "_jfd", None), *getattr(self, "_jfds_retired", ())]:
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass

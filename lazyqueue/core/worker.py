@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from .events import EventBus
+    from .joined import Joined
     from .registry import Registry
     from .taskfile import TaskFile
 
@@ -43,6 +44,7 @@ HEARTBEAT_S = LEASE_S / 3
 RECOVERY_SCAN_S = 2.0
 EXTERNAL_POLL_S = 0.25
 COALESCE_S = 0.002  # a finished task waits at most this long to share its write
+JOIN_WAIT_S = 0.005  # while this process enqueues, an outcome waits this long for the next enqueue's write
 PROGRESS_EVENT_S = 0.1  # at most ~10 progress events a second per task
 PROGRESS_WRITE_S = 1.0  # progress reaches the file at most once a second
 ABANDON_GRACE_S = 5.0  # a handler that ignores cancel is abandoned this long after
@@ -126,6 +128,9 @@ class Worker:
         self._pending_outcomes: list[tuple[int, str, Any]] = []
         self._wake = threading.Event()
         self._wake.set()  # the first pass runs at once: recover, expire, claim
+        self._passing = threading.Lock()  # one pass at a time: the loop's, or one joined to an enqueue
+        self._passer: int | None = None  # the thread in a pass (its event subscribers' enqueues do not join)
+        self._joined_until = 0.0  # monotonic: enqueues of this process run the passes (outcomes wait for them) till then
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=max(8, self.concurrency * 2), thread_name_prefix="lq-task")
@@ -269,13 +274,17 @@ class Worker:
             timeout = EXTERNAL_POLL_S
             now = time.monotonic()
             if self._due_at is not None:
-                timeout = max(0.0, min(timeout, self._due_at - now))
-            if self._wake.wait(timeout):
+                timeout = min(timeout, self._due_at - now)
+            if self.running and self._joined_until > now:  # an outcome may be waiting for an enqueue that never comes
+                timeout = min(timeout, self._joined_until - now)
+            if self._wake.wait(max(0.0, timeout)):
                 self._wake.clear()
                 self._coalesce()
                 return
             now = time.monotonic()
             if self._due_at is not None and now >= self._due_at:
+                return
+            if now >= self._joined_until and self.outcomes_waiting():
                 return
             if self.taskfile.changed_on_disk() or self.taskfile.has_undrained_changes():
                 return
@@ -300,29 +309,48 @@ class Worker:
         this pass changed (`pass_.touched`); nothing is applied to memory before
         the write succeeds.
         """
+        with self._passing:
+            self._passer = threading.get_ident()
+            try:
+                self._tick(recover_now)
+            finally:
+                self._passer = None
+
+    def _tick(self, recover_now: bool) -> None:
         pass_ = Pass(now=time.time(), mono=time.monotonic())
         if recover_now:
             self._next_recovery = 0.0
         try:
             with self.events.after_write(self.taskfile.lock) as published:
                 self.taskfile.sync()
-                self._hear_other_processes(pass_)
-                self._record_outcomes(pass_)
-                self._recover_orphans(pass_)
-                self._check_deadlines(pass_)
-                self._expire_overdue(pass_)
-                self._renew_leases(pass_)
-                self._persist_progress(pass_)
-                self._claim_work(pass_)
-                self._flush_stage_updates(pass_)
-                self.taskfile.commit(pass_.change())
-                published += [self._announce(item) for item in pass_.published]  # out once durable
+                self._steps(pass_, published)
         except StoreError as exc:
             self._store_failed(exc, pass_)
             return
         except Exception:  # a bug of the pass itself: nothing was written; the outcomes wait for the next one
             self._give_back(pass_)
             raise
+        self._written(pass_)
+
+    def _steps(self, pass_: "Pass", published: list) -> None:
+        """The pass itself, under the lock, caught up with the file: decide, write (not yet fsynced), queue the events."""
+        self._hear_other_processes(pass_)
+        self._record_outcomes(pass_)
+        self._recover_orphans(pass_)
+        self._check_deadlines(pass_)
+        self._expire_overdue(pass_)
+        self._renew_leases(pass_)
+        self._persist_progress(pass_)
+        self._claim_work(pass_)
+        self._flush_stage_updates(pass_)
+        self.taskfile.commit(pass_.change())
+        for item in pass_.published:  # out once durable
+            event = self._announce(item)
+            if event is not None:
+                published.append(event)
+
+    def _written(self, pass_: "Pass") -> None:
+        """The pass is durable: let go of recorded handlers, start what it claimed, plan the next pass."""
         self._settle_recorded()
         for moved in pass_.queued:
             self._note_queued(moved)
@@ -340,6 +368,18 @@ class Worker:
         else:
             self.idle_event.clear()
         self._plan_next_wake()
+
+    def joining(self) -> "Joined | None":
+        """A pass to run inside an enqueue of this process (its write), or None: the loop is not
+        running here or is stopping, or this thread is already in a pass or holds the lock
+        (an event subscriber that enqueues), or the loop's pass takes long (then it is woken as before)."""
+        if self._thread is None or self._stop.is_set() or self.taskfile.lock.held_by_me():
+            return None
+        if self._passer == threading.get_ident() or not self._passing.acquire(timeout=JOIN_WAIT_S):
+            return None
+        from .joined import Joined
+
+        return Joined(self)
 
     # ---------------------------------------------------------------- the pass, step by step
     def _hear_other_processes(self, pass_: "Pass") -> None:
@@ -508,12 +548,12 @@ class Worker:
             self._done(task.id, "error", TaskError(message, error_kind="fatal"), run.ctx if run is not None else None)
 
     # ---------------------------------------------------------------- transitions
-    def _announce(self, item: "lifecycle.Transition | ev.Event") -> ev.Event:
-        """The event of a transition just written (copies only when someone listens)."""
+    def _announce(self, item: "lifecycle.Transition | ev.Event") -> ev.Event | None:
+        """The event of a transition just written; None when nobody listens for it (nothing to build)."""
         if isinstance(item, ev.Event):
             return item
         if not self.events.wants(item.event):
-            return ev.Event(item.event, data=item.data)  # nobody listens: skip the copies
+            return None
         job = item.job or (self.state.jobs.get(item.task.job_id) if item.task.job_id is not None else None)
         return item.announce(job)
 
@@ -735,7 +775,8 @@ class Worker:
                 return
         with self._outcome_lock:
             self._outcomes.append((tid, kind_of, value))
-        self._wake.set()
+        if time.monotonic() >= self._joined_until:
+            self._wake.set()  # else the next enqueue's write records it, or the loop does at _joined_until
 
     def _async_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:

@@ -464,3 +464,34 @@ def test_a_head_only_batch_past_the_journal_limit_is_written_as_one_snapshot(hom
         changed, _ = other.sync()
     assert changed == set(range(2, 32))
     assert add_task(TaskFile(home)).id == 32  # ids go on from the batch
+
+
+def test_a_journal_replaced_under_a_live_store_gets_the_next_line(home):
+    """The store keeps the journal open for appends; a file put in its place (a restore) still gets them."""
+    store = loaded(home)
+    first = add_task(store, payload={"n": 1})
+    journal = home / "tasks.journal"
+    restored = home / "tasks.journal.restored"
+    restored.write_bytes(journal.read_bytes())
+    os.replace(restored, journal)  # a new inode under the same name
+    second = add_task(store, payload={"n": 2})
+    assert [t["id"] for line in journal_entries(journal) for t in line["tasks"]] == [first.id, second.id]
+    assert sorted(loaded(home).state.tasks) == [first.id, second.id]
+
+
+def test_finished_tasks_are_let_go_after_a_fold_and_archived_as_the_snapshot_holds_them(home):
+    store = TaskFile(home, retention=RetentionPolicy(keep=2))
+    store.load()
+    made = [add_task(store, status="completed", payload={"n": i, "text": "é\n"}) for i in range(5)]
+    with store.lock:
+        store.sync()
+        store.compact(retention=False)
+    held = getattr(store.state.tasks, "_held", None)
+    assert held == {}, "finished records stay held after the snapshot holds them"
+    with store.lock:  # their bytes go to the archive without being read back
+        store.sync()
+        assert store.compact() == 3
+    archived = {rec["id"]: rec for rec in store.read_archive()}
+    assert sorted(archived) == [t.id for t in made[:3]]
+    assert all(archived[t.id] == t.to_dict() for t in made[:3])
+    assert store.state.tasks[made[4].id].payload == {"n": 4, "text": "é\n"}  # read from the file when asked

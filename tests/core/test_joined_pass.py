@@ -1,0 +1,129 @@
+"""An enqueue in a process whose worker runs: the worker's pass rides on the enqueue's write."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from lazyqueue import Queue
+from lazyqueue.core import events as ev
+from lazyqueue.core.errors import StoreError
+from lazyqueue.core.taskfile import TaskFile, journal_entries
+from tests.conftest import wait_until
+
+
+@pytest.fixture
+def q(home):
+    queue = Queue(home, plugins=False)
+    yield queue
+    queue.stop_worker(grace=1)
+    queue.close()
+
+
+def idle(queue: Queue) -> None:
+    """The worker has run its first pass and sleeps: the next enqueue finds it between passes."""
+    assert queue.worker.idle_event.wait(10), "the worker never went idle"
+
+
+def on_disk(home, tid: int):
+    store = TaskFile(home)
+    store.load()
+    return store.state.tasks[tid]
+
+
+def test_the_enqueue_writes_the_claim_in_its_own_line(home, q):
+    gate = threading.Event()
+    q.kind("wait")(lambda ctx: gate.wait(20))
+    q.start_worker(concurrency=2)
+    idle(q)
+    journal = home / "tasks.journal"
+    before = len(journal_entries(journal)) if journal.exists() else 0
+    task, _ = q.enqueue("wait", {})
+    try:
+        lines = journal_entries(journal)[before:]
+        # one line: the task as claimed (it never sat queued in the file), read back by another reader at once
+        assert [[t["status"] for t in line.get("tasks", [])] for line in lines] == [["running"]]
+        assert on_disk(home, task.id).status == "running"
+    finally:
+        gate.set()
+    assert q.wait([task.id], timeout=10, poll=0.01)[0].status == "completed"
+
+
+def test_a_burst_of_enqueues_costs_about_one_durable_write_per_task(home, q, monkeypatch):
+    syncs = []
+    real = getattr(os, "fdatasync", None) or os.fsync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real(fd))[1], raising=False)
+    heard: list[int] = []
+    q.subscribe(lambda e: heard.append(e.task.id), types=(ev.TASK_COMPLETED,))
+    q.kind("noop")(lambda ctx: None)
+    q.start_worker(concurrency=2)
+    idle(q)
+    syncs.clear()
+    ids = [q.enqueue("noop", {"i": i})[0].id for i in range(200)]
+    # the last outcomes have no enqueue to ride on: the worker writes them itself, soon
+    wait_until(lambda: len(heard) == 200, 10, message="every task-completed event")
+    assert sorted(heard) == ids
+    assert [t.status for t in q.wait(ids, timeout=10)] == ["completed"] * 200
+    # each enqueue's write also records an earlier task's outcome and claims the new one: before,
+    # the worker wrote its own line for that (two durable writes per task)
+    assert len(syncs) <= 260, f"{len(syncs)} fsyncs for 200 tasks"
+
+
+def test_a_subscriber_that_enqueues_from_the_publishing_thread_does_not_wait_on_itself(q):
+    q.kind("step")(lambda ctx: ctx.task.payload["n"])
+    chain: list[int] = []
+
+    def next_step(event) -> None:
+        n = event.task.result
+        chain.append(n)
+        if n < 5:
+            q.enqueue("step", {"n": n + 1})  # from inside a pass's publishing: no pass joins it
+
+    q.subscribe(next_step, types=(ev.TASK_COMPLETED,))
+    q.start_worker(concurrency=2)
+    q.enqueue("step", {"n": 1})
+    wait_until(lambda: chain == [1, 2, 3, 4, 5], 10, message="five steps, each queued by the last")
+
+
+def test_a_joined_write_that_fails_fails_the_enqueue_and_keeps_nothing_of_it(home, q, monkeypatch):
+    q.kind("noop")(lambda ctx: None)
+    q.start_worker(concurrency=2)
+    first, _ = q.enqueue("noop", {})
+    assert q.wait([first.id], timeout=10)[0].status == "completed"
+    idle(q)
+    store = q.taskfile
+    real = store._append
+    failures = [StoreError("could not write tasks.journal: no space left on device")]
+
+    def full_disk(line, durable=True):
+        if failures:
+            raise failures.pop()
+        real(line, durable)
+
+    monkeypatch.setattr(store, "_append", full_disk)
+    with pytest.raises(StoreError, match="no space left"):
+        q.enqueue("noop", {"lost": True})
+    # memory held the task only for the write that failed: it is read again from the file
+    assert [t.payload for t in q.tasks()] == [{}]
+    second, _ = q.enqueue("noop", {"kept": True})
+    assert q.wait([second.id], timeout=10)[0].status == "completed"
+    assert [t.payload for t in on_tasks(home)] == [{}, {"kept": True}]
+
+
+def on_tasks(home):
+    store = TaskFile(home)
+    store.load()
+    return list(store.state.tasks.values())
+
+
+def test_a_paused_worker_leaves_the_enqueued_task_queued(home, q):
+    q.kind("noop")(lambda ctx: None)
+    worker = q.start_worker(concurrency=2)
+    idle(q)
+    worker.pause()
+    task, _ = q.enqueue("noop", {})
+    assert on_disk(home, task.id).status == "queued"
+    worker.resume()
+    assert q.wait([task.id], timeout=10)[0].status == "completed"
