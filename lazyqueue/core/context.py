@@ -25,12 +25,12 @@ class TaskContext:
     - `set_stage(text)`: the job's user-facing stage ("Fetched", "Evaluated").
     """
 
-    def __init__(self, task: "Task", job: "Job | None", log_path: Path, reporter: Any):
+    def __init__(self, task: "Task", job: "Job | None", log_path: "Path | str", reporter: Any):
         self.task = task
         self.job = job
         self.payload: dict = task.payload
         self.attempt: int = task.attempt
-        self.log_path = log_path
+        self._log_path = log_path  # a str from the worker: made a Path when asked (most handlers never do)
         self._reporter = reporter
         self._cancel = threading.Event()
         self.cancel_reason: str | None = None
@@ -38,7 +38,15 @@ class TaskContext:
         self._cb_lock = threading.Lock()
         self._log_fh = None
         self.owner_extra: dict = {}
-        self._abandon = threading.Event()
+        self._abandon = False
+
+    @property
+    def log_path(self) -> Path:
+        path = self._log_path
+        if type(path) is not str:
+            return path
+        path = self._log_path = Path(path)
+        return path
 
     # reporting ------------------------------------------------------------
     def progress(self, value: float | None, label: str | None = None) -> None:
@@ -116,11 +124,11 @@ class TaskContext:
     @property
     def abandoned(self) -> bool:
         """The worker is going away and leaves this task's command running for the next one to adopt."""
-        return self._abandon.is_set()
+        return self._abandon
 
     def abandon(self) -> None:
         """Stop supervising without stopping the command (a command handler returns at once)."""
-        self._abandon.set()
+        self._abandon = True
 
     def request_cancel(self, reason: str) -> None:
         with self._cb_lock:

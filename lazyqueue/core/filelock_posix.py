@@ -34,7 +34,9 @@ class ProcessLock:
         self._fd: int | None = None
         self._dir_fd: int | None = None
         self._fallback = None
+        self._fd_id: tuple | None = None  # (st_dev, st_ino) of _fd: an open descriptor's file never changes
         self.on_release = None
+        self.generation = 0  # counts the times this process took the lock: what was seen under one hold holds in it
 
     def acquire(self) -> None:
         self._thread_lock.acquire()
@@ -71,13 +73,14 @@ class ProcessLock:
         while True:
             if self._fd is None:
                 self._fd = os.open(self.path, flags, 0o600)
+                held = os.fstat(self._fd)
+                self._fd_id = (held.st_ino, held.st_dev)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
                 on_disk = os.stat(self.path, follow_symlinks=False)
             except FileNotFoundError:
                 on_disk = None
-            held = os.fstat(self._fd)
-            if on_disk is not None and (on_disk.st_ino, on_disk.st_dev) == (held.st_ino, held.st_dev):
+            if on_disk is not None and (on_disk.st_ino, on_disk.st_dev) == self._fd_id:
                 break
             # the file was deleted or replaced while we waited: lock what the path names now
             fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -90,6 +93,7 @@ class ProcessLock:
         except BaseException:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             raise
+        self.generation += 1
 
     def _release_os(self) -> None:
         if fcntl is None:  # pragma: no cover
@@ -104,6 +108,7 @@ class ProcessLock:
             if fd is not None:
                 os.close(fd)
                 setattr(self, name, None)
+        self._fd_id = None
 
     def __enter__(self) -> "ProcessLock":
         self.acquire()

@@ -26,19 +26,21 @@ class Joined:
     (the fsync done, or failed).
     """
 
-    __slots__ = ("worker", "pass_", "ran", "due_before", "cold")
+    __slots__ = ("worker", "pass_", "ran", "asked", "due_before", "cold")
 
     def __init__(self, worker: "Worker") -> None:
         worker._passer = threading.get_ident()
         self.worker = worker
         self.pass_: Pass | None = None
         self.ran = False  # the pass was written: the new tasks were looked at, no wake is needed
+        self.asked = False  # run() was called (the enqueue made a task)
         self.due_before = worker._due_at
         self.cold = False
 
     def run(self, published: list) -> None:
         """The pass, under the enqueue's lock; its failure is the worker's, never the enqueue's."""
         worker = self.worker
+        self.asked = True
         pass_ = self.pass_ = Pass(now=time.time(), mono=time.monotonic())
         worker._next_due_scan = 0.0  # what was just queued may be due later: its time is noted
         try:
@@ -67,10 +69,12 @@ class Joined:
                 else:
                     worker._give_back(pass_)
         finally:
-            if not self.ran:
-                worker._joined_until = 0.0  # outcomes wake the loop again
             worker._passer = None
             worker._passing.release()
+            if not self.asked and error is None:
+                return  # nothing was queued (every task a duplicate): nothing for the loop to look at
+            if not self.ran:
+                worker._joined_until = 0.0  # outcomes wake the loop again
             due = worker._due_at  # the loop sleeps at most EXTERNAL_POLL_S: only a sooner time needs a wake
             sooner = due is not None and due < time.monotonic() + EXTERNAL_POLL_S and (
                 self.due_before is None or due < self.due_before)

@@ -298,7 +298,8 @@ class Registry:
 
         if only is not None:
             return of([k for k in map(self.find, sorted(only, key=str)) if k is not None])
-        self._resolve()  # loads lazy kinds first (a no-op once loaded); may bump the version
+        if self._lazy or self._plugins_pending:
+            self._resolve()  # loads lazy kinds first; may bump the version
         key = (self.version, total)
         if self._caps_key != key:
             self._caps = of(list(self._kinds.values()))

@@ -54,6 +54,9 @@ COMPACT_BYTES = 2 * 1024 * 1024  # fold the journal into the snapshot past this
 LIGHT_COMPACT_BYTES = 8 * 1024 * 1024  # a head-only writer compacts only past this
 
 
+_FORGOTTEN = ("memory no longer matches the file",)  # a snapshot signature no file has: read it all again
+
+
 def _stat_sig(path: Path):
     try:
         st = os.stat(path)
@@ -117,9 +120,14 @@ def _merged(first: list[Change], then: Change) -> Change:
     return out
 
 
-def _as_kept(records, key: int, job_id: int | None = None):
+def _raws(records, keys) -> dict:
+    """The snapshot bytes of those records never read (none for a plain dict)."""
+    return records.raws(keys) if hasattr(records, "raws") else {}
+
+
+def _as_kept(records, raws: dict, key: int, job_id: int | None = None):
     """A record to archive: its snapshot bytes when it was never read (no parse, no encode), else the record."""
-    raw = records.raw(key) if hasattr(records, "raw") else None
+    raw = raws.get(key)
     if raw is None or b"\n" in raw:
         return records[key]
     return _Raw(key, job_id, raw)
@@ -225,6 +233,7 @@ class TaskFile:
         self._jfd: int | None = None  # the journal, kept open for appends while it is the file the path names
         self._jfd_id: tuple | None = None  # its (st_dev, st_ino)
         self._jfds_retired: list[int] = []  # earlier ones (a thread may still be fsyncing one): closed by close()
+        self._journal_seen: tuple | None = None  # (lock generation, st_dev, st_ino): the journal a sync found read to its end
         self._light_records: dict[int, dict] = {}
         self._resumed = False  # head() started from head_cache, past the journal's start
         self._unseen_tasks: set[int] = set()
@@ -685,6 +694,7 @@ class TaskFile:
         return count
 
     def _move_aside(self, path: Path, why: str) -> Path | None:
+        self._journal_seen = None
         if not path.exists():
             return None
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -702,8 +712,11 @@ class TaskFile:
         changed_t: set[int] = set()
         changed_j: set[int] = set()
         try:
-            if os.stat(self.journal_path).st_size == self._journal_offset:
-                return changed_t, changed_j  # nothing new: the common case, one stat
+            st = os.stat(self.journal_path, follow_symlinks=False)
+            if st.st_size == self._journal_offset:  # nothing new: the common case, one stat
+                # and until the lock is let go only we write: the kept descriptor needs no stat of its own
+                self._journal_seen = (self.lock.generation, st.st_dev, st.st_ino)
+                return changed_t, changed_j
             fh = open(self.journal_path, "rb")
         except FileNotFoundError:
             self._journal_offset = 0
@@ -918,11 +931,11 @@ class TaskFile:
             self.commit(Change())
 
     def _forget(self, exc: BaseException) -> None:
-        """Memory holds changes the file does not: read it all again at the next sync."""
+        """Memory holds changes the file does not: the next sync reads the file again (as after another
+        process's fold), and the enqueue that staged them is told."""
         self._staged = []
         self._staged_lost = exc if isinstance(exc, StoreError) else StoreError(f"could not write the task file: {exc}")
-        self.state.clear()
-        self.loaded = False
+        self._snap_sig = _FORGOTTEN
 
     def commit(self, change: Change, durable: bool = True) -> None:
         """Make a change durable (one fsynced journal line), then apply it to the state.
@@ -1038,6 +1051,8 @@ class TaskFile:
         (so on a line's end: no torn tail to look for); else (None, 0). One stat."""
         if self._jfd is None:
             return None, 0
+        if self._journal_seen == (self.lock.generation, *self._jfd_id):
+            return self._jfd, self._journal_offset  # seen at this hold's sync; only our lines since
         try:
             st = os.stat(self.journal_path, follow_symlinks=False)
         except FileNotFoundError:
@@ -1224,8 +1239,11 @@ class TaskFile:
         live_jobs = {light[5] for tid, light in every if tid not in old_ids}
         old_jobs = {light[5] for _tid, light in old if light[5] is not None} - live_jobs
         # oldest first, so the archive's oldest lines (the first its size limit drops) are its oldest tasks
-        self.archive_records([_as_kept(self.state.tasks, tid, light[5]) for tid, light in old[::-1]],
-                             [_as_kept(self.state.jobs, j) for j in sorted(old_jobs) if j in self.state.jobs], reason=None)
+        tasks, jobs = self.state.tasks, self.state.jobs
+        task_raws = _raws(tasks, [tid for tid, _light in old])
+        job_raws = _raws(jobs, old_jobs)
+        self.archive_records([_as_kept(tasks, task_raws, tid, light[5]) for tid, light in old[::-1]],
+                             [_as_kept(jobs, job_raws, j) for j in sorted(old_jobs) if j in jobs], reason=None)
         return old_ids, old_jobs
 
     def archive_records(self, tasks: list, jobs: list[Job], reason: str | None) -> None:

@@ -131,13 +131,16 @@ class Worker:
         self._passing = threading.Lock()  # one pass at a time: the loop's, or one joined to an enqueue
         self._passer: int | None = None  # the thread in a pass (its event subscribers' enqueues do not join)
         self._joined_until = 0.0  # monotonic: enqueues of this process run the passes (outcomes wait for them) till then
+        self._next_look = 0.0  # monotonic: when an idle loop next looks at the file for other processes' writes
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=max(8, self.concurrency * 2), thread_name_prefix="lq-task")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
-        self._pstart = start_time(os.getpid())
+        self._pid = os.getpid()
+        self._pstart = start_time(self._pid)
+        self._logs = os.fspath(taskfile.logs_dir)
         # monotonic times of the next heartbeat, orphan scan, due scan and pass
         self._next_heartbeat = 0.0
         self._next_recovery = 0.0
@@ -275,7 +278,7 @@ class Worker:
             now = time.monotonic()
             if self._due_at is not None:
                 timeout = min(timeout, self._due_at - now)
-            if self.running and self._joined_until > now:  # an outcome may be waiting for an enqueue that never comes
+            if self._joined_until > now:  # an outcome may be waiting for an enqueue that never comes
                 timeout = min(timeout, self._joined_until - now)
             if self._wake.wait(max(0.0, timeout)):
                 self._wake.clear()
@@ -286,6 +289,9 @@ class Worker:
                 return
             if now >= self._joined_until and self.outcomes_waiting():
                 return
+            if now + 0.01 < self._next_look:
+                continue  # woken early (an enqueue's window): the file is looked at about EXTERNAL_POLL_S apart
+            self._next_look = now + EXTERNAL_POLL_S
             if self.taskfile.changed_on_disk() or self.taskfile.has_undrained_changes():
                 return
 
@@ -440,6 +446,8 @@ class Worker:
                 moved = lifecycle.claim(task, self._owner(now), now_iso)
                 pass_.move(moved)
                 pass_.to_start.append(moved.task)
+        if plan.start:  # their leases are fresh, and any older one due was renewed above
+            self._next_heartbeat = max(self._next_heartbeat, pass_.mono + HEARTBEAT_S)
 
     def _settle_recorded(self) -> None:
         """The outcomes just written: their handlers are done with."""
@@ -558,7 +566,7 @@ class Worker:
         return item.announce(job)
 
     def _owner(self, now: float, extra: dict | None = None) -> dict:
-        owner = {"pid": os.getpid(), "host": HOST, "worker": self.id, "lease_until": iso(now + LEASE_S)}
+        owner = {"pid": self._pid, "host": HOST, "worker": self.id, "lease_until": iso(now + LEASE_S)}
         if self._pstart:
             owner["pstart"] = self._pstart
         if extra:
@@ -708,7 +716,7 @@ class Worker:
         """Run a claimed task's handler; with `adopt`, supervise the command a dead worker started instead."""
         kind = self.registry.find(task.kind)
         job = self.state.jobs.get(task.job_id) if task.job_id is not None else None
-        ctx = TaskContext(task.copy(), job, self.taskfile.logs_dir / f"{task.id}.log", self)
+        ctx = TaskContext(task.copy(), job, f"{self._logs}/{task.id}.log", self)
         timeout = task.timeout_s if task.timeout_s else (kind.timeout if kind else None)
         if timeout and not task.timeout_s:
             task.timeout_s = timeout

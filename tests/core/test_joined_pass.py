@@ -44,7 +44,7 @@ def test_the_enqueue_writes_the_claim_in_its_own_line(home, q):
     try:
         lines = journal_entries(journal)[before:]
         # one line: the task as claimed (it never sat queued in the file), read back by another reader at once
-        assert [[t["status"] for t in line.get("tasks", [])] for line in lines] == [["running"]]
+        assert [[t["status"] for t in line.get("tasks", [])] for line in lines] == [["running"]], lines
         assert on_disk(home, task.id).status == "running"
     finally:
         gate.set()
