@@ -289,12 +289,24 @@ class Task:
         than a loop of setattr; a worker makes several copies per task).
         """
         clone = Task(*_task_values(self))
-        for name in _CONTAINER_FIELDS:
-            value = getattr(clone, name)
-            if type(value) is dict:
-                setattr(clone, name, dict(value))
-            elif type(value) is list:
-                setattr(clone, name, list(value))
+        # the fields a record may hold a dict or list in (_CONTAINER_FIELDS), one by one: no getattr/setattr calls
+        value = clone.payload
+        if type(value) is dict:
+            clone.payload = dict(value)
+        value = clone.result
+        if type(value) is dict:
+            clone.result = dict(value)
+        elif type(value) is list:
+            clone.result = list(value)
+        value = clone.after
+        if type(value) is list:
+            clone.after = list(value)
+        value = clone.owner
+        if type(value) is dict:
+            clone.owner = dict(value)
+        value = clone.meta
+        if type(value) is dict:
+            clone.meta = dict(value)
         return clone
 
 
@@ -326,7 +338,8 @@ class Job:
         return job_ref(self.id)
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in JOB_FIELDS}
+        return {"id": self.id, "title": self.title, "stage": self.stage, "created_at": self.created_at,
+                "updated_at": self.updated_at, "meta": self.meta}
 
     def copy(self) -> "Job":
         """An independent copy (its meta copied one level deep)."""

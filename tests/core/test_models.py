@@ -101,6 +101,9 @@ def test_from_dict_rejects_malformed_records(record):
 def test_job_round_trip_and_rejects_malformed():
     job = Job(id=14, title="trip.mov", stage="Fetched", created_at=iso(0), updated_at=iso(0))
     assert job.ref == "#014"
+    from lazyqueue.core.models import JOB_FIELDS
+
+    assert tuple(job.to_dict()) == JOB_FIELDS  # the record's fields, in the contract's order
     assert Job.from_dict(job.to_dict()) == job
     for bad in ([], {"title": "x"}, {"id": "1"}):
         with pytest.raises(ValueError):
@@ -152,6 +155,8 @@ def test_a_copy_is_equal_and_shares_no_container_with_the_original():
         assert getattr(clone, name) == getattr(task, name) and getattr(clone, name) is not getattr(task, name)
     clone.payload["argv"] = ["false"]
     assert task.payload == {"argv": ["true"]}
+    listed = Task(id=4, kind="k", result=[1, 2]).copy()
+    assert listed.result == [1, 2]
     job = Job(id=4, title="t", stage="Done", created_at="a", updated_at="b", meta={"k": 1})
     twin = job.copy()
     assert twin == job and twin.meta is not job.meta
