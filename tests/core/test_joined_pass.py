@@ -127,3 +127,19 @@ def test_a_paused_worker_leaves_the_enqueued_task_queued(home, q):
     assert on_disk(home, task.id).status == "queued"
     worker.resume()
     assert q.wait([task.id], timeout=10)[0].status == "completed"
+
+
+def test_a_handler_that_enqueues_the_next_step_runs_the_chain_to_its_end(q):
+    """A handler's thread enqueues (and so runs a pass) while its own task still runs."""
+    @q.kind("hop")
+    def hop(ctx):
+        n = ctx.payload["n"]
+        if n < 20:
+            q.enqueue("hop", {"n": n + 1})
+        return n
+
+    q.start_worker(concurrency=2)
+    first, _ = q.enqueue("hop", {"n": 1})
+    wait_until(lambda: len([t for t in q.tasks() if t.status == "completed"]) == 20, 10,
+               message="twenty hops, each queued by the one before")
+    assert sorted(t.result for t in q.tasks()) == list(range(1, 21))
