@@ -377,10 +377,11 @@ class Worker:
 
     def joining(self) -> "Joined | None":
         """A pass to run inside an enqueue of this process (its write), or None: the loop is not
-        running here or is stopping, or this thread is already in a pass or holds the lock
-        (an event subscriber that enqueues), or the loop's pass takes long (then it is woken as before)."""
-        if self._thread is None or self._stop.is_set() or self.taskfile.lock.held_by_me():
-            return None
+        running here or is stopping, or has not read the file yet, or this thread is already in a
+        pass or holds the lock (an event subscriber that enqueues), or the loop's pass takes long
+        (then it is woken as before)."""
+        if self._thread is None or self._stop.is_set() or not self.taskfile.loaded or self.taskfile.lock.held_by_me():
+            return None  # (before the loop's first pass has read the file, it claims as before)
         if self._passer == threading.get_ident() or not self._passing.acquire(timeout=JOIN_WAIT_S):
             return None
         from .joined import Joined
