@@ -194,10 +194,10 @@ class Records:
         self._held = {k: held[k] for k in order}
         self._held.update((k, v) for k, v in held.items() if k not in seen)
 
-    def raw(self, key) -> bytes | None:
-        """The record's bytes as the snapshot holds them, if it was never read (else None)."""
+    def crc_of(self, key) -> int | None:
+        """The CRC-32 of an unread record's bytes (None once read or unknown)."""
         row = self._row(key)
-        return None if row is None else self._bytes(row)
+        return None if row is None else self._columns["crc"][row]
 
     def raws(self, keys) -> dict:
         """The snapshot's bytes of those of `keys` never read (read in spans, not one by one)."""
@@ -235,17 +235,6 @@ class Records:
         if self._left:
             for row in [i for i, flag in enumerate(self._flags) if flag]:
                 self._read(self._order[row], row)
-
-    def light(self, key) -> tuple:
-        """An unread task's light fields, from the index."""
-        row = self._row(key)
-        c = self._columns
-        return tuple(c[name][row] for name in LIGHT)
-
-    def crc_of(self, key) -> int | None:
-        """The CRC-32 of an unread record's bytes (None once read or unknown)."""
-        row = self._row(key)
-        return None if row is None else self._columns["crc"][row]
 
     def lights(self) -> list[tuple[int, tuple]]:
         ids, *columns = self.unread_columns(LIGHT)

@@ -967,35 +967,21 @@ class TaskFile:
             entry["del_jobs"] = list(change.del_jobs)
         entry["next_task_id"] = self.state.head.next_task_id
         entry["next_job_id"] = self.state.head.next_job_id
-        if staged:
-            try:
-                self._write_entry(entry, durable)
-            except BaseException as exc:
-                self._forget(exc)
-                raise
-            self.state.apply_change(own, _entry_tail(own), self.loaded)
-            self._after_commit()
-            return
         line = _seal(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode())
         if not self.loaded and self._journal_offset + len(line) > LIGHT_COMPACT_BYTES:
-            self._fold_in(change, entry)
+            self._fold_in(change, entry)  # (staging needs a loaded store: nothing is staged here)
             return
-        self._append(line, durable)  # on failure nothing was applied: memory still matches the file
+        try:
+            self._append(line, durable)  # on failure nothing of `own` was applied
+        except BaseException as exc:
+            if staged:
+                self._forget(exc)  # but the staged changes were: memory no longer matches the file
+            raise
         self.seq = entry["seq"]
         self._journal_offset += len(line)
         self._journal_lines += 1
-        # apply to memory: records we were handed become the ones held
-        self.state.apply_change(change, entry, self.loaded)
-        self._after_commit()
-
-    def _write_entry(self, entry: dict, durable: bool) -> None:
-        line = _seal(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode())
-        self._append(line, durable)
-        self.seq = entry["seq"]
-        self._journal_offset += len(line)
-        self._journal_lines += 1
-
-    def _after_commit(self) -> None:
+        # apply to memory: records we were handed become the ones held (staged ones already are)
+        self.state.apply_change(own, _entry_tail(own) if staged else entry, self.loaded)
         if self.loaded and (self._journal_offset > COMPACT_BYTES or self._fold_damaged):
             self.compact()
         elif not self.loaded:
