@@ -32,7 +32,8 @@ class TaskContext:
         self.attempt: int = task.attempt
         self._log_path = log_path  # a str from the worker: made a Path when asked (most handlers never do)
         self._reporter = reporter
-        self._cancel = threading.Event()
+        self._cancelled = False
+        self._cancel: threading.Event | None = None  # made when a handler first waits (most never do)
         self.cancel_reason: str | None = None
         self._callbacks: list[Callable[[], None]] = []
         self._cb_lock = threading.Lock()
@@ -103,20 +104,28 @@ class TaskContext:
     # cancellation --------------------------------------------------------
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return self._cancelled
 
     def check_cancelled(self) -> None:
-        if self._cancel.is_set():
+        if self._cancelled:
             raise Cancelled(self.cancel_reason or "cancel")
 
     def wait_cancelled(self, timeout: float | None = None) -> bool:
         """Sleep up to `timeout` seconds, waking early on cancel; True if cancelled."""
-        return self._cancel.wait(timeout)
+        event = self._cancel
+        if event is None:
+            with self._cb_lock:
+                event = self._cancel
+                if event is None:
+                    event = self._cancel = threading.Event()
+                    if self._cancelled:
+                        event.set()
+        return event.wait(timeout)
 
     def on_cancel(self, callback: Callable[[], None]) -> None:
         """Run `callback()` (from the worker's thread) when cancel is asked."""
         with self._cb_lock:
-            if not self._cancel.is_set():
+            if not self._cancelled:
                 self._callbacks.append(callback)
                 return
         callback()
@@ -132,10 +141,12 @@ class TaskContext:
 
     def request_cancel(self, reason: str) -> None:
         with self._cb_lock:
-            if self._cancel.is_set():
+            if self._cancelled:
                 return
             self.cancel_reason = reason
-            self._cancel.set()
+            self._cancelled = True
+            if self._cancel is not None:
+                self._cancel.set()
             callbacks, self._callbacks = self._callbacks, []
         for cb in callbacks:
             try:

@@ -43,17 +43,19 @@ PRIORITY_MIN, PRIORITY_MAX, PRIORITY_DEFAULT = 1, 10, 5
 
 def iso(ts: float | None = None) -> str:
     """A fixed-width ISO-8601 UTC string; fixed width keeps string order = time order."""
-    global _iso_second
     if ts is None:
         ts = time.time()
     secs, ms = divmod(int(ts * 1000), 1000)
-    second = _iso_second
-    if second[0] != secs:  # the same second as the last call: its text is kept (a pass stamps several times)
-        second = _iso_second = (secs, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)))
-    return f"{second[1]}.{ms:03d}Z"
+    # a pass stamps a few seconds in turn (now, now + lease): their text is kept in a small memo
+    text = _iso_seconds.get(secs)
+    if text is None:
+        if len(_iso_seconds) >= 4:
+            _iso_seconds.clear()
+        text = _iso_seconds[secs] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    return f"{text}.{ms:03d}Z"
 
 
-_iso_second: tuple = (None, "")
+_iso_seconds: dict[int, str] = {}
 
 
 def _iso_ok(value: str) -> bool:

@@ -290,6 +290,8 @@ class Registry:
 
         `only`: the caps of these kinds alone (the defined ones), loading no other kind's module.
         """
+        if only is None and not self._lazy and not self._plugins_pending and self._caps_key == (self.version, total):
+            return self._caps  # the common case, every pass: nothing changed
         from .scheduling import Caps
 
         def of(kinds: list) -> Caps:

@@ -18,7 +18,6 @@ import random
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from . import events as ev
 from . import adoption, lifecycle
 from .context import TaskContext
 from .errors import Cancelled, Interrupted, LazyQueueError, StoreError, TaskError, failure_text
+from .handler_threads import HandlerThreads
 from .models import COMPLETED, FAILED, QUEUED, RUNNING, Job, Task, iso, parse_iso
 from .processes import HOST, kill_group, pid_alive, start_time
 from .scheduling import Caps, due_scan, plan_claims
@@ -59,6 +59,9 @@ def _described(exc: BaseException) -> str:
     """An exception in one line: its class and message."""
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+_PLAIN = frozenset((str, int, bool))  # results that are always JSON: no need to try encoding them
 
 
 @dataclass
@@ -134,7 +137,7 @@ class Worker:
         self._next_look = 0.0  # monotonic: when an idle loop next looks at the file for other processes' writes
         self._stop = threading.Event()
         self._stopped = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=max(8, self.concurrency * 2), thread_name_prefix="lq-task")
+        self._pool = HandlerThreads(max(8, self.concurrency * 2), "lq-task")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
@@ -251,7 +254,7 @@ class Worker:
             if listener is not None:
                 listener.close()
             background.unregister(record)
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_pending=True)
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._loop.stop)
             self._stopped.set()
@@ -607,10 +610,11 @@ class Worker:
     def _outcome(self, task: Task, kind_of: str, value: Any, run: Running | None, now: float) -> lifecycle.Transition:
         cancel_asked = task.cancel_requested or (run is not None and run.ctx.cancel_reason == "cancel")
         if kind_of == "ok":
-            try:
-                json.dumps(value, allow_nan=False)  # NaN would make `ls --json` invalid JSON
-            except (TypeError, ValueError) as exc:  # it could never be written: fail the task, not the pass
-                return self._fail(task, f"the handler's result is not JSON: {exc}", "fatal", now)
+            if value is not None and type(value) not in _PLAIN:
+                try:
+                    json.dumps(value, allow_nan=False)  # NaN would make `ls --json` invalid JSON
+                except (TypeError, ValueError) as exc:  # it could never be written: fail the task, not the pass
+                    return self._fail(task, f"the handler's result is not JSON: {exc}", "fatal", now)
             return lifecycle.finish(task, COMPLETED, now, result=value, cancel_too_late=cancel_asked)
         exc = value
         if isinstance(exc, Interrupted) and not task.cancel_requested:
