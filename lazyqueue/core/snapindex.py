@@ -42,6 +42,7 @@ from array import array
 from bisect import bisect_left
 from pathlib import Path
 
+from .encoded import snapshot_bytes
 from .models import FINISHED, TASK_FIELDS, Job, Task
 
 SPAN = ("id", "offset", "length", "crc")
@@ -333,17 +334,18 @@ def rehome(records, source: Source, cols: dict, build=None, let_go=None):
 
 
 # ---------------------------------------------------------------- writing
-def lay_out(records, skip, pieces: list, light: bool) -> dict:
+def lay_out(records, skip, pieces: list, light: bool, known=None) -> dict:
     """Append each record not in `skip` to `pieces` (bytes, ",\n" between); answer their index columns.
 
-    A record never read is copied as the old snapshot holds it.
+    A record never read is copied as the old snapshot holds it; a held one is encoded, unless
+    `known(key, record)` has its bytes (a journal line wrote them so).
     """
     names = SPAN + (LIGHT if light else ())
     cols: dict = {name: [] for name in names}
     ids, offsets, lengths, crcs = (cols[name] for name in SPAN)
     light_cols = [cols[name] for name in LIGHT] if light else ()
     pos = sum(len(p) for p in pieces)
-    dumps, crc32 = json.dumps, zlib.crc32
+    crc32 = zlib.crc32
     if isinstance(records, Records):
         rows = records.snapshot_rows(light)
     else:
@@ -352,7 +354,9 @@ def lay_out(records, skip, pieces: list, light: bool) -> dict:
         if key in skip:
             continue
         if raw is None:
-            raw = dumps(record.to_dict(), ensure_ascii=False).encode("utf-8")
+            raw = known(key, record) if known is not None else None
+            if raw is None:
+                raw = snapshot_bytes(record)
             crc = crc32(raw)
             fields = light_of(record) if light else ()
         if ids:

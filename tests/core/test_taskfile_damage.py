@@ -41,8 +41,8 @@ def test_a_flipped_byte_in_a_middle_line_is_damage_not_a_silent_change(home):
     add_task(store, payload={"n": 2}, status="completed")
     add_task(store, payload={"n": 3})
     lines = _journal(home)
-    assert b'"status":"completed"' in lines[1]
-    lines[1] = lines[1].replace(b'"status":"completed"', b'"status":"queued"   ')  # still valid JSON
+    assert b'"status": "completed"' in lines[1]
+    lines[1] = lines[1].replace(b'"status": "completed"', b'"status": "queued"   ')  # still valid JSON
     _write(home, lines)
     reader = loaded(home)
     assert 2 not in reader.state.tasks or reader.state.tasks[2].status == "completed"  # never runnable again
@@ -228,7 +228,7 @@ def test_the_ids_of_a_damaged_line_are_not_handed_out_again(home):
     add_task(store)
     add_task(store, payload={"x": "y"})
     lines = _journal(home)
-    lines[1] = lines[1].replace(b'"x":"y"', b'"x":"z"')  # checksum no longer matches
+    lines[1] = lines[1].replace(b'"x": "y"', b'"x": "z"')  # checksum no longer matches
     _write(home, lines)
     light = TaskFile(home)
     with light.lock:
@@ -280,11 +280,11 @@ def test_two_damages_within_one_second_each_keep_their_own_copy(home, monkeypatc
         add_task(store, payload={"n": n})
     lines = _journal(home)
     first = list(lines)
-    first[0] = first[0].replace(b'"n":0', b'"n":7')  # checksum no longer matches
+    first[0] = first[0].replace(b'"n": 0', b'"n": 7')  # checksum no longer matches
     _write(home, first)
     assert loaded(home).warnings
     second = list(lines)
-    second[1] = second[1].replace(b'"n":1', b'"n":8')  # another damage, not the first one grown
+    second[1] = second[1].replace(b'"n": 1', b'"n": 8')  # another damage, not the first one grown
     _write(home, second)
     assert loaded(home).warnings
     copies = _copies(home)
