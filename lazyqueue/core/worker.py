@@ -138,6 +138,7 @@ class Worker:
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._pool = HandlerThreads(max(8, self.concurrency * 2), "lq-task")
+        self._async_handlers: dict = {}  # handler → whether it is a coroutine function (inspect is slow per task)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
@@ -743,7 +744,7 @@ class Worker:
             err = TaskError(f"no handler for kind {task.kind!r} in this process", error_kind="fatal")
             self._done(task.id, "error", err)
             return
-        if kind.is_async:
+        if self._is_async(kind):
             import asyncio
 
             loop = self._async_loop()
@@ -751,6 +752,15 @@ class Worker:
             future.add_done_callback(lambda f, tid=task.id, c=ctx: self._done_future(tid, f, c))
         else:
             self._pool.submit(self._run_sync, kind.handler, ctx)
+
+    def _is_async(self, kind) -> bool:
+        try:
+            known = self._async_handlers.get(kind.handler)
+        except TypeError:  # a handler object that cannot be a key
+            return kind.is_async
+        if known is None:
+            known = self._async_handlers[kind.handler] = kind.is_async
+        return known
 
     def _run_sync(self, handler, ctx: TaskContext) -> None:
         try:
