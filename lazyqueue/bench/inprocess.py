@@ -137,7 +137,7 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, rounds: int |
     have_huey = huey_available()
     rows = []
     for n in sizes:
-        count = rounds or (1 if quick else (3 if n <= 5000 else 1))
+        count = rounds or (1 if quick else 3)  # interleaved rounds at each size: a single 20,000 run swings ~10%
         got: dict = {"lazyqueue": [], "huey": []}
         for _ in range(count):  # alternate, so a noisy neighbour hits both
             got["lazyqueue"].append(measure("lazyqueue", n))
