@@ -43,8 +43,13 @@ PRIORITY_MIN, PRIORITY_MAX, PRIORITY_DEFAULT = 1, 10, 5
 
 def iso(ts: float | None = None) -> str:
     """A fixed-width ISO-8601 UTC string; fixed width keeps string order = time order."""
+    global _iso_last
     if ts is None:
         ts = time.time()
+    else:
+        last = _iso_last
+        if last[0] == ts:  # a pass stamps its `now` several times (claim, finish, the due scan)
+            return last[1]
     secs, ms = divmod(int(ts * 1000), 1000)
     # a pass stamps a few seconds in turn (now, now + lease): their text is kept in a small memo
     text = _iso_seconds.get(secs)
@@ -52,10 +57,13 @@ def iso(ts: float | None = None) -> str:
         if len(_iso_seconds) >= 4:
             _iso_seconds.clear()
         text = _iso_seconds[secs] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    return f"{text}.{ms:03d}Z"
+    text = f"{text}.{ms:03d}Z"
+    _iso_last = (ts, text)  # one tuple, swapped whole: another thread reads an old pair or a new one, never a mix
+    return text
 
 
 _iso_seconds: dict[int, str] = {}
+_iso_last: tuple = (None, "")
 
 
 def _iso_ok(value: str) -> bool:
@@ -291,12 +299,24 @@ class Task:
         than a loop of setattr; a worker makes several copies per task).
         """
         clone = Task(*_task_values(self))
-        # the fields a record may hold a dict or list in (_CONTAINER_FIELDS), by name: no getattr/setattr calls
-        clone.payload = _own(clone.payload)
-        clone.result = _own(clone.result)
-        clone.after = _own(clone.after)
-        clone.owner = _own(clone.owner)
-        clone.meta = _own(clone.meta)
+        # the fields a record may hold a dict or list in (_CONTAINER_FIELDS), by name, inline: no call per field
+        value = clone.payload
+        if type(value) is dict:
+            clone.payload = dict(value)
+        value = clone.result
+        if type(value) is dict:
+            clone.result = dict(value)
+        elif type(value) is list:
+            clone.result = list(value)
+        value = clone.after
+        if type(value) is list:
+            clone.after = list(value)
+        value = clone.owner
+        if type(value) is dict:
+            clone.owner = dict(value)
+        value = clone.meta
+        if type(value) is dict:
+            clone.meta = dict(value)
         return clone
 
 
@@ -345,12 +365,6 @@ class Job:
         if not isinstance(job.meta, dict):
             job.meta = {}
         return job
-
-
-def _own(value):
-    """A container one level deep, copied (anything else as it is)."""
-    kind = type(value)
-    return dict(value) if kind is dict else list(value) if kind is list else value
 
 
 TASK_FIELDS = Task.__slots__
