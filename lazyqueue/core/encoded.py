@@ -16,6 +16,10 @@ import json
 from .models import FINISHED, Job, Task
 
 _dumps = json.dumps
+# A lone surrogate (a handler's text, a non-UTF-8 byte of argv decoded with surrogateescape) cannot be
+# UTF-8: it is written as the JSON escape `\udcff` (it sits inside a JSON string), which reads back as
+# the same text. Every other character is written as it is.
+TEXT_ERRORS = "backslashreplace"
 _encode = json.JSONEncoder(ensure_ascii=False).encode  # made once: json.dumps builds one per call (~15% of a record's time)
 
 
@@ -23,7 +27,7 @@ def snapshot_bytes(record) -> bytes:
     """A record (a Task, a Job or its dict) as a snapshot line holds it."""
     if isinstance(record, (Task, Job)):
         record = record.to_dict()
-    return _encode(record).encode("utf-8")
+    return _encode(record).encode("utf-8", TEXT_ERRORS)
 
 
 class Encoded:
@@ -49,7 +53,7 @@ class Encoded:
                 if i:
                     parts.append(b",")
                 if type(record) is cls:
-                    raw = encode(record.to_dict()).encode("utf-8")
+                    raw = encode(record.to_dict()).encode("utf-8", TEXT_ERRORS)
                     if keep and (cls is Job or record.status in FINISHED):
                         kept.append((record, raw))
                 else:
@@ -59,7 +63,7 @@ class Encoded:
         for name in ("patches", "del_tasks", "del_jobs"):
             if name in entry:
                 parts.append(b',"%s":%s' % (name.encode(), dumps(entry[name], separators=(",", ":"),
-                                                                  ensure_ascii=False).encode("utf-8")))
+                                                                  ensure_ascii=False).encode("utf-8", TEXT_ERRORS)))
         parts.append(b',"next_task_id":%d,"next_job_id":%d}' % (entry["next_task_id"], entry["next_job_id"]))
         return b"".join(parts), kept
 

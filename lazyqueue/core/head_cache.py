@@ -100,7 +100,7 @@ def save(home: Path, snap_sig, journal: Path, offset: int, seq: int, lines: int,
         return
     try:
         if os.fstat(fd).st_uid == os.getuid():
-            os.write(fd, json.dumps(data, ensure_ascii=False).encode("utf-8"))
+            os.write(fd, json.dumps(data, ensure_ascii=False).encode("utf-8", "backslashreplace"))
     except OSError:
         pass
     finally:

@@ -299,7 +299,7 @@ class Queue:
         if not self.taskfile.loaded:
             from . import reader
 
-            needles = [json.dumps({name: value}, ensure_ascii=False)[1:-1].encode()
+            needles = [json.dumps({name: value}, ensure_ascii=False)[1:-1].encode("utf-8", "backslashreplace")
                        for name, value in (("status", status), ("kind", kind), ("job_id", job)) if value]
             try:
                 with reader.View(self.home) as view:

@@ -637,7 +637,7 @@ def stream_json(view: View, out, want=None) -> int:
                         raise Unreadable("a damaged snapshot line") from None
                 if not want(rec):
                     continue
-            batch.append(line if line is not None else dumps(rec, ensure_ascii=False).encode("utf-8"))
+            batch.append(line if line is not None else dumps(rec, ensure_ascii=False).encode("utf-8", "backslashreplace"))
             n += 1
             if len(batch) >= STREAM_BATCH:
                 flush()

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 
-# C0 but tab and newline, DEL, C1, and the bidi embedding/override/isolate controls
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_KEEP_CR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 but tab and newline, DEL, C1, the bidi embedding/override/isolate controls, and lone surrogates
+# (text that is not Unicode: a non-UTF-8 byte of a command line; no terminal can be written them)
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_KEEP_CR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _picture(match: re.Match) -> str:
@@ -24,7 +25,7 @@ def _picture(match: re.Match) -> str:
         return chr(0x2400 + code)  # ␛ for ESC, ␇ for BEL…
     if code == 0x7F:
         return "\u2421"  # ␡
-    return "\ufffd"  # C1 and bidi controls: the replacement character
+    return "\ufffd"  # C1 and bidi controls, lone surrogates: the replacement character
 
 
 def shown(text: str, keep_cr: bool = False) -> str:
@@ -41,7 +42,7 @@ def has_unsafe(text: str) -> bool:
 
 
 def json_text(dumped: str) -> str:
-    """JSON text with C1 and bidi controls written as \\u escapes (json.dumps leaves them raw)."""
+    """JSON text with C1 and bidi controls and lone surrogates written as \\u escapes (json.dumps leaves them raw)."""
     if _UNSAFE.search(dumped) is None:
         return dumped
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)

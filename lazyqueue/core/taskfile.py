@@ -1167,7 +1167,7 @@ class TaskFile:
         }
         from . import snapindex
 
-        pieces = [json.dumps(header, ensure_ascii=False)[:-1].encode("utf-8") + b',\n"jobs": [\n']
+        pieces = [json.dumps(header, ensure_ascii=False)[:-1].encode("utf-8", "backslashreplace") + b',\n"jobs": [\n']
         encoded = self._encoded
         job_cols = snapindex.lay_out(self.state.jobs, skip_jobs, pieces, light=False, known=encoded.job)
         pieces.append(b'\n],\n"tasks": [\n')
@@ -1265,7 +1265,7 @@ class TaskFile:
         dumps = json.dumps
 
         def head(type_: str) -> bytes:
-            return dumps({"type": type_, "archived_at": stamp, **extra}, ensure_ascii=False)[:-1].encode("utf-8") + b', "record": '
+            return dumps({"type": type_, "archived_at": stamp, **extra}, ensure_ascii=False)[:-1].encode("utf-8", "backslashreplace") + b', "record": '
 
         heads = {"task": head("task"), "job": head("job")}
 

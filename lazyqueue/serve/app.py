@@ -9,12 +9,11 @@ import logging
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..core.errors import LazyQueueError, NotFound
 from .fields import BadRequest
-from .routes import MAX_BODY, Routes, error
+from .routes import MAX_BODY, JSONResponse, Routes, error
 from .stream import GAP_EVENT, EventLog
 from .token import authorized
 

@@ -6,7 +6,7 @@ import json
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSON, Response
 
 from ..core.errors import LazyQueueError, NotFound, UsageError
 from ..core.models import STATUSES, parse_id, task_ref
@@ -16,6 +16,14 @@ from .fields import BadRequest, create_spec, remote_status
 MAX_BODY = 1 << 20  # 1 MB
 LOG_CHUNK = 1 << 20
 PAGE_MAX = 1000
+
+
+class JSONResponse(_StarletteJSON):
+    """Starlette's JSON response, with text that is not Unicode (a lone surrogate) written as its JSON escape."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
+            "utf-8", "backslashreplace")
 
 
 def error(status: int, message: str) -> JSONResponse:

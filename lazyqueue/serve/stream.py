@@ -26,6 +26,16 @@ PROGRESS_GAP_S = 0.1  # at most ~10 progress events a second per task
 GAP_EVENT = "stream-gap"  # told to a reader whose Last-Event-ID fell out of the window
 
 
+def _json_text(data) -> str:
+    """An event's JSON; text that is not Unicode (a lone surrogate) as its escape, so the stream can send it."""
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def _look(task) -> tuple:
     return (task.updated_at, task.status, task.attempt, task.progress, task.progress_label, task.cancel_requested)
 
@@ -113,7 +123,7 @@ class EventLog:
             data["job"] = event.job.to_dict()
         if event.data:
             data["data"] = event.data
-        self._items.append((self._last_id, event.type, json.dumps(data, ensure_ascii=False, default=str)))
+        self._items.append((self._last_id, event.type, _json_text(data)))
 
     def _wake(self) -> None:
         loop = self._loop

@@ -94,3 +94,36 @@ def test_non_finite_progress_is_unknown_not_a_number(tmp_path):
     assert reporter.seen == [None, None, None, 100.0, 42.5]
     with pytest.raises(ValueError):
         ctx.update_meta(x=float("nan"))
+
+
+def test_text_that_is_not_unicode_from_a_handler_is_written_and_read_back(home):
+    """A lone surrogate in a result, a progress label, a stage or an error is stored as a JSON escape;
+    the worker goes on (it used to fail every pass on it)."""
+    q = Queue(home, plugins=False)
+
+    @q.kind("odd")
+    def odd(ctx):
+        ctx.progress(50, "half \udcff")
+        ctx.set_stage("stage \udcff")
+        return {"k\udc80": "x\ud800y"}
+
+    @q.kind("boom")
+    def boom(ctx):
+        raise RuntimeError("broke \udcff here")
+
+    q.start_worker()
+    try:
+        odd_id = q.enqueue("odd", {"p": "\udcfe"}).task.id
+        boom_id = q.enqueue("boom", {}).task.id
+        after = q.enqueue("odd", {}).task.id  # the worker still claims what comes next
+        assert [final(q, t).status for t in (odd_id, boom_id, after)] == ["completed", "failed", "completed"]
+        assert q.worker.errors == []
+    finally:
+        q.close()
+    again = Queue(home, plugins=False)  # from the file
+    try:
+        assert again.get(odd_id).result == {"k\udc80": "x\ud800y"} and again.get(odd_id).payload == {"p": "\udcfe"}
+        assert again.get(boom_id).error == "RuntimeError: broke \udcff here"
+        assert again.job(again.get(odd_id).job_id).stage == "stage \udcff"
+    finally:
+        again.close()

@@ -127,3 +127,13 @@ def test_kinds_and_health(served):
     assert health["ok"] is True and health["home"] == str(served.queue.home)
     assert served.client.get("/nowhere").json() == {"error": "no such endpoint"}
     assert served.client.delete("/tasks/1").status_code == 405
+
+
+def test_text_that_is_not_unicode_goes_in_and_comes_out_as_its_json_escape(served):
+    body = b'{"kind": "shell", "payload": {"argv": ["printf", "\\udcff-ok"]}, "title": "odd \\udcff"}'
+    created = served.client.post("/tasks", content=body, headers={"Content-Type": "application/json"})
+    assert created.status_code == 201 and b"\\udcff" in created.content
+    done = wait_status(served, created.json()["id"], "completed")
+    assert done["payload"]["argv"] == ["printf", "\udcff-ok"]
+    listed = served.client.get("/tasks")
+    assert listed.status_code == 200 and b"\\udcff" in listed.content

@@ -119,3 +119,16 @@ def test_transitions_the_background_worker_makes_are_on_the_stream(home, monkeyp
         assert seen == ["task-queued", "task-started", "task-completed"], (tid, seen)
         pid = next(e for e in events if e["data"]["task"]["id"] == tid and e["event"] == "task-started")["data"]["task"]["owner"]["pid"]
         assert pid != os.getpid()
+
+
+def test_a_task_whose_text_is_not_unicode_is_on_the_stream_with_its_json_escape(served):
+    reader = EventReader(served)
+    try:
+        body = b'{"kind": "shell", "payload": {"argv": ["printf", "\\udcff-ok"]}}'
+        tid = served.client.post("/tasks", content=body, headers={"Content-Type": "application/json"}).json()["id"]
+        wait_until(lambda: _finished(reader, {tid}), timeout=30, message="the task completed on the stream")
+        seen = [e for e in reader.snapshot() if e["data"]["task"]["id"] == tid]
+    finally:
+        reader.close()
+    assert [e["event"] for e in seen] == ["task-queued", "task-started", "task-completed"]
+    assert seen[-1]["data"]["task"]["payload"]["argv"] == ["printf", "\udcff-ok"]
