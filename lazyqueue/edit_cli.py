@@ -143,6 +143,11 @@ def run(args, queue, task_id: int) -> int:
         job = None
     before = fields(task, job)
     text, suffix = render(task.ref, task.kind, before)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a byte of its command line or environment that is not UTF-8: no text file holds it
+        raise LazyQueueError(f"{task.ref} holds a byte that is not UTF-8 (in its command or environment), which "
+                             f"cannot be edited as text; 'lazyqueue rm {task.ref}' and add it again") from None
     fd, name = tempfile.mkstemp(prefix=f"edit-{task.ref}-", suffix=suffix, dir=queue.home)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)

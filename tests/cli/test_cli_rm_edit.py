@@ -124,3 +124,18 @@ def test_edit_is_only_for_a_queued_task_and_its_key_must_be_free(cli_env, tmp_pa
     ok(cli_env, "cancel", str(rec["id"]))
     cli_env["EDITOR"] = "false"  # never opened
     _one_line(lq(cli_env, "edit", str(rec["id"])), 1, f"t{rec['id']} is cancelled; only a queued task can be edited")
+
+
+def test_edit_of_a_task_holding_a_byte_that_is_not_utf8_says_so_in_one_line(cli_env, isolated_home):
+    import subprocess
+
+    from .helpers import PYTHON
+
+    env = dict(cli_env, A="v\udcff")  # a variable holding byte 0xff, as a shell passes it
+    added = subprocess.run([PYTHON, "-m", "lazyqueue", "add", "--json", "shell", "--env", "A", "--", "true"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    tid = json.loads(added.stdout)["id"]
+    env["EDITOR"] = "false"  # never opened
+    _one_line(lq(env, "edit", str(tid)), 1, f"t{tid} holds a byte that is not UTF-8", f"lazyqueue rm t{tid}")
+    assert not list(isolated_home.glob("edit-*"))
+    assert task(env, tid)["payload"]["env"]["A"] == "v\udcff"
