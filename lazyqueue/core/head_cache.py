@@ -19,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+from .encoded import TEXT_ERRORS
 from .paths import NOFOLLOW
 
 NAME = "head-cache.json"
@@ -100,7 +101,7 @@ def save(home: Path, snap_sig, journal: Path, offset: int, seq: int, lines: int,
         return
     try:
         if os.fstat(fd).st_uid == os.getuid():
-            os.write(fd, json.dumps(data, ensure_ascii=False).encode("utf-8", "backslashreplace"))
+            os.write(fd, json.dumps(data, ensure_ascii=False).encode("utf-8", TEXT_ERRORS))
     except OSError:
         pass
     finally:

@@ -299,24 +299,12 @@ class Task:
         than a loop of setattr; a worker makes several copies per task).
         """
         clone = Task(*_task_values(self))
-        # the fields a record may hold a dict or list in (_CONTAINER_FIELDS), by name, inline: no call per field
-        value = clone.payload
-        if type(value) is dict:
-            clone.payload = dict(value)
-        value = clone.result
-        if type(value) is dict:
-            clone.result = dict(value)
-        elif type(value) is list:
-            clone.result = list(value)
-        value = clone.after
-        if type(value) is list:
-            clone.after = list(value)
-        value = clone.owner
-        if type(value) is dict:
-            clone.owner = dict(value)
-        value = clone.meta
-        if type(value) is dict:
-            clone.meta = dict(value)
+        # the fields a record may hold a dict or list in (_CONTAINER_FIELDS), by name: no getattr/setattr calls
+        clone.payload = _own(clone.payload)
+        clone.result = _own(clone.result)
+        clone.after = _own(clone.after)
+        clone.owner = _own(clone.owner)
+        clone.meta = _own(clone.meta)
         return clone
 
 
@@ -365,6 +353,12 @@ class Job:
         if not isinstance(job.meta, dict):
             job.meta = {}
         return job
+
+
+def _own(value):
+    """A container one level deep, copied (anything else as it is)."""
+    kind = type(value)
+    return dict(value) if kind is dict else list(value) if kind is list else value
 
 
 TASK_FIELDS = Task.__slots__

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 from . import events as ev
 from . import lifecycle
 from .config import Config, apply_config, load_config
+from .encoded import TEXT_ERRORS
 from .errors import LazyQueueError, NotFound, StoreError, UsageError
 from .models import (
     ACTIVE, CANCELLED, COMPLETED, FINISHED, PRIORITY_MAX, PRIORITY_MIN, QUEUED, RETRYABLE_STATUSES,
@@ -299,7 +300,7 @@ class Queue:
         if not self.taskfile.loaded:
             from . import reader
 
-            needles = [json.dumps({name: value}, ensure_ascii=False)[1:-1].encode("utf-8", "backslashreplace")
+            needles = [json.dumps({name: value}, ensure_ascii=False)[1:-1].encode("utf-8", TEXT_ERRORS)
                        for name, value in (("status", status), ("kind", kind), ("job_id", job)) if value]
             try:
                 with reader.View(self.home) as view:

@@ -23,6 +23,7 @@ TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from typing import Iterator
 
+from .encoded import TEXT_ERRORS
 from .models import TASK_FIELDS, Job, Task
 from .paths import NOFOLLOW
 from .journal_line import unseal_line
@@ -637,7 +638,7 @@ def stream_json(view: View, out, want=None) -> int:
                         raise Unreadable("a damaged snapshot line") from None
                 if not want(rec):
                     continue
-            batch.append(line if line is not None else dumps(rec, ensure_ascii=False).encode("utf-8", "backslashreplace"))
+            batch.append(line if line is not None else dumps(rec, ensure_ascii=False).encode("utf-8", TEXT_ERRORS))
             n += 1
             if len(batch) >= STREAM_BATCH:
                 flush()

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 from . import head_cache
 from .archive import Archive
-from .encoded import Encoded, snapshot_bytes
+from .encoded import TEXT_ERRORS, Encoded, snapshot_bytes
 from .errors import StoreError
 from .filelock_posix import ProcessLock
 from .journal_line import seal as _seal, unseal_line
@@ -1167,7 +1167,7 @@ class TaskFile:
         }
         from . import snapindex
 
-        pieces = [json.dumps(header, ensure_ascii=False)[:-1].encode("utf-8", "backslashreplace") + b',\n"jobs": [\n']
+        pieces = [json.dumps(header, ensure_ascii=False)[:-1].encode("utf-8", TEXT_ERRORS) + b',\n"jobs": [\n']
         encoded = self._encoded
         job_cols = snapindex.lay_out(self.state.jobs, skip_jobs, pieces, light=False, known=encoded.job)
         pieces.append(b'\n],\n"tasks": [\n')
@@ -1265,7 +1265,7 @@ class TaskFile:
         dumps = json.dumps
 
         def head(type_: str) -> bytes:
-            return dumps({"type": type_, "archived_at": stamp, **extra}, ensure_ascii=False)[:-1].encode("utf-8", "backslashreplace") + b', "record": '
+            return dumps({"type": type_, "archived_at": stamp, **extra}, ensure_ascii=False)[:-1].encode("utf-8", TEXT_ERRORS) + b', "record": '
 
         heads = {"task": head("task"), "job": head("job")}
 

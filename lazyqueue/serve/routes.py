@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse as _StarletteJSON, Response
 
+from ..core.encoded import TEXT_ERRORS
 from ..core.errors import LazyQueueError, NotFound, UsageError
 from ..core.models import STATUSES, parse_id, task_ref
 from ..run import read_log
@@ -22,8 +23,7 @@ class JSONResponse(_StarletteJSON):
     """Starlette's JSON response, with text that is not Unicode (a lone surrogate) written as its JSON escape."""
 
     def render(self, content) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode(
-            "utf-8", "backslashreplace")
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8", TEXT_ERRORS)
 
 
 def error(status: int, message: str) -> JSONResponse:

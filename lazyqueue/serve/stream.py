@@ -15,6 +15,7 @@ import time
 from collections import deque
 
 from ..core import events as ev
+from ..core.encoded import TEXT_ERRORS
 from ..core.models import iso
 
 TASK_EVENTS = (
@@ -32,7 +33,7 @@ def _json_text(data) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        text = text.encode("utf-8", TEXT_ERRORS).decode("utf-8")
     return text
 
 
