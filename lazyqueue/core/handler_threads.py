@@ -26,6 +26,7 @@ class HandlerThreads:
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._closed = False
+        self._held: list = []  # calls kept back by `hold()` until `let_go()`
         _live.add(self)
 
     def submit(self, fn, *args) -> None:
@@ -40,6 +41,32 @@ class HandlerThreads:
                 thread = threading.Thread(target=self._serve, name=f"{self._name}_{len(self._threads)}", daemon=False)
                 self._threads.append(thread)
                 thread.start()
+
+    def hold(self, fn, *args) -> None:
+        """Keep a call back until `let_go()`: a thread woken now would only wait for the GIL.
+
+        A woken thread that cannot take the GIL wakes again at each system call of
+        the thread that holds it (a stat, a lock, a write): the calls of a burst of
+        enqueues are let go as the enqueuing thread next blocks in its fsync, or by
+        the worker's loop at the burst's end.
+        """
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot run a handler after shutdown")
+            self._held.append((fn, args))
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
+
+    def let_go(self) -> None:
+        """Hand every held call to a thread."""
+        if not self._held:
+            return
+        with self._lock:
+            held, self._held = self._held, []
+        for fn, args in held:
+            self.submit(fn, *args)
 
     def _serve(self) -> None:
         calls = self._calls
@@ -58,8 +85,11 @@ class HandlerThreads:
 
     def shutdown(self, wait: bool = True, cancel_pending: bool = False) -> None:
         """No new calls; `cancel_pending` drops calls no thread has begun; `wait` joins the threads."""
+        if not cancel_pending:
+            self.let_go()
         with self._lock:
             self._closed = True
+            self._held = []
             if cancel_pending:
                 while True:
                     try:

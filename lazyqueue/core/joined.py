@@ -21,7 +21,9 @@ class Joined:
     stages its tasks, the pass's commit writes both), one fsync, no wake of the
     loop. While such enqueues keep coming (JOIN_WAIT_S apart at most), a
     handler's outcome waits for the next one instead of waking the loop; the
-    loop records it itself once they stop. The enqueue calls `run(published)`
+    loop records it itself once they stop. In such a burst the handlers a pass
+    claimed are handed to their threads as the next enqueue's fsync begins, or by
+    the loop once the burst is over (`HandlerThreads.hold`). The enqueue calls `run(published)`
     under the lock after staging, and `close(error)` once the lock is let go
     (the fsync done, or failed).
     """
@@ -61,7 +63,11 @@ class Joined:
                 now = time.monotonic()
                 self.cold = worker._joined_until <= now  # the first of a burst: the loop must learn when to look
                 worker._joined_until = now + JOIN_WAIT_S  # before the claimed handlers start: their outcomes wait
-                worker._written(pass_)
+                worker._hold_starts = not self.cold  # in a burst: started at the next enqueue's fsync, or at its end
+                try:
+                    worker._written(pass_)
+                finally:
+                    worker._hold_starts = False
             elif pass_ is not None:
                 self.ran = False
                 if isinstance(error, StoreError):

@@ -228,6 +228,7 @@ class TaskFile:
         self._encoded = Encoded()  # the snapshot bytes of records the journal carries, for the next fold
         self.lock = ProcessLock(self.home / "tasks.lock")
         self.lock.on_release = self._sync_pending
+        self.before_sync = None  # called before this process's fsync of a write (a worker lets held handlers go)
         self._tls = threading.local()
         self.retention = retention or RetentionPolicy()
         self.state = state if state is not None else QueueState()
@@ -1099,6 +1100,9 @@ class TaskFile:
         if not fds:
             return
         self._tls.fds = []
+        hook = self.before_sync
+        if hook is not None:
+            hook()  # (never raises: see Worker._let_go)
         error = None
         for fd in dict.fromkeys(reversed(fds)):  # one sync of a file makes every earlier write to it durable
             try:

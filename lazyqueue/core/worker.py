@@ -138,6 +138,7 @@ class Worker:
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._pool = HandlerThreads(max(8, self.concurrency * 2), "lq-task")
+        self._hold_starts = False  # set while a joined pass starts what it claimed: see HandlerThreads.hold
         self._async_handlers: dict = {}  # handler → whether it is a coroutine function (inspect is slow per task)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -229,6 +230,7 @@ class Worker:
         from . import background, wake
 
         listener = wake.listen(self.taskfile.home, self._wake.set)  # another process's enqueue wakes us
+        self.taskfile.before_sync = self._let_go  # an enqueue's fsync lets go the handlers its burst held
         record = background.register(self.taskfile.home, self.where, self.id)  # workers/<pid>.json: a worker runs here
         try:
             while not self._stop.is_set():
@@ -252,6 +254,8 @@ class Worker:
                 self._drain()
                 self._fold_journal()
         finally:
+            self.taskfile.before_sync = None
+            self._let_go()
             if listener is not None:
                 listener.close()
             background.unregister(record)
@@ -291,8 +295,10 @@ class Worker:
             now = time.monotonic()
             if self._due_at is not None and now >= self._due_at:
                 return
-            if now >= self._joined_until and self.outcomes_waiting():
-                return
+            if now >= self._joined_until:
+                self._let_go()  # the burst of enqueues is over: no fsync of theirs will let the handlers go
+                if self.outcomes_waiting():
+                    return
             if now + 0.01 < self._next_look:
                 continue  # woken early (an enqueue's window): the file is looked at about EXTERNAL_POLL_S apart
             self._next_look = now + EXTERNAL_POLL_S
@@ -327,6 +333,7 @@ class Worker:
                 self._passer = None
 
     def _tick(self, recover_now: bool) -> None:
+        self._let_go()
         pass_ = Pass(now=time.time(), mono=time.monotonic())
         if recover_now:
             self._next_recovery = 0.0
@@ -453,6 +460,13 @@ class Worker:
                 pass_.to_start.append(moved.task)
         if plan.start:  # their leases are fresh, and any older one due was renewed above
             self._next_heartbeat = max(self._next_heartbeat, pass_.mono + HEARTBEAT_S)
+
+    def _let_go(self) -> None:
+        """Start the handlers a burst of enqueues held back (HandlerThreads.hold)."""
+        try:
+            self._pool.let_go()
+        except RuntimeError:
+            pass  # shut down: a call not begun is dropped, as at shutdown
 
     def _settle_recorded(self) -> None:
         """The outcomes just written: their handlers are done with."""
@@ -750,6 +764,8 @@ class Worker:
             loop = self._async_loop()
             future = asyncio.run_coroutine_threadsafe(self._run_async(kind.handler, ctx), loop)
             future.add_done_callback(lambda f, tid=task.id, c=ctx: self._done_future(tid, f, c))
+        elif self._hold_starts:
+            self._pool.hold(self._run_sync, kind.handler, ctx)
         else:
             self._pool.submit(self._run_sync, kind.handler, ctx)
 

@@ -103,3 +103,26 @@ def test_cancel_wakes_a_waiting_handler():
     assert got == [True]
     assert ctx.wait_cancelled(0) is True
     assert _ctx().wait_cancelled(0.01) is False
+
+
+def test_a_held_call_waits_for_let_go_and_then_runs():
+    pool = HandlerThreads(2, "t")
+    ran = threading.Event()
+    pool.hold(ran.set)
+    assert pool.holding and pool._threads == [] and pool._calls.empty()  # no thread was woken for it
+    pool.let_go()
+    assert not pool.holding
+    assert ran.wait(10)
+    pool.shutdown(wait=True)
+
+
+def test_shutdown_runs_held_calls_unless_pending_ones_are_dropped():
+    kept = HandlerThreads(1, "t")
+    ran = []
+    kept.hold(ran.append, "held")
+    kept.shutdown(wait=True)
+    assert ran == ["held"]
+    dropped = HandlerThreads(1, "t")
+    dropped.hold(ran.append, "dropped")
+    dropped.shutdown(wait=True, cancel_pending=True)
+    assert ran == ["held"] and not dropped.holding

@@ -143,3 +143,52 @@ def test_a_handler_that_enqueues_the_next_step_runs_the_chain_to_its_end(q):
     wait_until(lambda: len([t for t in q.tasks() if t.status == "completed"]) == 20, 10,
                message="twenty hops, each queued by the one before")
     assert sorted(t.result for t in q.tasks()) == list(range(1, 21))
+
+
+def noted_burst(q, n: int) -> tuple[list[int], list[int]]:
+    """`n` enqueues in a row, with a worker running here; (their ids, the ids whose handler ran so far)."""
+    ran: list[int] = []
+    q.kind("note")(lambda ctx: ran.append(ctx.task.id))
+    q.start_worker(concurrency=2)
+    idle(q)
+    return [q.enqueue("note", {"i": i})[0].id for i in range(n)], ran
+
+
+def test_the_last_handler_of_a_burst_starts_with_no_enqueue_after_it(home, q):
+    # in a burst, a claimed handler is handed to its thread at the next enqueue's fsync; the
+    # last one has none: the worker's loop lets it go once the burst is over
+    ids, started = noted_burst(q, 20)
+    wait_until(lambda: len(started) == 20, 10, message="every handler to start")
+    assert sorted(started) == ids
+    assert not q.worker._pool.holding
+    assert [t.status for t in q.wait(ids, timeout=10, poll=0.01)] == ["completed"] * 20
+
+
+def test_held_handlers_start_before_the_next_enqueue_returns(home, q):
+    # what the burst held is let go as the next write is made durable, not only at the burst's end
+    q.kind("note")(lambda ctx: None)
+    q.start_worker(concurrency=4)
+    idle(q)
+
+    def held() -> set[int]:
+        return {args[1].task.id for _fn, args in list(q.worker._pool._held)}
+
+    ids = []
+    for i in range(30):
+        before = held()
+        ids.append(q.enqueue("note", {"i": i})[0].id)
+        assert not before & held(), f"enqueue {i} left earlier handlers held"
+    assert [t.status for t in q.wait(ids, timeout=10, poll=0.01)] == ["completed"] * 30
+
+
+def test_stopping_right_after_a_burst_runs_every_claimed_handler(home, q):
+    ids, ran = noted_burst(q, 10)
+    claimed = set(q.worker.running)  # the last of the burst may still be held back from its thread
+    q.stop_worker(grace=10)
+    store = TaskFile(home)
+    store.load()
+    status = {i: store.state.tasks[i].status for i in ids}
+    assert claimed <= set(ran), "a claimed handler never ran"
+    # what was claimed ran once and completed; what was not claimed yet stays queued
+    assert sorted(ran) == sorted(i for i in ids if status[i] == "completed")
+    assert set(status.values()) <= {"completed", "queued"}, status
