@@ -100,3 +100,23 @@ def test_archived_records_and_jobs_are_whole_and_current(home):
             if json.loads(line)["type"] == "job"]
     assert [(j["id"], j["stage"]) for j in jobs] == [(job.id, "Done")]
     assert [rec["id"] for rec in snapshot_json(home)["tasks"]] == [second.id]
+
+
+def test_a_record_is_the_text_json_dumps_makes_and_a_bad_one_fails_as_it_does():
+    from lazyqueue.core.encoded import snapshot_bytes
+
+    odd = Task(id=7, kind="k", payload={"f": 0.1, "big": 10**30, "inf": float("inf"), "text": "é \"q\" \n\ud800",
+                                         "nested": [{"a": None}, [True, False]], "": {}})
+    want = json.dumps(odd.to_dict(), ensure_ascii=False).encode("utf-8", "backslashreplace")
+    assert snapshot_bytes(odd) == want
+    assert json.loads(want.decode("utf-8"))["payload"]["f"] == 0.1
+    loop: list = []
+    loop.append(loop)
+    for bad, error in (({"x": loop}, ValueError), ({"x": object()}, TypeError)):
+        try:
+            snapshot_bytes(bad)
+        except error:
+            pass
+        else:
+            raise AssertionError(f"{bad!r} was encoded")
+    assert snapshot_bytes({"after": "fine"}) == b'{"after": "fine"}'  # a failed record leaves nothing behind
