@@ -204,6 +204,7 @@ class Registry:
         self.warnings: list[str] = []
         self._caps = None
         self._caps_key: tuple | None = None
+        self._only_caps: tuple | None = None  # ((version, total, kinds), Caps) of the last `only` asked
 
     def lazy(self, names: tuple[str, ...], loader: Callable[["Registry"], None]) -> None:
         """Declare kinds whose definitions are loaded by `loader(registry)` when first needed."""
@@ -280,6 +281,11 @@ class Registry:
         self._resolve()
         return sorted(self._kinds)
 
+    @property
+    def settled(self) -> bool:
+        """Every kind is loaded: no lazy kind (download, track) or plugin is left to look at."""
+        return not self._lazy and not self._plugins_pending
+
     def find(self, name: str) -> Kind | None:
         """The kind, or None (no error)."""
         self._resolve(name)
@@ -299,7 +305,13 @@ class Registry:
                         exempt=frozenset(k.name for k in kinds if not k.uses_slot))
 
         if only is not None:
-            return of([k for k in map(self.find, sorted(only, key=str)) if k is not None])
+            only = frozenset(only)
+            key = (self.version, total, only)
+            if self._only_caps is not None and self._only_caps[0] == key:
+                return self._only_caps[1]
+            caps = of([k for k in map(self.find, sorted(only, key=str)) if k is not None])
+            self._only_caps = ((self.version, total, only), caps)  # (the version after any kind loaded)
+            return caps
         if self._lazy or self._plugins_pending:
             self._resolve()  # loads lazy kinds first; may bump the version
         key = (self.version, total)

@@ -15,7 +15,7 @@ from lazyqueue.core.errors import FatalError, RetryableError, UsageError
 from lazyqueue.core.models import Task, iso, parse_iso
 from lazyqueue import Queue
 from lazyqueue.core.queue import CANCEL_DONE, CANCEL_SIGNALLED
-from lazyqueue.core.registry import Backoff
+from lazyqueue.core.registry import Backoff, Kind
 from lazyqueue.core.taskfile import Change, TaskFile
 from lazyqueue.core.worker import HOST
 from tests.conftest import wait_until
@@ -991,3 +991,31 @@ def test_a_cancel_between_the_claim_and_the_start_still_reaches_the_handler(queu
     done = final(q, task.id)
     assert done.status == "cancelled"
     assert outcome == [True]
+
+
+def test_a_kind_loaded_on_first_use_has_its_cap_from_the_first_claim(queue):
+    # the worker looks up only the kinds of the tasks it holds until every kind is loaded
+    q = queue()
+    gate = threading.Event()
+    running: list[int] = []
+    most = [0]
+
+    def slow(ctx):
+        running.append(ctx.task.id)
+        most[0] = max(most[0], len(running))
+        hold(ctx, gate)
+        running.remove(ctx.task.id)
+
+    loads = []
+    q.registry.lazy(("slow",), lambda r: (loads.append(1), r.register(Kind("slow", handler=slow, concurrency=1))))
+    q.kind("noop")(lambda ctx: None)
+    q.start_worker(concurrency=4)
+    assert final(q, q.enqueue("noop", {})[0].id).status == "completed"
+    assert loads == []  # no task of it yet: not loaded
+    ids = [q.enqueue("slow", {"i": i})[0].id for i in range(3)]
+    wait_until(lambda: len(running) == 1, 10, message="the first slow task to start")
+    assert loads == [1]
+    assert [t.status for t in q.tasks() if t.id in ids].count("running") == 1  # its cap of 1, at once
+    gate.set()
+    assert [final(q, i).status for i in ids] == ["completed"] * 3
+    assert most[0] == 1
