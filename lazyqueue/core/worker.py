@@ -114,6 +114,8 @@ class Worker:
     current), the event bus it announces on, and the registry of kinds it runs.
     """
 
+    _joined_class = None  # joined.Joined, once first asked for
+
     def __init__(self, taskfile: "TaskFile", events: "EventBus", registry: "Registry",
                  concurrency: int = 2, grace_s: float = 10.0):
         self.taskfile = taskfile
@@ -411,9 +413,12 @@ class Worker:
             return None  # (before the loop's first pass has read the file, it claims as before)
         if self._passer == threading.get_ident() or not self._passing.acquire(timeout=JOIN_WAIT_S):
             return None
-        from .joined import Joined
+        joined = Worker._joined_class
+        if joined is None:  # joined.py imports this module: found once, not by an import per enqueue
+            from .joined import Joined as joined
 
-        return Joined(self)
+            Worker._joined_class = joined
+        return joined(self)
 
     # ---------------------------------------------------------------- the pass, step by step
     def _hear_other_processes(self, pass_: "Pass") -> None:
