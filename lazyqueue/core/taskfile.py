@@ -1318,8 +1318,18 @@ class TaskFile:
         """Remove the logs (and exit-status files) of tasks that left the live file; answers count, bytes."""
         count = freed = 0
         logs = os.fspath(self.logs_dir)
+        present = None  # for many tasks, one listing instead of a failed stat per file never made
+        if len(task_ids) > 32:
+            try:
+                present = set(os.listdir(logs))
+            except FileNotFoundError:
+                return 0, 0
+            except OSError:
+                pass
         for tid in task_ids:
             for suffix in (".log", ".exit"):
+                if present is not None and f"{tid}{suffix}" not in present:
+                    continue
                 path = f"{logs}/{tid}{suffix}"  # not a Path: a compaction may remove thousands
                 try:
                     size = os.stat(path, follow_symlinks=False).st_size

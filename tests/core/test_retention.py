@@ -36,6 +36,22 @@ def test_prune_removes_the_logs_of_the_tasks_it_archives_and_says_so(home):
     q.close()
 
 
+def test_a_fold_of_many_tasks_removes_exactly_the_logs_they_left(home):
+    # past a few dozen tasks the logs are found by one listing, not a stat per file
+    q = finished_queue(home, 60, keep=10)
+    logs = home / "logs"
+    for tid in range(1, 61, 3):
+        (logs / f"{tid}.log").unlink()  # tasks that never wrote a log
+    (logs / "7.exit").write_text("7 1 0\n")
+    (logs / "55.exit").write_text("55 1 0\n")
+    report = q.prune()
+    gone = [t for t in range(1, 51) if t % 3 != 1]
+    assert (report.tasks, report.logs, report.log_bytes) == (50, len(gone), len(gone) * 1000 + 6)
+    assert sorted(p.name for p in logs.iterdir()) == sorted(
+        [f"{t}.log" for t in range(51, 61) if t % 3 != 1] + ["55.exit"])
+    q.close()
+
+
 def test_logs_left_by_tasks_archived_earlier_are_removed_and_keep_logs_keeps_them(home):
     q = finished_queue(home, 3, keep=0, keep_logs=True)
     assert q.prune().logs == 0
