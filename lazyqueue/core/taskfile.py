@@ -121,6 +121,11 @@ def _merged(first: list[Change], then: Change) -> Change:
     return out
 
 
+def aside_stamp() -> str:
+    """The second a damaged or moved-aside copy is named for (`tasks.json.corrupt-20261204T210000`)."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+
+
 def _raws(records, keys) -> dict:
     """The snapshot bytes of those records never read (none for a plain dict)."""
     return records.raws(keys) if hasattr(records, "raws") else {}
@@ -710,7 +715,7 @@ class TaskFile:
         self._journal_seen = None
         if not path.exists():
             return None
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        stamp = aside_stamp()
         target = path.with_name(f"{path.name}.{why}-{stamp}")
         n = 1
         while target.exists():
@@ -811,7 +816,7 @@ class TaskFile:
                             return Path(entry.path)
                 except OSError:
                     continue
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        stamp = aside_stamp()
         target = path.with_name(f"{prefix}{stamp}")
         n = 1
         while True:

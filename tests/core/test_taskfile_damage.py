@@ -10,8 +10,10 @@ import sys
 
 import pytest
 
+from lazyqueue.core import models
 from lazyqueue.core import taskfile as tf
 from lazyqueue.core.errors import StoreError
+from lazyqueue.core.models import _iso_ok
 from lazyqueue.core.taskfile import RetentionPolicy, TaskFile, journal_entries
 from tests.core.helpers import add_task, loaded
 
@@ -274,7 +276,8 @@ def test_the_lock_holds_while_its_file_is_replaced_under_a_holder(tmp_path):
 
 
 def test_two_damages_within_one_second_each_keep_their_own_copy(home, monkeypatch):
-    monkeypatch.setattr(tf.time, "strftime", lambda fmt, *args: "20260101T000000")  # one second for both
+    # one second for both (the stamp alone: time.strftime itself also makes every task's times)
+    monkeypatch.setattr(tf, "aside_stamp", lambda: "20260101T000000")
     store = TaskFile(home)
     for n in range(3):
         add_task(store, payload={"n": n})
@@ -296,6 +299,10 @@ def test_two_damages_within_one_second_each_keep_their_own_copy(home, monkeypatc
         loaded(home)
     aside = sorted(home.glob("tasks.json.corrupt-*"))
     assert sorted(p.read_bytes() for p in aside) == [b"{not json", b"{still not json"]
+    # the names' second is its own: a task's times made meanwhile are still times (not the stamp)
+    models._iso_seconds.clear()  # the second's text is made now, under the patch
+    task = add_task(loaded(home), payload={"n": 9})
+    assert _iso_ok(task.created_at) and task.created_at[4] == "-", task.created_at
 
 
 def test_a_fold_whose_snapshot_cannot_be_written_takes_its_tasks_back_out_of_the_archive(home, monkeypatch):
