@@ -40,11 +40,19 @@ def _encode(record) -> str:
         return _checked(record)
 
 
+def json_bytes(value, compact: bool = False) -> bytes:
+    """`value` as UTF-8 JSON, json's default separators (none with `compact`); text that is not
+    Unicode is written as its escape (TEXT_ERRORS). What every file lazyqueue writes holds."""
+    if compact:
+        return _dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", TEXT_ERRORS)
+    return _encode(value).encode("utf-8", TEXT_ERRORS)
+
+
 def snapshot_bytes(record) -> bytes:
     """A record (a Task, a Job or its dict) as a snapshot line holds it."""
     if isinstance(record, (Task, Job)):
         record = record.to_dict()
-    return _encode(record).encode("utf-8", TEXT_ERRORS)
+    return json_bytes(record)
 
 
 class Encoded:
@@ -61,7 +69,7 @@ class Encoded:
         and what to `keep()` once the line is written (nothing unless `keep`)."""
         kept: list = []
         parts = [b'{"seq":%d' % entry["seq"]]
-        dumps, encode = _dumps, _encode
+        encode = _encode
         for name, records, cls in ((b',"jobs":[', jobs, Job), (b',"tasks":[', tasks, Task)):
             if not records:
                 continue
@@ -79,8 +87,7 @@ class Encoded:
             parts.append(b"]")
         for name in ("patches", "del_tasks", "del_jobs"):
             if name in entry:
-                parts.append(b',"%s":%s' % (name.encode(), dumps(entry[name], separators=(",", ":"),
-                                                                  ensure_ascii=False).encode("utf-8", TEXT_ERRORS)))
+                parts.append(b',"%s":%s' % (name.encode(), json_bytes(entry[name], compact=True)))
         parts.append(b',"next_task_id":%d,"next_job_id":%d}' % (entry["next_task_id"], entry["next_job_id"]))
         return b"".join(parts), kept
 

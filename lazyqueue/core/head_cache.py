@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from .encoded import TEXT_ERRORS
+from .encoded import json_bytes
 from .paths import NOFOLLOW
 
 NAME = "head-cache.json"
@@ -101,7 +101,7 @@ def save(home: Path, snap_sig, journal: Path, offset: int, seq: int, lines: int,
         return
     try:
         if os.fstat(fd).st_uid == os.getuid():
-            os.write(fd, json.dumps(data, ensure_ascii=False).encode("utf-8", TEXT_ERRORS))
+            os.write(fd, json_bytes(data))
     except OSError:
         pass
     finally:

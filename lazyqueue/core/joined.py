@@ -63,11 +63,8 @@ class Joined:
                 now = time.monotonic()
                 self.cold = worker._joined_until <= now  # the first of a burst: the loop must learn when to look
                 worker._joined_until = now + JOIN_WAIT_S  # before the claimed handlers start: their outcomes wait
-                worker._hold_starts = not self.cold  # in a burst: started at the next enqueue's fsync, or at its end
-                try:
-                    worker._written(pass_)
-                finally:
-                    worker._hold_starts = False
+                # in a burst, what it claimed starts at the next enqueue's fsync, or at the burst's end
+                worker._written(pass_, hold=not self.cold)
             elif pass_ is not None:
                 self.ran = False
                 if isinstance(error, StoreError):

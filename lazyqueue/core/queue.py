@@ -16,7 +16,6 @@ This is the API an application uses:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 from . import events as ev
 from . import lifecycle
 from .config import Config, apply_config, load_config
-from .encoded import TEXT_ERRORS
+from .encoded import json_bytes
 from .errors import LazyQueueError, NotFound, StoreError, UsageError
 from .models import (
     ACTIVE, CANCELLED, COMPLETED, FINISHED, PRIORITY_MAX, PRIORITY_MIN, QUEUED, RETRYABLE_STATUSES,
@@ -300,7 +299,7 @@ class Queue:
         if not self.taskfile.loaded:
             from . import reader
 
-            needles = [json.dumps({name: value}, ensure_ascii=False)[1:-1].encode("utf-8", TEXT_ERRORS)
+            needles = [json_bytes({name: value})[1:-1]
                        for name, value in (("status", status), ("kind", kind), ("job_id", job)) if value]
             try:
                 with reader.View(self.home) as view:

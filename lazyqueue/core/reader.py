@@ -23,7 +23,7 @@ TYPE_CHECKING = False  # typing is not imported at run time
 if TYPE_CHECKING:
     from typing import Iterator
 
-from .encoded import TEXT_ERRORS
+from .encoded import json_bytes
 from .models import TASK_FIELDS, Job, Task
 from .paths import NOFOLLOW
 from .journal_line import unseal_line
@@ -615,7 +615,6 @@ def stream_json(view: View, out, want=None) -> int:
     """
     from .safe_text import json_text
 
-    dumps = json.dumps
     n = 0
     write = getattr(out, "raw", out).write
     lines = view.task_lines()
@@ -638,7 +637,7 @@ def stream_json(view: View, out, want=None) -> int:
                         raise Unreadable("a damaged snapshot line") from None
                 if not want(rec):
                     continue
-            batch.append(line if line is not None else dumps(rec, ensure_ascii=False).encode("utf-8", TEXT_ERRORS))
+            batch.append(line if line is not None else json_bytes(rec))
             n += 1
             if len(batch) >= STREAM_BATCH:
                 flush()

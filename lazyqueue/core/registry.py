@@ -306,11 +306,11 @@ class Registry:
 
         if only is not None:
             only = frozenset(only)
-            key = (self.version, total, only)
-            if self._only_caps is not None and self._only_caps[0] == key:
-                return self._only_caps[1]
+            hit = self._only_caps
+            if hit is not None and hit[0] == (self.version, total, only):
+                return hit[1]
             caps = of([k for k in map(self.find, sorted(only, key=str)) if k is not None])
-            self._only_caps = ((self.version, total, only), caps)  # (the version after any kind loaded)
+            self._only_caps = ((self.version, total, only), caps)  # the version after any kind it loaded
             return caps
         if self._lazy or self._plugins_pending:
             self._resolve()  # loads lazy kinds first; may bump the version

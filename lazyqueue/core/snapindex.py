@@ -42,7 +42,7 @@ from array import array
 from bisect import bisect_left
 from pathlib import Path
 
-from .encoded import TEXT_ERRORS, snapshot_bytes
+from .encoded import json_bytes, snapshot_bytes
 from .models import FINISHED, TASK_FIELDS, Job, Task
 
 SPAN = ("id", "offset", "length", "crc")
@@ -402,7 +402,7 @@ def _encode(name: str, values) -> tuple[list, bytes]:
         table: dict = {}
         codes = array("I", [table.setdefault(v, len(table)) for v in values])
         return ["codes", list(table)], codes.tobytes()
-    return ["json"], json.dumps(list(values), ensure_ascii=False, separators=(",", ":")).encode("utf-8", TEXT_ERRORS)
+    return ["json"], json_bytes(list(values), compact=True)
 
 
 def _decode(how: list, blob: bytes):
@@ -451,7 +451,7 @@ def write(snapshot: Path, fd: int, data: bytes, task_cols: dict, job_cols: dict)
     try:
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(b"".join([MAGIC, json.dumps(head, ensure_ascii=False).encode("utf-8", TEXT_ERRORS), b"\n", body]))
+            view = memoryview(b"".join([MAGIC, json_bytes(head), b"\n", body]))
             while view:
                 view = view[os.write(out, view):]
         finally:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 from . import head_cache
 from .archive import Archive
-from .encoded import TEXT_ERRORS, Encoded, snapshot_bytes
+from .encoded import Encoded, json_bytes, snapshot_bytes
 from .errors import StoreError
 from .filelock_posix import ProcessLock
 from .journal_line import seal as _seal, unseal_line
@@ -1176,7 +1176,7 @@ class TaskFile:
         }
         from . import snapindex
 
-        pieces = [json.dumps(header, ensure_ascii=False)[:-1].encode("utf-8", TEXT_ERRORS) + b',\n"jobs": [\n']
+        pieces = [json_bytes(header)[:-1] + b',\n"jobs": [\n']
         encoded = self._encoded
         job_cols = snapindex.lay_out(self.state.jobs, skip_jobs, pieces, light=False, known=encoded.job)
         pieces.append(b'\n],\n"tasks": [\n')
@@ -1271,10 +1271,9 @@ class TaskFile:
             return
         stamp = iso()
         extra = {"reason": reason} if reason else {}
-        dumps = json.dumps
 
         def head(type_: str) -> bytes:
-            return dumps({"type": type_, "archived_at": stamp, **extra}, ensure_ascii=False)[:-1].encode("utf-8", TEXT_ERRORS) + b', "record": '
+            return json_bytes({"type": type_, "archived_at": stamp, **extra})[:-1] + b', "record": '
 
         heads = {"task": head("task"), "job": head("job")}
 

@@ -140,7 +140,6 @@ class Worker:
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._pool = HandlerThreads(max(8, self.concurrency * 2), "lq-task")
-        self._hold_starts = False  # set while a joined pass starts what it claimed: see HandlerThreads.hold
         self._async_handlers: dict = {}  # handler → whether it is a coroutine function (inspect is slow per task)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -384,13 +383,16 @@ class Worker:
             if event is not None:
                 published.append(event)
 
-    def _written(self, pass_: "Pass") -> None:
-        """The pass is durable: let go of recorded handlers, start what it claimed, plan the next pass."""
+    def _written(self, pass_: "Pass", hold: bool = False) -> None:
+        """The pass is durable: let go of recorded handlers, start what it claimed, plan the next pass.
+
+        `hold`: a joined pass in a burst of enqueues: its handlers wait for the next fsync (HandlerThreads.hold).
+        """
         self._settle_recorded()
         for moved in pass_.queued:
             self._note_queued(moved)
         for task in pass_.to_start:
-            self._start(task)
+            self._start(task, hold=hold)
         adopted, self._to_adopt = self._to_adopt, []
         for tid, child in adopted:
             task = self.state.tasks.get(tid)
@@ -585,10 +587,10 @@ class Worker:
         self.errors.append(message)
         del self.errors[:-100]  # the latest are what matters; the list must not grow for ever
 
-    def _start(self, task: Task, adopt: dict | None = None) -> None:
+    def _start(self, task: Task, adopt: dict | None = None, hold: bool = False) -> None:
         """Dispatch a task written as claimed; if that raises, its failure is recorded by the next pass."""
         try:
-            self._dispatch(task, adopt)
+            self._dispatch(task, adopt, hold)
         except Exception as exc:  # noqa: BLE001
             message = f"lazyqueue could not start {task.ref}: {_described(exc)}"
             self._note_error(message)
@@ -753,7 +755,7 @@ class Worker:
             pass_.published.append(ev.Event(ev.JOB_UPDATED, task=task.copy(), job=lifecycle.copy_job(job)))
 
     # ---------------------------------------------------------------- running
-    def _dispatch(self, task: Task, adopt: dict | None = None) -> None:
+    def _dispatch(self, task: Task, adopt: dict | None = None, hold: bool = False) -> None:
         """Run a claimed task's handler; with `adopt`, supervise the command a dead worker started instead."""
         kind = self.registry.find(task.kind)
         job = self.state.jobs.get(task.job_id) if task.job_id is not None else None
@@ -785,10 +787,8 @@ class Worker:
             loop = self._async_loop()
             future = asyncio.run_coroutine_threadsafe(self._run_async(kind.handler, ctx), loop)
             future.add_done_callback(lambda f, tid=task.id, c=ctx: self._done_future(tid, f, c))
-        elif self._hold_starts:
-            self._pool.hold(self._run_sync, kind.handler, ctx)
         else:
-            self._pool.submit(self._run_sync, kind.handler, ctx)
+            (self._pool.hold if hold else self._pool.submit)(self._run_sync, kind.handler, ctx)
 
     def _is_async(self, kind) -> bool:
         try:

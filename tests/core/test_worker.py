@@ -982,9 +982,9 @@ def test_a_cancel_between_the_claim_and_the_start_still_reaches_the_handler(queu
     worker = q.start_worker(grace_s=0.5)
     dispatch = worker._start
 
-    def cancel_then_start(task, adopt=None):
+    def cancel_then_start(task, adopt=None, **how):
         assert q.cancel(task.id) == CANCEL_SIGNALLED
-        dispatch(task, adopt)
+        dispatch(task, adopt, **how)
 
     monkeypatch.setattr(worker, "_start", cancel_then_start)
     task, _ = q.enqueue("wait")
